@@ -1,0 +1,359 @@
+//! Command-line arguments. Doc comments here are the `--help` text; environment variables
+//! are declared once, here.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use mailpki_store::Operation;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailpki",
+    version,
+    about = "Gmail S/MIME and client-side encryption from your own certificate authority",
+    propagate_version = true
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Configuration file [default: ~/.config/mailpki/config.toml]
+    #[arg(long, global = true, env = "MAILPKI_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// SQLite store file [default: ~/.local/share/mailpki/kms.sqlite]
+    #[arg(long, global = true, env = "MAILPKI_DATABASE", value_name = "FILE")]
+    pub(crate) database: Option<PathBuf>,
+
+    /// Master key file (base64, 32 bytes) [default: master.key beside the store]
+    #[arg(
+        long,
+        global = true,
+        env = "MAILPKI_MASTER_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub(crate) master_key_file: Option<PathBuf>,
+
+    /// Act as this user (embedded store) [default: the OS user]
+    #[arg(long, global = true, env = "MAILPKI_USER", value_name = "NAME")]
+    pub(crate) user: Option<String>,
+
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// The key store: certificates, keys, attributes and access rights
+    #[command(subcommand)]
+    Kms(KmsCommand),
+    /// Print the resolved configuration
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KmsCommand {
+    /// Import, export, list, revoke and destroy certificates
+    #[command(subcommand)]
+    Certificates(CertificatesCommand),
+    /// Show an object's attributes and links
+    #[command(subcommand)]
+    Attributes(AttributesCommand),
+    /// Share objects with other administrators
+    #[command(subcommand)]
+    AccessRights(AccessRightsCommand),
+    /// Symmetric keys (the CSE wrapping key)
+    #[command(subcommand)]
+    Sym(SymCommand),
+    /// Revoke and destroy private and public keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ImportFormatArg {
+    Pkcs12,
+    Pem,
+    Der,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ExportFormatArg {
+    Pem,
+    Der,
+    Pkcs12,
+}
+
+/// A password given on the command line, in a file, or through the environment.
+#[derive(Debug, Args)]
+pub(crate) struct PasswordArgs {
+    /// Password of the PKCS#12 file or encrypted key
+    #[arg(
+        short = 'p',
+        long = "pkcs12-password",
+        env = "MAILPKI_PKCS12_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD",
+        conflicts_with = "password_file"
+    )]
+    pub(crate) password: Option<String>,
+
+    /// Read the password from the first line of this file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CertificatesCommand {
+    /// Import a certificate, a chain, a key or a PKCS#12 bundle; prints the IDs stored
+    Import(ImportArgs),
+    /// Export a certificate (PEM, DER, or PKCS#12 with its private key and chain)
+    Export(ExportArgs),
+    /// List certificates you own or were granted
+    List(ListArgs),
+    /// Revoke a certificate: it stays readable but is no longer active
+    Revoke(RevokeArgs),
+    /// Destroy a certificate
+    Destroy(DestroyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The file to import
+    pub(crate) file: PathBuf,
+
+    /// ID for the imported certificate (or key) [default: a new UUID]
+    pub(crate) id: Option<String>,
+
+    /// Format of the file
+    #[arg(short, long, value_enum, default_value = "pem")]
+    pub(crate) format: ImportFormatArg,
+
+    #[command(flatten)]
+    pub(crate) password: PasswordArgs,
+
+    /// Replace an existing object with this ID
+    #[arg(short, long)]
+    pub(crate) replace: bool,
+
+    /// Tag the imported objects (repeatable)
+    #[arg(short, long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+}
+
+/// One object, by ID or by tags.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("object").required(true).args(["id", "tags"])))]
+pub(crate) struct ObjectSelector {
+    /// The object's ID
+    #[arg(
+        short = 'i',
+        long = "id",
+        visible_alias = "certificate-id",
+        visible_short_alias = 'c',
+        visible_alias = "key-id",
+        visible_short_alias = 'k'
+    )]
+    pub(crate) id: Option<String>,
+
+    /// Select the one object carrying all these tags (repeatable)
+    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Where to write; created with mode 0600
+    pub(crate) file: PathBuf,
+
+    #[command(flatten)]
+    pub(crate) object: ObjectSelector,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "pem")]
+    pub(crate) format: ExportFormatArg,
+
+    #[command(flatten)]
+    pub(crate) password: PasswordArgs,
+
+    /// PKCS#12 with 3DES and a SHA-1 MAC, for old readers (Windows before Server 2019)
+    #[arg(long)]
+    pub(crate) legacy: bool,
+
+    /// With PEM, append the issuer chain after the certificate
+    #[arg(long)]
+    pub(crate) chain: bool,
+
+    /// Overwrite FILE if it exists
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only objects carrying all these tags (repeatable)
+    #[arg(short, long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+
+    /// Only certificates whose subject contains this text (case-insensitive)
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) subject: Option<String>,
+
+    /// Only certificates expiring within this many days (expired ones included)
+    #[arg(long, value_name = "DAYS")]
+    pub(crate) expires_within: Option<u32>,
+
+    /// Include destroyed certificates
+    #[arg(long)]
+    pub(crate) include_destroyed: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    /// Why (recorded as the revocation reason)
+    pub(crate) reason: String,
+
+    #[command(flatten)]
+    pub(crate) object: ObjectSelector,
+
+    /// Mark the object compromised rather than deactivated
+    #[arg(long)]
+    pub(crate) compromised: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DestroyArgs {
+    #[command(flatten)]
+    pub(crate) object: ObjectSelector,
+
+    /// Destroy even if live certificates chain to this object
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    /// Delete the object entirely instead of keeping a destroyed record
+    #[arg(long)]
+    pub(crate) remove: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AttributesCommand {
+    /// Print an object's attributes and links as JSON
+    Get(AttributesGetArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AttributesGetArgs {
+    #[command(flatten)]
+    pub(crate) object: ObjectSelector,
+
+    /// Only these attributes or link types (repeatable), e.g. `-a PrivateKeyLink`
+    #[arg(short, long = "attribute", value_name = "NAME")]
+    pub(crate) attributes: Vec<String>,
+
+    /// Write the JSON to this file instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccessRightsCommand {
+    /// Grant a user operations on an object you own
+    Grant(GrantArgs),
+    /// Take operations back from a user
+    Revoke(GrantArgs),
+    /// Who holds which rights on an object you own
+    List {
+        /// The object's ID
+        id: String,
+    },
+    /// Objects you own
+    Owned,
+    /// Objects others granted you rights on
+    Obtained,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GrantArgs {
+    /// The user (`*` for everyone)
+    pub(crate) user: String,
+
+    /// The object's ID
+    #[arg(short = 'i', long = "object-uid", visible_alias = "id")]
+    pub(crate) id: String,
+
+    /// Operations: get, get_attributes, export, certify, sign, encrypt, decrypt, revoke, destroy
+    #[arg(required = true, value_parser = parse_operation)]
+    pub(crate) operations: Vec<Operation>,
+}
+
+fn parse_operation(s: &str) -> Result<Operation, String> {
+    s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SymCommand {
+    /// Symmetric keys
+    #[command(subcommand)]
+    Keys(SymKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SymKeysCommand {
+    /// Create a random symmetric key; prints its ID
+    Create(SymCreateArgs),
+    /// Revoke a symmetric key
+    Revoke(RevokeArgs),
+    /// Destroy a symmetric key
+    Destroy(DestroyArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum SymAlgorithm {
+    Aes,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SymCreateArgs {
+    /// ID for the key [default: a new UUID]
+    pub(crate) id: Option<String>,
+
+    /// Algorithm
+    #[arg(short, long, value_enum, default_value = "aes")]
+    pub(crate) algorithm: SymAlgorithm,
+
+    /// Key length in bits: 128, 192 or 256
+    #[arg(short, long, visible_alias = "number-of-bits", default_value_t = 256)]
+    pub(crate) length: u32,
+
+    /// Tag the key (repeatable)
+    #[arg(short, long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Revoke a private or public key
+    Revoke(RevokeArgs),
+    /// Destroy a private or public key
+    Destroy(DestroyArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn arguments_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

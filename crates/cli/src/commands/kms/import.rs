@@ -1,0 +1,48 @@
+//! `mailpki kms certificates import`.
+
+use std::fmt::Write;
+
+use anyhow::{Context, Result};
+use mailpki_store::{ImportFormat, ImportRequest};
+
+use crate::args::{ImportArgs, ImportFormatArg};
+use crate::commands::{Ctx, read_input, read_password};
+
+pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
+    // Read and check everything the user gave before the store is opened or created.
+    let data = read_input(&args.file)?;
+    let password = read_password(&args.password)?;
+    let format = match args.format {
+        ImportFormatArg::Pkcs12 => ImportFormat::Pkcs12,
+        ImportFormatArg::Pem => ImportFormat::Pem,
+        ImportFormatArg::Der => ImportFormat::Der,
+    };
+    let (store, actor) = ctx.open_store()?;
+    let report = store
+        .import(
+            &actor,
+            &ImportRequest {
+                data: &data,
+                format,
+                password: password.as_ref(),
+                uid: args.id.clone(),
+                replace: args.replace,
+                tags: args.tags.clone(),
+            },
+        )
+        .with_context(|| format!("cannot import {}", args.file.display()))?;
+    let mut human = String::new();
+    for (label, id) in [
+        ("certificate", &report.certificate),
+        ("private key", &report.private_key),
+        ("public key", &report.public_key),
+    ] {
+        if let Some(id) = id {
+            let _ = writeln!(human, "{label:<12} {id}");
+        }
+    }
+    for id in &report.chain {
+        let _ = writeln!(human, "{:<12} {id}", "chain");
+    }
+    ctx.printer.print(human, &report)
+}

@@ -1,0 +1,46 @@
+//! `mailpki kms ...`: the key store.
+
+mod access_rights;
+mod attributes;
+mod export;
+mod import;
+mod lifecycle;
+mod list;
+mod sym_keys;
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::args::{
+    AccessRightsCommand, AttributesCommand, CertificatesCommand, KeysCommand, KmsCommand,
+    SymCommand, SymKeysCommand,
+};
+
+pub(crate) fn run(ctx: &Ctx, command: KmsCommand) -> Result<()> {
+    match command {
+        KmsCommand::Certificates(c) => match c {
+            CertificatesCommand::Import(args) => import::run(ctx, &args),
+            CertificatesCommand::Export(args) => export::run(ctx, &args),
+            CertificatesCommand::List(args) => list::run(ctx, &args),
+            CertificatesCommand::Revoke(args) => lifecycle::revoke(ctx, &args),
+            CertificatesCommand::Destroy(args) => lifecycle::destroy(ctx, &args),
+        },
+        KmsCommand::Attributes(AttributesCommand::Get(args)) => attributes::get(ctx, &args),
+        KmsCommand::AccessRights(c) => match c {
+            AccessRightsCommand::Grant(args) => access_rights::grant(ctx, &args),
+            AccessRightsCommand::Revoke(args) => access_rights::revoke(ctx, &args),
+            AccessRightsCommand::List { id } => access_rights::list(ctx, &id),
+            AccessRightsCommand::Owned => access_rights::owned(ctx),
+            AccessRightsCommand::Obtained => access_rights::obtained(ctx),
+        },
+        KmsCommand::Sym(SymCommand::Keys(c)) => match c {
+            SymKeysCommand::Create(args) => sym_keys::create(ctx, &args),
+            SymKeysCommand::Revoke(args) => lifecycle::revoke(ctx, &args),
+            SymKeysCommand::Destroy(args) => lifecycle::destroy(ctx, &args),
+        },
+        KmsCommand::Keys(c) => match c {
+            KeysCommand::Revoke(args) => lifecycle::revoke(ctx, &args),
+            KeysCommand::Destroy(args) => lifecycle::destroy(ctx, &args),
+        },
+    }
+}

@@ -1,0 +1,89 @@
+//! One function per subcommand; each resolves its arguments, calls library APIs and prints
+//! through the [`Printer`].
+
+mod config;
+mod kms;
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use mailpki_store::{Actor, Store};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::args::{Cli, Command, ObjectSelector, PasswordArgs};
+use crate::config::Settings;
+use crate::output::Printer;
+
+/// What every command gets: the settings and a printer. The store is opened on demand, so
+/// commands that do not need it never create one.
+pub(crate) struct Ctx {
+    pub(crate) settings: Settings,
+    pub(crate) printer: Printer,
+}
+
+impl Ctx {
+    pub(crate) fn open_store(&self) -> Result<(Store, Actor)> {
+        let actor = self.settings.actor()?;
+        let store = Store::open_sqlite(&self.settings.database, &self.settings.master_key)
+            .with_context(|| {
+                format!("cannot open the store {}", self.settings.database.display())
+            })?;
+        Ok((store, actor))
+    }
+}
+
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    let settings = Settings::resolve(&cli.global)?;
+    let ctx = Ctx {
+        settings,
+        printer: Printer {
+            json: cli.global.json,
+        },
+    };
+    match cli.command {
+        Command::Kms(command) => kms::run(&ctx, command),
+        Command::Config => config::show(&ctx),
+    }
+}
+
+/// Reads a password from the flag, the environment (through clap) or a file.
+pub(crate) fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>> {
+    if let Some(password) = &args.password {
+        return Ok(Some(SecretString::from(password.clone())));
+    }
+    let Some(path) = &args.password_file else {
+        return Ok(None);
+    };
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the password file {}", path.display()))?,
+    );
+    let line = text.lines().next().unwrap_or_default();
+    Ok(Some(SecretString::from(line.to_owned())))
+}
+
+/// Turns `-i ID` or `-t TAG...` into one object ID.
+pub(crate) fn select(store: &Store, actor: &Actor, selector: &ObjectSelector) -> Result<String> {
+    if let Some(id) = &selector.id {
+        return Ok(id.clone());
+    }
+    let ids = store.find_by_tags(actor, &selector.tags)?;
+    match ids.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no object carries the tags {:?}", selector.tags),
+        many => bail!(
+            "{} objects carry the tags {:?}: {}; pick one with -i",
+            many.len(),
+            selector.tags,
+            many.join(", ")
+        ),
+    }
+}
+
+/// Reads an input file with an error that names it.
+pub(crate) fn read_input(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    Ok(Zeroizing::new(std::fs::read(path).with_context(|| {
+        format!("cannot read {}", path.display())
+    })?))
+}

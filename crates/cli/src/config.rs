@@ -1,0 +1,203 @@
+//! Configuration: the TOML file, environment and flags merged into [`Settings`]. Precedence is
+//! flag or environment variable, then the file, then embedded defaults (a SQLite store and a
+//! master key file under `~/.local/share/mailpki/`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use mailpki_store::{Actor, MasterKeySource};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::args::GlobalArgs;
+
+/// Environment variable holding the base64 master key.
+pub(crate) const ENV_MASTER_KEY: &str = "MAILPKI_MASTER_KEY";
+/// Environment variable holding a master passphrase.
+pub(crate) const ENV_MASTER_PASSPHRASE: &str = "MAILPKI_MASTER_PASSPHRASE";
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    #[serde(default)]
+    pub(crate) kms: KmsConfig,
+    #[serde(default)]
+    pub(crate) google: GoogleConfig,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KmsConfig {
+    pub(crate) database: Option<String>,
+    pub(crate) master_key_file: Option<String>,
+    pub(crate) user: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GoogleConfig {
+    pub(crate) service_account_key: Option<String>,
+    pub(crate) api_url: Option<String>,
+    pub(crate) kacls_url: Option<String>,
+}
+
+/// Everything a command needs to know, resolved.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) config_file: Option<PathBuf>,
+    pub(crate) database: PathBuf,
+    pub(crate) master_key: MasterKeySource,
+    pub(crate) user: String,
+    pub(crate) google: GoogleConfig,
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    home()
+        .map(|h| h.join(fallback))
+        .context("neither HOME nor the XDG variables are set: cannot find the default paths")
+}
+
+/// Expands a leading `~/` the way shells do, so config files can be shared between users.
+fn expand(path: &str) -> Result<PathBuf> {
+    match path.strip_prefix("~/") {
+        Some(rest) => Ok(home()
+            .context("a path in the configuration starts with ~ but HOME is not set")?
+            .join(rest)),
+        None => Ok(PathBuf::from(path)),
+    }
+}
+
+fn env_secret(name: &str) -> Option<SecretString> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(SecretString::from)
+}
+
+impl Settings {
+    pub(crate) fn resolve(global: &GlobalArgs) -> Result<Self> {
+        let (config_file, file) = load_config(global.config.as_deref())?;
+        let database = match (&global.database, &file.kms.database) {
+            (Some(path), _) => path.clone(),
+            (None, Some(path)) => expand(path)?,
+            (None, None) => xdg_dir("XDG_DATA_HOME", ".local/share")?
+                .join("mailpki")
+                .join("kms.sqlite"),
+        };
+        let master_key = if let Some(key) = env_secret(ENV_MASTER_KEY) {
+            MasterKeySource::Base64(key)
+        } else if let Some(pass) = env_secret(ENV_MASTER_PASSPHRASE) {
+            MasterKeySource::Passphrase(pass)
+        } else {
+            let path = match (&global.master_key_file, &file.kms.master_key_file) {
+                (Some(path), _) => path.clone(),
+                (None, Some(path)) => expand(path)?,
+                (None, None) => database
+                    .parent()
+                    .unwrap_or_else(|| Path::new("."))
+                    .join("master.key"),
+            };
+            MasterKeySource::File(path)
+        };
+        let user = global
+            .user
+            .clone()
+            .or_else(|| file.kms.user.clone())
+            .or_else(os_user)
+            .context("cannot tell who you are: set --user, MAILPKI_USER or [kms] user")?;
+        Ok(Self {
+            config_file,
+            database,
+            master_key,
+            user,
+            google: file.google,
+        })
+    }
+
+    pub(crate) fn actor(&self) -> Result<Actor> {
+        Ok(Actor::new(self.user.clone())?)
+    }
+}
+
+/// The OS user: `$USER` and friends, else the name of this process's uid in `/etc/passwd`
+/// (services and containers often run without `$USER`).
+fn os_user() -> Option<String> {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .or_else(uid_name)
+}
+
+#[cfg(unix)]
+fn uid_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_owned())
+    });
+    Some(name.unwrap_or_else(|| format!("uid-{uid}")))
+}
+
+#[cfg(not(unix))]
+fn uid_name() -> Option<String> {
+    None
+}
+
+fn load_config(explicit: Option<&Path>) -> Result<(Option<PathBuf>, ConfigFile)> {
+    let path = match explicit {
+        Some(path) => path.to_owned(),
+        None => {
+            let default = xdg_dir("XDG_CONFIG_HOME", ".config")?
+                .join("mailpki")
+                .join("config.toml");
+            if !default.exists() {
+                return Ok((None, ConfigFile::default()));
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    let file: ConfigFile = toml::from_str(&text)
+        .with_context(|| format!("invalid configuration file {}", path.display()))?;
+    if let Some(url) = &file.google.api_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        bail!(
+            "invalid configuration file {}: google.api_url must be an http(s) URL",
+            path.display()
+        );
+    }
+    Ok((Some(path), file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() -> Result<()> {
+        let text = include_str!("../../../config/config.toml");
+        let file: ConfigFile = toml::from_str(text)?;
+        assert!(file.kms.database.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<ConfigFile>("[kms]\ndatabse = 'x'\n").is_err());
+    }
+}

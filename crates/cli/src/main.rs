@@ -1,0 +1,116 @@
+//! The `mailpki` binary. This file turns errors into messages, hints and exit codes; the
+//! commands themselves live in [`commands`].
+//!
+//! Exit codes: 0 success, 1 the request failed (bad input, missing object, no right),
+//! 2 usage error or internal failure.
+
+#![allow(clippy::print_stderr)]
+
+mod args;
+mod commands;
+mod config;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mailpki_store::StoreError;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .without_time()
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    init_logging(cli.global.verbose);
+    let json = cli.global.json;
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => report(&error, json),
+    }
+}
+
+fn store_error(error: &anyhow::Error) -> Option<&StoreError> {
+    error.chain().find_map(|e| e.downcast_ref::<StoreError>())
+}
+
+/// A short suggestion for the errors that have an obvious fix.
+fn hint(error: &StoreError) -> Option<String> {
+    Some(match error {
+        StoreError::NotFound { .. } => {
+            "`mailpki kms certificates list` and `mailpki kms access-rights obtained` show the \
+             objects you can see"
+                .to_owned()
+        }
+        StoreError::AlreadyExists { .. } => {
+            "pick another ID, or pass --replace to overwrite the object".to_owned()
+        }
+        StoreError::WrongPassword => {
+            "give the password with -p, --password-file or MAILPKI_PKCS12_PASSWORD".to_owned()
+        }
+        StoreError::PasswordRequired { .. } => {
+            "pass the password with -p or --password-file".to_owned()
+        }
+        StoreError::PermissionDenied {
+            operation,
+            uid,
+            user,
+            ..
+        } => format!(
+            "the owner can run `mailpki kms access-rights grant {user} -i {uid} {operation}`"
+        ),
+        StoreError::UnsupportedPkcs12 { .. } => {
+            "re-export it with a modern profile: `openssl pkcs12 -legacy -in old.p12 -nodes | \
+             openssl pkcs12 -export -out new.p12`"
+                .to_owned()
+        }
+        StoreError::MalformedPkcs12 { .. } => {
+            "is it a PEM or DER file? try -f pem or -f der".to_owned()
+        }
+        StoreError::MasterKeyMismatch | StoreError::MasterKeyMissing { .. } => {
+            "the store was created with another master key: check --master-key-file, \
+             MAILPKI_MASTER_KEY and MAILPKI_MASTER_PASSPHRASE"
+                .to_owned()
+        }
+        StoreError::InUse { .. } => {
+            "destroy the certificates issued by it first, or pass --force".to_owned()
+        }
+        StoreError::NotAStore { .. } => {
+            "point --database (or [kms] database) at a mailpki store, or at a new file".to_owned()
+        }
+        _ => return None,
+    })
+}
+
+fn report(error: &anyhow::Error, json: bool) -> ExitCode {
+    let store = store_error(error);
+    let code = match store {
+        Some(e) if !e.is_user_error() => 2,
+        _ => 1,
+    };
+    let message = format!("{error:#}");
+    let hint = store.and_then(hint);
+    if json {
+        let value = serde_json::json!({ "error": message, "hint": hint, "exit_code": code });
+        eprintln!("{value}");
+    } else {
+        eprintln!("error: {message}");
+        if let Some(hint) = hint {
+            eprintln!("hint: {hint}");
+        }
+    }
+    ExitCode::from(code)
+}

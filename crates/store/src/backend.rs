@@ -1,0 +1,68 @@
+//! The storage interface the store's logic runs on. A backend keeps records, links, tags and
+//! grants and applies write batches atomically; it knows nothing of cryptography or access
+//! rights. SQLite is the embedded backend; another database implements the same trait.
+
+use crate::error::Result;
+use crate::model::{LinkType, ObjectFilter, ObjectRecord, Operation, State};
+
+/// Writes applied in one transaction: all of them or none.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    /// Objects to delete first (their tags, links and grants go with them, as do links
+    /// from other objects that point at them).
+    pub remove: Vec<String>,
+    /// New objects; an existing ID fails the batch with `AlreadyExists`.
+    pub insert: Vec<ObjectRecord>,
+    /// Links to set on objects, existing or inserted by this batch.
+    pub links: Vec<(String, LinkType, String)>,
+}
+
+pub trait Backend: Send + Sync {
+    /// Applies a batch atomically.
+    fn apply(&self, batch: WriteBatch) -> Result<()>;
+
+    fn get(&self, uid: &str) -> Result<Option<ObjectRecord>>;
+
+    /// Objects matching `filter` that `user` owns or holds any grant on (direct or `*`).
+    fn find(&self, filter: &ObjectFilter, user: &str) -> Result<Vec<ObjectRecord>>;
+
+    /// Objects whose SubjectPublicKeyInfo hash is `spki_sha256`.
+    fn find_by_spki(&self, spki_sha256: &str) -> Result<Vec<ObjectRecord>>;
+
+    /// Certificates whose subject name hashes to `subject_hash`.
+    fn find_by_subject_hash(&self, subject_hash: &str) -> Result<Vec<ObjectRecord>>;
+
+    /// Certificates whose DER hashes to `fingerprint`.
+    fn find_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<ObjectRecord>>;
+
+    /// IDs of objects with a link of type `link` to `target`.
+    fn linked_from(&self, target: &str, link: LinkType) -> Result<Vec<String>>;
+
+    /// Sets the state; `wipe` drops the material (destroy).
+    fn set_state(
+        &self,
+        uid: &str,
+        state: State,
+        reason: Option<&str>,
+        wipe: bool,
+        now: i64,
+    ) -> Result<()>;
+
+    /// Whether `user` (or `*`) holds `operation` on `uid`.
+    fn has_grant(&self, uid: &str, user: &str, operation: Operation) -> Result<bool>;
+
+    fn grant(&self, uid: &str, user: &str, operations: &[Operation]) -> Result<()>;
+
+    fn revoke_grant(&self, uid: &str, user: &str, operations: &[Operation]) -> Result<()>;
+
+    /// Grants on one object, by grantee.
+    fn grants_on(&self, uid: &str) -> Result<Vec<(String, Vec<Operation>)>>;
+
+    /// Objects `user` holds grants on (directly or through `*`), with the operations.
+    fn grants_to(&self, user: &str) -> Result<Vec<(ObjectRecord, Vec<Operation>)>>;
+
+    fn meta_get(&self, key: &str) -> Result<Option<String>>;
+
+    /// Sets a value only if the key is absent; returns the value now stored.
+    fn meta_init(&self, key: &str, value: &str) -> Result<String>;
+}

@@ -1,0 +1,31 @@
+//! `mailpki-store` keeps an organization's certificates and keys: objects (certificates,
+//! private, public and symmetric keys) with KMIP-style attributes, typed links, tags, lifecycle
+//! states and per-user access rights, on SQLite with secret material sealed at rest under a
+//! master key. It also reads and writes the formats they travel in (PKCS#12, PEM, DER).
+//!
+//! It knows nothing about Google or HTTP. Callers open a [`Store`] and act through it as an
+//! [`Actor`]; the store checks each operation against the owner and the grants.
+
+mod backend;
+mod codec;
+mod crypto;
+mod error;
+mod model;
+mod sqlite;
+mod store;
+
+pub use backend::{Backend, WriteBatch};
+pub use codec::{
+    Bundle, ImportFormat, Pkcs12Profile, build_pkcs12, certificate_info, format_name,
+    is_self_signed, issued_by, key_algorithm, parse as parse_bundle, spki_sha256,
+};
+pub use crypto::{MasterKeySource, write_private_file};
+pub use error::{Result, StoreError};
+pub use model::{
+    Actor, Algorithm, Attributes, CertificateInfo, LinkType, Material, ObjectFilter, ObjectRecord,
+    ObjectType, Operation, State, rfc3339,
+};
+pub use sqlite::SqliteBackend;
+pub use store::{
+    AccessEntry, DestroyOptions, ExportFormat, ImportReport, ImportRequest, ObtainedEntry, Store,
+};

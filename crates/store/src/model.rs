@@ -1,0 +1,361 @@
+//! The object model: what the store holds and the words used to talk about it. Names follow
+//! KMIP (and Cosmian KMS) so that `attributes get` reads the same to their users.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::error::{Result, StoreError};
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str().eq_ignore_ascii_case(s))
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                        format!("unknown value `{s}` (expected one of: {})", known.join(", "))
+                    })
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// The kind of a stored object.
+    ObjectType {
+        Certificate => "Certificate",
+        PrivateKey => "PrivateKey",
+        PublicKey => "PublicKey",
+        SymmetricKey => "SymmetricKey",
+    }
+}
+
+string_enum! {
+    /// The lifecycle state of an object (KMIP's states).
+    State {
+        PreActive => "PreActive",
+        Active => "Active",
+        Deactivated => "Deactivated",
+        Compromised => "Compromised",
+        Destroyed => "Destroyed",
+    }
+}
+
+string_enum! {
+    /// Typed links between objects. A certificate links to its keys and to its issuer's
+    /// certificate (`CertificateLink`); keys link to each other and to their certificate.
+    LinkType {
+        PrivateKeyLink => "PrivateKeyLink",
+        PublicKeyLink => "PublicKeyLink",
+        CertificateLink => "CertificateLink",
+    }
+}
+
+string_enum! {
+    /// Operations that access rights are granted for.
+    Operation {
+        Get => "get",
+        GetAttributes => "get_attributes",
+        Export => "export",
+        Certify => "certify",
+        Sign => "sign",
+        Encrypt => "encrypt",
+        Decrypt => "decrypt",
+        Revoke => "revoke",
+        Destroy => "destroy",
+    }
+}
+
+string_enum! {
+    /// Cryptographic algorithm of a key (or of a certificate's public key).
+    Algorithm {
+        Rsa => "RSA",
+        Ec => "EC",
+        Ed25519 => "Ed25519",
+        Ed448 => "Ed448",
+        Aes => "AES",
+    }
+}
+
+/// The user an operation is performed for. In embedded mode this is the configured or OS
+/// user; a server authenticates it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Actor(String);
+
+impl Actor {
+    /// The grantee name that stands for every user.
+    pub const EVERYONE: &'static str = "*";
+
+    pub fn new(name: impl Into<String>) -> Result<Self> {
+        let name = name.into();
+        let reason = if name.trim().is_empty() {
+            Some("it is empty")
+        } else if name == Self::EVERYONE {
+            Some("`*` stands for everyone and cannot act")
+        } else if name.chars().any(char::is_control) {
+            Some("it contains control characters")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(StoreError::InvalidUser { user: name, reason }),
+            None => Ok(Self(name)),
+        }
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks a user-given object ID. IDs are shown in shells and URLs, so they stay printable.
+pub(crate) fn check_uid(uid: &str) -> Result<()> {
+    let reason = if uid.is_empty() {
+        Some("it is empty")
+    } else if uid.len() > 256 {
+        Some("it is longer than 256 bytes")
+    } else if uid.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Some("it contains white space or control characters")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(StoreError::InvalidId {
+            uid: uid.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn check_tag(tag: &str) -> Result<()> {
+    if tag.is_empty() || tag.chars().any(char::is_control) {
+        return Err(StoreError::InvalidTag {
+            tag: tag.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Searchable facts about a certificate, kept in clear beside its DER.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CertificateInfo {
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number, upper-case hex.
+    pub serial: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// SHA-256 of the DER, lower-case hex.
+    pub sha256_fingerprint: String,
+    pub is_ca: bool,
+    /// SHA-256 of the subject name's DER, to find a certificate's issuer.
+    #[serde(skip)]
+    pub subject_hash: String,
+    #[serde(skip)]
+    pub issuer_hash: String,
+}
+
+/// An object's key material as the backend holds it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Material {
+    /// Public data (certificates, public keys) in DER.
+    Clear(Vec<u8>),
+    /// Secret data sealed under the master key (nonce ‖ ciphertext ‖ tag).
+    Sealed(Vec<u8>),
+    /// Wiped by destroy.
+    Gone,
+}
+
+impl fmt::Debug for Material {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Clear(bytes) => write!(f, "Clear({} bytes)", bytes.len()),
+            Self::Sealed(bytes) => write!(f, "Sealed({} bytes)", bytes.len()),
+            Self::Gone => f.write_str("Gone"),
+        }
+    }
+}
+
+/// One stored object with its attributes, as a backend reads and writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectRecord {
+    pub uid: String,
+    pub object_type: ObjectType,
+    pub state: State,
+    pub algorithm: Option<Algorithm>,
+    pub length: Option<u32>,
+    pub owner: String,
+    pub tags: BTreeSet<String>,
+    pub links: BTreeMap<LinkType, String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub updated: i64,
+    /// SHA-256 of the SubjectPublicKeyInfo DER, pairing certificates with their keys.
+    pub spki_sha256: Option<String>,
+    pub revocation_reason: Option<String>,
+    pub certificate: Option<CertificateInfo>,
+    pub material: Material,
+}
+
+/// A read-only view of an object's attributes, for printing.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attributes {
+    pub unique_identifier: String,
+    pub object_type: ObjectType,
+    pub state: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cryptographic_algorithm: Option<Algorithm>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cryptographic_length: Option<u32>,
+    pub owner: String,
+    pub tags: BTreeSet<String>,
+    pub created: String,
+    pub last_change_date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spki_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_serial_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_not_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_not_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_sha256_fingerprint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_is_ca: Option<bool>,
+    /// Links by type, flattened so that `jq .PrivateKeyLink` works as with Cosmian.
+    #[serde(flatten)]
+    pub links: BTreeMap<LinkType, String>,
+}
+
+impl From<&ObjectRecord> for Attributes {
+    fn from(r: &ObjectRecord) -> Self {
+        let cert = r.certificate.as_ref();
+        Self {
+            unique_identifier: r.uid.clone(),
+            object_type: r.object_type,
+            state: r.state,
+            cryptographic_algorithm: r.algorithm,
+            cryptographic_length: r.length,
+            owner: r.owner.clone(),
+            tags: r.tags.clone(),
+            created: rfc3339(r.created),
+            last_change_date: rfc3339(r.updated),
+            spki_sha256: r.spki_sha256.clone(),
+            revocation_reason: r.revocation_reason.clone(),
+            certificate_subject: cert.map(|c| c.subject.clone()),
+            certificate_issuer: cert.map(|c| c.issuer.clone()),
+            certificate_serial_number: cert.map(|c| c.serial.clone()),
+            certificate_not_before: cert.map(|c| rfc3339(c.not_before)),
+            certificate_not_after: cert.map(|c| rfc3339(c.not_after)),
+            certificate_sha256_fingerprint: cert.map(|c| c.sha256_fingerprint.clone()),
+            certificate_is_ca: cert.map(|c| c.is_ca),
+            links: r.links.clone(),
+        }
+    }
+}
+
+/// Formats Unix seconds as RFC 3339 UTC; out-of-range values print as the raw number.
+#[must_use]
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// Which objects `list` returns. Every condition given must hold.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectFilter {
+    pub object_type: Option<ObjectType>,
+    pub tags: Vec<String>,
+    /// Case-insensitive substring of the certificate subject.
+    pub subject_contains: Option<String>,
+    /// Certificates whose not-after is before this (Unix seconds).
+    pub expires_before: Option<i64>,
+    pub include_destroyed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_parse_case_insensitively_and_name_the_choices() {
+        assert_eq!(
+            "privatekeylink".parse::<LinkType>(),
+            Ok(LinkType::PrivateKeyLink)
+        );
+        assert_eq!("EXPORT".parse::<Operation>(), Ok(Operation::Export));
+        let err = "fly".parse::<Operation>().unwrap_err();
+        assert!(err.contains("get_attributes"), "{err}");
+    }
+
+    #[test]
+    fn actor_rejects_wildcard_and_blank() {
+        assert!(Actor::new("*").is_err());
+        assert!(Actor::new("  ").is_err());
+        assert_eq!(
+            Actor::new("alice").map(|a| a.to_string()).ok(),
+            Some("alice".into())
+        );
+    }
+
+    #[test]
+    fn ids_must_be_printable() {
+        assert!(check_uid("issuer_ca_certificate").is_ok());
+        assert!(check_uid("has space").is_err());
+        assert!(check_uid("").is_err());
+    }
+
+    #[test]
+    fn material_debug_never_shows_bytes() {
+        let m = Material::Sealed(vec![0xAB; 4]);
+        assert_eq!(format!("{m:?}"), "Sealed(4 bytes)");
+    }
+}

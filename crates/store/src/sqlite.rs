@@ -1,0 +1,630 @@
+//! The embedded SQLite backend: one file, WAL journal and a busy timeout so that several
+//! `mailpki` processes can share it, schema migrations keyed on `PRAGMA user_version`, and
+//! `PRAGMA application_id` to recognise our own files before touching anything.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, params};
+
+use crate::backend::{Backend, WriteBatch};
+use crate::crypto::{create_private_dir, write_private_file};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    CertificateInfo, LinkType, Material, ObjectFilter, ObjectRecord, ObjectType, Operation, State,
+};
+
+/// "MPKI" — marks a SQLite file as a mailpki store.
+const APPLICATION_ID: i64 = 0x4D50_4B49;
+
+/// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE objects (
+    uid TEXT PRIMARY KEY,
+    object_type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    algorithm TEXT,
+    length INTEGER,
+    owner TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    material BLOB,
+    sealed INTEGER NOT NULL,
+    spki_sha256 TEXT,
+    revocation_reason TEXT,
+    subject TEXT,
+    issuer TEXT,
+    subject_hash TEXT,
+    issuer_hash TEXT,
+    serial TEXT,
+    not_before INTEGER,
+    not_after INTEGER,
+    fingerprint TEXT,
+    is_ca INTEGER
+);
+CREATE INDEX objects_owner ON objects(owner);
+CREATE INDEX objects_spki ON objects(spki_sha256);
+CREATE INDEX objects_subject_hash ON objects(subject_hash);
+CREATE INDEX objects_fingerprint ON objects(fingerprint);
+CREATE INDEX objects_not_after ON objects(not_after);
+CREATE TABLE tags (
+    uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (uid, tag)
+);
+CREATE INDEX tags_tag ON tags(tag);
+CREATE TABLE links (
+    uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,
+    link_type TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (uid, link_type)
+);
+CREATE INDEX links_target ON links(target);
+CREATE TABLE grants (
+    uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,
+    grantee TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    PRIMARY KEY (uid, grantee, operation)
+);
+CREATE INDEX grants_grantee ON grants(grantee);
+"];
+
+const COLUMNS: &str = "o.uid, o.object_type, o.state, o.algorithm, o.length, o.owner, o.created, \
+    o.updated, o.material, o.sealed, o.spki_sha256, o.revocation_reason, o.subject, o.issuer, \
+    o.subject_hash, o.issuer_hash, o.serial, o.not_before, o.not_after, o.fingerprint, o.is_ca";
+
+pub struct SqliteBackend {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBackend")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteBackend {
+    /// Opens the store at `path`, creating it (mode 0600, folder 0700) when absent. Returns
+    /// whether it was created. A file that is not a mailpki store is left untouched.
+    pub fn open(path: &Path) -> Result<(Self, bool)> {
+        let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        if !exists {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                create_private_dir(parent)?;
+            }
+            match write_private_file(path, b"") {
+                Ok(()) => {}
+                // Another process made it first, or an empty file was there: both fine.
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let not_ours = || StoreError::NotAStore {
+            path: path.to_owned(),
+        };
+        let app_id: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(ErrorCode::NotADatabase) => not_ours(),
+                _ => StoreError::Database(e),
+            })?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let fresh = app_id == 0 && version == 0 && table_count(&conn)? == 0;
+        if app_id != APPLICATION_ID && !fresh {
+            return Err(not_ours());
+        }
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::StoreTooNew {
+                path: path.to_owned(),
+                found: version,
+                supported,
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        let mut backend = Self {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+        };
+        if version < supported || app_id != APPLICATION_ID {
+            backend.migrate()?;
+        }
+        Ok((backend, fresh))
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let conn = self
+            .conn
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Read again under the write lock: another process may have migrated meanwhile.
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let start = usize::try_from(version).unwrap_or(usize::MAX);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tracing::debug!(version = i + 1, "applied store migration");
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written: transactions roll
+        // back on drop. So a poisoned lock is still safe to use.
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn query_records(
+        conn: &Connection,
+        where_clause: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<ObjectRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM objects o WHERE {where_clause} ORDER BY o.created, o.uid"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(args, read_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(|raw| raw.into_record(conn)).collect()
+    }
+}
+
+fn table_count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// A row as read, before tags and links are attached and enums parsed.
+struct RawRow {
+    uid: String,
+    object_type: String,
+    state: String,
+    algorithm: Option<String>,
+    length: Option<i64>,
+    owner: String,
+    created: i64,
+    updated: i64,
+    material: Option<Vec<u8>>,
+    sealed: bool,
+    spki_sha256: Option<String>,
+    revocation_reason: Option<String>,
+    cert: Option<CertificateInfo>,
+}
+
+fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+    let subject: Option<String> = r.get(12)?;
+    let cert = match subject {
+        Some(subject) => Some(CertificateInfo {
+            subject,
+            issuer: r.get(13)?,
+            subject_hash: r.get(14)?,
+            issuer_hash: r.get(15)?,
+            serial: r.get(16)?,
+            not_before: r.get(17)?,
+            not_after: r.get(18)?,
+            sha256_fingerprint: r.get(19)?,
+            is_ca: r.get(20)?,
+        }),
+        None => None,
+    };
+    Ok(RawRow {
+        uid: r.get(0)?,
+        object_type: r.get(1)?,
+        state: r.get(2)?,
+        algorithm: r.get(3)?,
+        length: r.get(4)?,
+        owner: r.get(5)?,
+        created: r.get(6)?,
+        updated: r.get(7)?,
+        material: r.get(8)?,
+        sealed: r.get(9)?,
+        spki_sha256: r.get(10)?,
+        revocation_reason: r.get(11)?,
+        cert,
+    })
+}
+
+impl RawRow {
+    fn into_record(self, conn: &Connection) -> Result<ObjectRecord> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            uid: self.uid.clone(),
+            reason,
+        };
+        let object_type: ObjectType = self.object_type.parse().map_err(corrupt)?;
+        let state: State = self.state.parse().map_err(corrupt)?;
+        let algorithm = self
+            .algorithm
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(corrupt)?;
+        let mut tags_stmt = conn.prepare_cached("SELECT tag FROM tags WHERE uid = ?1")?;
+        let tags = tags_stmt
+            .query_map([&self.uid], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut links_stmt =
+            conn.prepare_cached("SELECT link_type, target FROM links WHERE uid = ?1")?;
+        let mut links = BTreeMap::new();
+        for row in links_stmt.query_map([&self.uid], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (link_type, target) = row?;
+            links.insert(link_type.parse::<LinkType>().map_err(corrupt)?, target);
+        }
+        let material = match (self.material, self.sealed) {
+            (None, _) => Material::Gone,
+            (Some(bytes), true) => Material::Sealed(bytes),
+            (Some(bytes), false) => Material::Clear(bytes),
+        };
+        Ok(ObjectRecord {
+            uid: self.uid,
+            object_type,
+            state,
+            algorithm,
+            length: self.length.map(|l| l as u32),
+            owner: self.owner,
+            tags,
+            links,
+            created: self.created,
+            updated: self.updated,
+            spki_sha256: self.spki_sha256,
+            revocation_reason: self.revocation_reason,
+            certificate: self.cert,
+            material,
+        })
+    }
+}
+
+fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
+    let (material, sealed) = match &r.material {
+        Material::Clear(b) => (Some(b.as_slice()), false),
+        Material::Sealed(b) => (Some(b.as_slice()), true),
+        Material::Gone => (None, false),
+    };
+    let c = r.certificate.as_ref();
+    let inserted = tx.execute(
+        "INSERT INTO objects (uid, object_type, state, algorithm, length, owner, created, updated,
+            material, sealed, spki_sha256, revocation_reason, subject, issuer, subject_hash,
+            issuer_hash, serial, not_before, not_after, fingerprint, is_ca)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21)",
+        params![
+            r.uid,
+            r.object_type.as_str(),
+            r.state.as_str(),
+            r.algorithm.map(|a| a.as_str()),
+            r.length,
+            r.owner,
+            r.created,
+            r.updated,
+            material,
+            sealed,
+            r.spki_sha256,
+            r.revocation_reason,
+            c.map(|c| &c.subject),
+            c.map(|c| &c.issuer),
+            c.map(|c| &c.subject_hash),
+            c.map(|c| &c.issuer_hash),
+            c.map(|c| &c.serial),
+            c.map(|c| c.not_before),
+            c.map(|c| c.not_after),
+            c.map(|c| &c.sha256_fingerprint),
+            c.map(|c| c.is_ca),
+        ],
+    );
+    match inserted {
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+            return Err(StoreError::AlreadyExists { uid: r.uid.clone() });
+        }
+        other => {
+            other?;
+        }
+    }
+    for tag in &r.tags {
+        tx.execute(
+            "INSERT INTO tags (uid, tag) VALUES (?1, ?2)",
+            params![r.uid, tag],
+        )?;
+    }
+    for (link, target) in &r.links {
+        set_link(tx, &r.uid, *link, target)?;
+    }
+    Ok(())
+}
+
+fn set_link(tx: &Transaction<'_>, uid: &str, link: LinkType, target: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO links (uid, link_type, target) VALUES (?1, ?2, ?3)
+         ON CONFLICT (uid, link_type) DO UPDATE SET target = excluded.target",
+        params![uid, link.as_str(), target],
+    )?;
+    Ok(())
+}
+
+fn parse_operations(uid: &str, list: &str) -> Result<Vec<Operation>> {
+    list.split(',')
+        .map(|op| {
+            op.parse().map_err(|reason| StoreError::Corrupt {
+                uid: uid.to_owned(),
+                reason,
+            })
+        })
+        .collect()
+}
+
+impl Backend for SqliteBackend {
+    fn apply(&self, batch: WriteBatch) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for uid in &batch.remove {
+            tx.execute("DELETE FROM links WHERE target = ?1", [uid])?;
+            tx.execute("DELETE FROM objects WHERE uid = ?1", [uid])?;
+        }
+        for record in &batch.insert {
+            insert_record(&tx, record)?;
+        }
+        for (uid, link, target) in &batch.links {
+            set_link(&tx, uid, *link, target)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn get(&self, uid: &str) -> Result<Option<ObjectRecord>> {
+        let conn = self.conn();
+        Ok(Self::query_records(&conn, "o.uid = ?1", &[&uid])?
+            .into_iter()
+            .next())
+    }
+
+    fn find(&self, filter: &ObjectFilter, user: &str) -> Result<Vec<ObjectRecord>> {
+        let mut clauses = vec![
+            "(o.owner = ?1 OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
+             AND g.grantee IN (?1, '*')))"
+                .to_owned(),
+        ];
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(user.to_owned())];
+        if let Some(t) = filter.object_type {
+            args.push(Box::new(t.as_str()));
+            clauses.push(format!("o.object_type = ?{}", args.len()));
+        }
+        for tag in &filter.tags {
+            args.push(Box::new(tag.clone()));
+            clauses.push(format!(
+                "EXISTS (SELECT 1 FROM tags t WHERE t.uid = o.uid AND t.tag = ?{})",
+                args.len()
+            ));
+        }
+        if let Some(s) = &filter.subject_contains {
+            args.push(Box::new(format!(
+                "%{}%",
+                s.replace('%', "\\%").replace('_', "\\_")
+            )));
+            clauses.push(format!("o.subject LIKE ?{} ESCAPE '\\'", args.len()));
+        }
+        if let Some(t) = filter.expires_before {
+            args.push(Box::new(t));
+            clauses.push(format!("o.not_after < ?{}", args.len()));
+        }
+        if !filter.include_destroyed {
+            clauses.push("o.state <> 'Destroyed'".to_owned());
+        }
+        let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
+        Self::query_records(&self.conn(), &clauses.join(" AND "), &refs)
+    }
+
+    fn find_by_spki(&self, spki_sha256: &str) -> Result<Vec<ObjectRecord>> {
+        Self::query_records(&self.conn(), "o.spki_sha256 = ?1", &[&spki_sha256])
+    }
+
+    fn find_by_subject_hash(&self, subject_hash: &str) -> Result<Vec<ObjectRecord>> {
+        Self::query_records(&self.conn(), "o.subject_hash = ?1", &[&subject_hash])
+    }
+
+    fn find_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<ObjectRecord>> {
+        Self::query_records(&self.conn(), "o.fingerprint = ?1", &[&fingerprint])
+    }
+
+    fn linked_from(&self, target: &str, link: LinkType) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT uid FROM links WHERE target = ?1 AND link_type = ?2 ORDER BY uid",
+        )?;
+        let ids = stmt
+            .query_map(params![target, link.as_str()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    fn set_state(
+        &self,
+        uid: &str,
+        state: State,
+        reason: Option<&str>,
+        wipe: bool,
+        now: i64,
+    ) -> Result<()> {
+        let sql = if wipe {
+            "UPDATE objects SET state = ?2, revocation_reason = coalesce(?3, revocation_reason),
+                updated = ?4, material = NULL WHERE uid = ?1"
+        } else {
+            "UPDATE objects SET state = ?2, revocation_reason = coalesce(?3, revocation_reason),
+                updated = ?4 WHERE uid = ?1"
+        };
+        let changed = self
+            .conn()
+            .execute(sql, params![uid, state.as_str(), reason, now])?;
+        if changed == 0 {
+            return Err(StoreError::NotFound {
+                uid: uid.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn has_grant(&self, uid: &str, user: &str, operation: Operation) -> Result<bool> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT 1 FROM grants WHERE uid = ?1 AND grantee IN (?2, '*') AND operation = ?3",
+        )?;
+        Ok(stmt.exists(params![uid, user, operation.as_str()])?)
+    }
+
+    fn grant(&self, uid: &str, user: &str, operations: &[Operation]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for op in operations {
+            tx.execute(
+                "INSERT OR IGNORE INTO grants (uid, grantee, operation) VALUES (?1, ?2, ?3)",
+                params![uid, user, op.as_str()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn revoke_grant(&self, uid: &str, user: &str, operations: &[Operation]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for op in operations {
+            tx.execute(
+                "DELETE FROM grants WHERE uid = ?1 AND grantee = ?2 AND operation = ?3",
+                params![uid, user, op.as_str()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn grants_on(&self, uid: &str) -> Result<Vec<(String, Vec<Operation>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT grantee, group_concat(operation, ',') FROM grants WHERE uid = ?1
+             GROUP BY grantee ORDER BY grantee",
+        )?;
+        let rows = stmt
+            .query_map([uid], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(grantee, ops)| Ok((grantee, parse_operations(uid, &ops)?)))
+            .collect()
+    }
+
+    fn grants_to(&self, user: &str) -> Result<Vec<(ObjectRecord, Vec<Operation>)>> {
+        let conn = self.conn();
+        let records = Self::query_records(
+            &conn,
+            "o.owner <> ?1 AND EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
+             AND g.grantee IN (?1, '*'))",
+            &[&user],
+        )?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT group_concat(DISTINCT operation) FROM grants
+             WHERE uid = ?1 AND grantee IN (?2, '*')",
+        )?;
+        records
+            .into_iter()
+            .map(|record| {
+                let ops: String = stmt.query_row(params![record.uid, user], |r| r.get(0))?;
+                let ops = parse_operations(&record.uid, &ops)?;
+                Ok((record, ops))
+            })
+            .collect()
+    }
+
+    fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn meta_init(&self, key: &str, value: &str) -> Result<String> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        let stored: String =
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_foreign_sqlite_files_without_touching_them() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(StoreError::io("tempdir"))?;
+        let path = dir.path().join("other.sqlite");
+        {
+            let conn = Connection::open(&path)?;
+            conn.execute_batch("CREATE TABLE mine (x INTEGER); INSERT INTO mine VALUES (1);")?;
+        }
+        let before = std::fs::read(&path).map_err(StoreError::io(&path))?;
+        assert!(matches!(
+            SqliteBackend::open(&path),
+            Err(StoreError::NotAStore { .. })
+        ));
+        assert_eq!(std::fs::read(&path).map_err(StoreError::io(&path))?, before);
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_files_that_are_not_sqlite() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(StoreError::io("tempdir"))?;
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, vec![b'x'; 4096]).map_err(StoreError::io(&path))?;
+        assert!(matches!(
+            SqliteBackend::open(&path),
+            Err(StoreError::NotAStore { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn opens_twice_and_migrates_once() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(StoreError::io("tempdir"))?;
+        let path = dir.path().join("kms.sqlite");
+        let (_a, created_a) = SqliteBackend::open(&path)?;
+        let (b, created_b) = SqliteBackend::open(&path)?;
+        assert!(created_a && !created_b);
+        assert_eq!(b.meta_init("k", "v1")?, "v1");
+        assert_eq!(b.meta_init("k", "v2")?, "v1");
+        Ok(())
+    }
+}

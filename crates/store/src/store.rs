@@ -1,0 +1,951 @@
+//! The store proper: access rights, encryption at rest and import/export on top of a
+//! [`Backend`]. Every public method acts for an [`Actor`] and checks what that actor may do.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use openssl::pkey::{PKey, Private, Public};
+use openssl::x509::X509;
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::backend::{Backend, WriteBatch};
+use crate::codec::{self, Bundle, ImportFormat, Pkcs12Profile};
+use crate::crypto::{KEY_LEN, MasterKey, MasterKeySource};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    Actor, Algorithm, Attributes, LinkType, Material, ObjectFilter, ObjectRecord, ObjectType,
+    Operation, State, check_tag, check_uid,
+};
+use crate::sqlite::SqliteBackend;
+
+const KEY_CHECK_PLAINTEXT: &[u8] = b"mailpki master key check v1";
+const KEY_CHECK_AAD: &[u8] = b"mailpki:key-check";
+/// Certificate chains longer than this are cut when exporting: a guard against link loops.
+const MAX_CHAIN: usize = 16;
+
+/// What `import` is asked to do.
+#[derive(Debug)]
+pub struct ImportRequest<'a> {
+    pub data: &'a [u8],
+    pub format: ImportFormat,
+    pub password: Option<&'a SecretString>,
+    /// ID for the main object (the certificate, else the private key); a UUID when absent.
+    pub uid: Option<String>,
+    /// Replace an existing object with this ID (and the keys it brought with it).
+    pub replace: bool,
+    pub tags: Vec<String>,
+}
+
+/// The IDs `import` stored or reused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Chain certificates, from the leaf's issuer upwards; reused ones included.
+    pub chain: Vec<String>,
+}
+
+/// Encodings for `export_certificate`.
+#[derive(Debug)]
+pub enum ExportFormat<'a> {
+    /// The certificate in PEM; with `chain`, its issuers follow.
+    Pem {
+        chain: bool,
+    },
+    Der,
+    /// Certificate, linked private key and chain.
+    Pkcs12 {
+        password: &'a SecretString,
+        profile: Pkcs12Profile,
+    },
+}
+
+/// Options for `destroy`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DestroyOptions {
+    /// Destroy even when other live objects need this one.
+    pub force: bool,
+    /// Delete the row entirely instead of keeping a `Destroyed` tombstone.
+    pub remove: bool,
+}
+
+/// Grants one user holds on one object.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AccessEntry {
+    pub user: String,
+    pub operations: Vec<Operation>,
+}
+
+/// An object granted to the actor, with the operations granted.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ObtainedEntry {
+    pub unique_identifier: String,
+    pub object_type: ObjectType,
+    pub state: State,
+    pub owner: String,
+    pub operations: Vec<Operation>,
+}
+
+pub struct Store {
+    backend: Box<dyn Backend>,
+    key: MasterKey,
+    location: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn new_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Store {
+    /// Opens (or creates) the SQLite store at `path`. A new store gets a new master key when
+    /// the source is a file that does not exist yet; an existing store must be opened by the
+    /// key it was made with.
+    pub fn open_sqlite(path: &Path, source: &MasterKeySource) -> Result<Self> {
+        // Read the key before creating anything, so a missing key file does not leave a new,
+        // empty store behind.
+        let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        if let MasterKeySource::File(key_path) = source
+            && existing
+            && !key_path.exists()
+        {
+            return Err(StoreError::MasterKeyMissing {
+                path: key_path.clone(),
+                store: path.to_owned(),
+            });
+        }
+        let (backend, created) = SqliteBackend::open(path)?;
+        Self::with_backend(Box::new(backend), source, created, path.to_owned())
+    }
+
+    /// Builds a store over any backend. `created` says the backend was just made and may be
+    /// given a new key check.
+    pub fn with_backend(
+        backend: Box<dyn Backend>,
+        source: &MasterKeySource,
+        created: bool,
+        location: PathBuf,
+    ) -> Result<Self> {
+        let key = match source {
+            MasterKeySource::File(path) => {
+                MasterKey::from_file(path, created)?.ok_or_else(|| {
+                    StoreError::MasterKeyMissing {
+                        path: path.clone(),
+                        store: location.clone(),
+                    }
+                })?
+            }
+            MasterKeySource::Base64(text) => {
+                use secrecy::ExposeSecret;
+                MasterKey::from_base64(text.expose_secret(), "MAILPKI_MASTER_KEY")?
+            }
+            MasterKeySource::Passphrase(pass) => {
+                let mut salt = [0u8; 16];
+                openssl::rand::rand_bytes(&mut salt)
+                    .map_err(StoreError::crypto("drawing a salt"))?;
+                let salt = backend.meta_init("kdf_salt", &codec::hex(&salt))?;
+                MasterKey::from_passphrase(pass, salt.as_bytes())?
+            }
+        };
+        // The first opener records a check value; everyone after must open it.
+        let check = key.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD)?;
+        let stored = backend.meta_init("key_check", &codec::hex(&check))?;
+        let stored = unhex(&stored).ok_or(StoreError::MasterKeyMismatch)?;
+        match key.open(&stored, KEY_CHECK_AAD) {
+            Some(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => {}
+            _ => return Err(StoreError::MasterKeyMismatch),
+        }
+        Ok(Self {
+            backend,
+            key,
+            location,
+        })
+    }
+
+    #[must_use]
+    pub fn location(&self) -> &Path {
+        &self.location
+    }
+
+    // ----- reading -------------------------------------------------------------------------
+
+    fn record(&self, uid: &str) -> Result<ObjectRecord> {
+        self.backend.get(uid)?.ok_or_else(|| StoreError::NotFound {
+            uid: uid.to_owned(),
+        })
+    }
+
+    fn authorize(&self, actor: &Actor, record: &ObjectRecord, operation: Operation) -> Result<()> {
+        if record.owner == actor.as_str()
+            || self
+                .backend
+                .has_grant(&record.uid, actor.as_str(), operation)?
+        {
+            return Ok(());
+        }
+        tracing::warn!(user = %actor, %operation, uid = %record.uid, "access denied");
+        Err(StoreError::PermissionDenied {
+            user: actor.to_string(),
+            operation,
+            uid: record.uid.clone(),
+        })
+    }
+
+    fn authorized(&self, actor: &Actor, uid: &str, operation: Operation) -> Result<ObjectRecord> {
+        let record = self.record(uid)?;
+        self.authorize(actor, &record, operation)?;
+        Ok(record)
+    }
+
+    pub fn attributes(&self, actor: &Actor, uid: &str) -> Result<Attributes> {
+        Ok(Attributes::from(&self.authorized(
+            actor,
+            uid,
+            Operation::GetAttributes,
+        )?))
+    }
+
+    /// IDs of visible objects carrying all of `tags`.
+    pub fn find_by_tags(&self, actor: &Actor, tags: &[String]) -> Result<Vec<String>> {
+        let filter = ObjectFilter {
+            tags: tags.to_vec(),
+            ..ObjectFilter::default()
+        };
+        Ok(self
+            .backend
+            .find(&filter, actor.as_str())?
+            .into_iter()
+            .map(|r| r.uid)
+            .collect())
+    }
+
+    pub fn list(&self, actor: &Actor, filter: &ObjectFilter) -> Result<Vec<Attributes>> {
+        Ok(self
+            .backend
+            .find(filter, actor.as_str())?
+            .iter()
+            .map(Attributes::from)
+            .collect())
+    }
+
+    fn clear_material<'r>(record: &'r ObjectRecord) -> Result<&'r [u8]> {
+        match &record.material {
+            Material::Clear(bytes) => Ok(bytes),
+            Material::Gone => Err(StoreError::Destroyed {
+                uid: record.uid.clone(),
+            }),
+            Material::Sealed(_) => Err(StoreError::Corrupt {
+                uid: record.uid.clone(),
+                reason: "public material is sealed".to_owned(),
+            }),
+        }
+    }
+
+    fn unseal(&self, record: &ObjectRecord) -> Result<Zeroizing<Vec<u8>>> {
+        match &record.material {
+            Material::Sealed(bytes) => {
+                self.key
+                    .open(bytes, record.uid.as_bytes())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        uid: record.uid.clone(),
+                        reason: "sealed material does not open under the master key".to_owned(),
+                    })
+            }
+            Material::Gone => Err(StoreError::Destroyed {
+                uid: record.uid.clone(),
+            }),
+            Material::Clear(_) => Err(StoreError::Corrupt {
+                uid: record.uid.clone(),
+                reason: "secret material is stored in clear".to_owned(),
+            }),
+        }
+    }
+
+    fn expect_type(record: &ObjectRecord, expected: ObjectType) -> Result<()> {
+        if record.object_type == expected {
+            Ok(())
+        } else {
+            Err(StoreError::WrongObjectType {
+                uid: record.uid.clone(),
+                expected,
+                actual: record.object_type,
+            })
+        }
+    }
+
+    fn parse_certificate(record: &ObjectRecord) -> Result<X509> {
+        X509::from_der(Self::clear_material(record)?).map_err(|e| StoreError::Corrupt {
+            uid: record.uid.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The certificate with ID `uid`, for an actor allowed `operation` on it.
+    pub fn certificate(&self, actor: &Actor, uid: &str, operation: Operation) -> Result<X509> {
+        let record = self.authorized(actor, uid, operation)?;
+        Self::expect_type(&record, ObjectType::Certificate)?;
+        Self::parse_certificate(&record)
+    }
+
+    /// The private key with ID `uid`, for an actor allowed `operation` on it (`certify` to sign
+    /// certificates with it, `export` to hand it out). Refused unless the key is active.
+    pub fn private_key(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        operation: Operation,
+    ) -> Result<PKey<Private>> {
+        let record = self.authorized(actor, uid, operation)?;
+        Self::expect_type(&record, ObjectType::PrivateKey)?;
+        self.private_key_of(&record)
+    }
+
+    fn private_key_of(&self, record: &ObjectRecord) -> Result<PKey<Private>> {
+        let der = self.unseal(record)?;
+        PKey::private_key_from_der(&der).map_err(|e| StoreError::Corrupt {
+            uid: record.uid.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The raw bytes of a symmetric key (the CSE wrapping key), zeroized on drop.
+    pub fn symmetric_key(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        operation: Operation,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let record = self.authorized(actor, uid, operation)?;
+        Self::expect_type(&record, ObjectType::SymmetricKey)?;
+        self.unseal(&record)
+    }
+
+    /// Walks `CertificateLink`s up from `record`, returning the issuers' certificates.
+    fn chain_of(&self, record: &ObjectRecord) -> Result<Vec<X509>> {
+        let mut chain = Vec::new();
+        let mut current = record.clone();
+        while let Some(parent_uid) = current.links.get(&LinkType::CertificateLink).cloned() {
+            if chain.len() >= MAX_CHAIN || parent_uid == current.uid {
+                break;
+            }
+            let Some(parent) = self.backend.get(&parent_uid)? else {
+                break;
+            };
+            if parent.object_type != ObjectType::Certificate {
+                break;
+            }
+            chain.push(Self::parse_certificate(&parent)?);
+            current = parent;
+        }
+        Ok(chain)
+    }
+
+    pub fn export_certificate(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        format: &ExportFormat<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let record = self.authorized(actor, uid, Operation::Export)?;
+        Self::expect_type(&record, ObjectType::Certificate)?;
+        let cert = Self::parse_certificate(&record)?;
+        let crypto = StoreError::crypto("encoding the export");
+        let out = match format {
+            ExportFormat::Der => cert.to_der().map_err(crypto)?,
+            ExportFormat::Pem { chain } => {
+                let mut pem = cert.to_pem().map_err(crypto)?;
+                if *chain {
+                    for c in self.chain_of(&record)? {
+                        pem.extend(
+                            c.to_pem()
+                                .map_err(StoreError::crypto("encoding the export"))?,
+                        );
+                    }
+                }
+                pem
+            }
+            ExportFormat::Pkcs12 { password, profile } => {
+                let key_uid = record.links.get(&LinkType::PrivateKeyLink).ok_or_else(|| {
+                    StoreError::MissingLink {
+                        uid: uid.to_owned(),
+                        link: LinkType::PrivateKeyLink,
+                    }
+                })?;
+                let key = self.private_key(actor, key_uid, Operation::Export)?;
+                let chain = self.chain_of(&record)?;
+                let name = record
+                    .certificate
+                    .as_ref()
+                    .map_or(uid, |c| c.subject.as_str());
+                codec::build_pkcs12(&cert, &key, &chain, password, *profile, name)?
+            }
+        };
+        Ok(Zeroizing::new(out))
+    }
+
+    // ----- writing -------------------------------------------------------------------------
+
+    fn base_record(
+        &self,
+        actor: &Actor,
+        uid: String,
+        object_type: ObjectType,
+        tags: &[String],
+    ) -> ObjectRecord {
+        let t = now();
+        ObjectRecord {
+            uid,
+            object_type,
+            state: State::Active,
+            algorithm: None,
+            length: None,
+            owner: actor.to_string(),
+            tags: tags.iter().cloned().collect(),
+            links: BTreeMap::new(),
+            created: t,
+            updated: t,
+            spki_sha256: None,
+            revocation_reason: None,
+            certificate: None,
+            material: Material::Gone,
+        }
+    }
+
+    fn certificate_record(
+        &self,
+        actor: &Actor,
+        uid: String,
+        cert: &X509,
+        tags: &[String],
+    ) -> Result<ObjectRecord> {
+        let mut record = self.base_record(actor, uid, ObjectType::Certificate, tags);
+        let public = cert
+            .public_key()
+            .map_err(StoreError::crypto("reading a certificate's key"))?;
+        let (algorithm, bits) = codec::key_algorithm(&public);
+        record.algorithm = algorithm;
+        record.length = Some(bits);
+        record.spki_sha256 = Some(codec::spki_sha256(&public)?);
+        record.certificate = Some(codec::certificate_info(cert)?);
+        record.material = Material::Clear(
+            cert.to_der()
+                .map_err(StoreError::crypto("encoding a certificate"))?,
+        );
+        Ok(record)
+    }
+
+    fn private_key_record(
+        &self,
+        actor: &Actor,
+        uid: String,
+        key: &PKey<Private>,
+        tags: &[String],
+    ) -> Result<ObjectRecord> {
+        let mut record = self.base_record(actor, uid, ObjectType::PrivateKey, tags);
+        let (algorithm, bits) = codec::key_algorithm(key);
+        record.algorithm = algorithm;
+        record.length = Some(bits);
+        record.spki_sha256 = Some(codec::spki_sha256(key)?);
+        let der = Zeroizing::new(
+            key.private_key_to_pkcs8()
+                .map_err(StoreError::crypto("encoding a private key"))?,
+        );
+        record.material = Material::Sealed(self.key.seal(&der, record.uid.as_bytes())?);
+        Ok(record)
+    }
+
+    fn public_key_record(
+        &self,
+        actor: &Actor,
+        uid: String,
+        key: &PKey<Public>,
+        tags: &[String],
+    ) -> Result<ObjectRecord> {
+        let mut record = self.base_record(actor, uid, ObjectType::PublicKey, tags);
+        let (algorithm, bits) = codec::key_algorithm(key);
+        record.algorithm = algorithm;
+        record.length = Some(bits);
+        record.spki_sha256 = Some(codec::spki_sha256(key)?);
+        record.material = Material::Clear(
+            key.public_key_to_der()
+                .map_err(StoreError::crypto("encoding a public key"))?,
+        );
+        Ok(record)
+    }
+
+    fn check_new_ids(
+        &self,
+        actor: &Actor,
+        uid: Option<&str>,
+        replace: bool,
+        tags: &[String],
+    ) -> Result<Vec<String>> {
+        for tag in tags {
+            check_tag(tag)?;
+        }
+        let Some(uid) = uid else {
+            return Ok(Vec::new());
+        };
+        check_uid(uid)?;
+        match self.backend.get(uid)? {
+            None => Ok(Vec::new()),
+            Some(_) if !replace => Err(StoreError::AlreadyExists {
+                uid: uid.to_owned(),
+            }),
+            Some(old) => {
+                self.authorize(actor, &old, Operation::Destroy)?;
+                // The keys that came in with the old object go with it.
+                let mut remove = vec![old.uid.clone()];
+                for link in [LinkType::PrivateKeyLink, LinkType::PublicKeyLink] {
+                    if let Some(target) = old.links.get(&link)
+                        && let Some(t) = self.backend.get(target)?
+                        && t.owner == actor.as_str()
+                    {
+                        remove.push(t.uid);
+                    }
+                }
+                Ok(remove)
+            }
+        }
+    }
+
+    /// Finds a visible stored certificate that issued `cert`.
+    fn find_stored_issuer(&self, actor: &Actor, cert: &X509) -> Result<Option<String>> {
+        let info = codec::certificate_info(cert)?;
+        if codec::is_self_signed(cert) {
+            return Ok(None);
+        }
+        for candidate in self.backend.find_by_subject_hash(&info.issuer_hash)? {
+            if candidate.state == State::Destroyed
+                || self.authorize(actor, &candidate, Operation::Get).is_err()
+            {
+                continue;
+            }
+            let parent = Self::parse_certificate(&candidate)?;
+            if codec::issued_by(cert, &parent) {
+                return Ok(Some(candidate.uid));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Imports a file, splitting it into certificate, keys and chain, all linked. Either
+    /// everything is stored or nothing is.
+    pub fn import(&self, actor: &Actor, request: &ImportRequest<'_>) -> Result<ImportReport> {
+        let mut remove = self.check_new_ids(
+            actor,
+            request.uid.as_deref(),
+            request.replace,
+            &request.tags,
+        )?;
+        let Bundle {
+            certificates,
+            private_key,
+            public_key,
+        } = codec::parse(request.format, request.data, request.password)?;
+        let mut batch = WriteBatch::default();
+        let mut report = ImportReport::default();
+        let mut main_uid = request.uid.clone();
+        let mut next_uid = move || main_uid.take().unwrap_or_else(new_uid);
+        let tags = &request.tags;
+
+        let mut certs = certificates.into_iter();
+        let leaf = certs.next();
+        if let (Some(leaf), Some(key)) = (&leaf, &private_key)
+            && !leaf.public_key().is_ok_and(|pk| pk.public_eq(key))
+        {
+            return Err(StoreError::KeyMismatch);
+        }
+
+        // The leaf (or lone certificate).
+        let leaf_uid = match &leaf {
+            Some(cert) => {
+                let record = self.certificate_record(actor, next_uid(), cert, tags)?;
+                let uid = record.uid.clone();
+                batch.insert.push(record);
+                report.certificate = Some(uid.clone());
+                Some(uid)
+            }
+            None => None,
+        };
+
+        // Keys: a private key brings its public key along.
+        let public = match (&private_key, public_key) {
+            (Some(key), _) => Some(
+                PKey::public_key_from_der(
+                    &key.public_key_to_der()
+                        .map_err(StoreError::crypto("deriving a public key"))?,
+                )
+                .map_err(StoreError::crypto("deriving a public key"))?,
+            ),
+            (None, public) => public,
+        };
+        let private_uid = match &private_key {
+            Some(key) => {
+                let record = self.private_key_record(actor, next_uid(), key, tags)?;
+                let uid = record.uid.clone();
+                batch.insert.push(record);
+                Some(uid)
+            }
+            None => None,
+        };
+        let public_uid = match &public {
+            Some(key) => {
+                let record = self.public_key_record(actor, next_uid(), key, tags)?;
+                let uid = record.uid.clone();
+                batch.insert.push(record);
+                Some(uid)
+            }
+            None => None,
+        };
+        if let (Some(p), Some(q)) = (&private_uid, &public_uid) {
+            batch
+                .links
+                .push((p.clone(), LinkType::PublicKeyLink, q.clone()));
+            batch
+                .links
+                .push((q.clone(), LinkType::PrivateKeyLink, p.clone()));
+        }
+        // Pair the keys with their certificate: the one in the file, else a stored one.
+        let spki = match (&public, &leaf) {
+            (Some(key), _) => Some(codec::spki_sha256(key)?),
+            (None, Some(cert)) => {
+                let key = cert
+                    .public_key()
+                    .map_err(StoreError::crypto("reading a certificate's key"))?;
+                Some(codec::spki_sha256(&key)?)
+            }
+            (None, None) => None,
+        };
+        let counterparts = match &spki {
+            Some(spki) => self
+                .backend
+                .find_by_spki(spki)?
+                .into_iter()
+                .filter(|r| {
+                    r.state != State::Destroyed
+                        && !remove.contains(&r.uid)
+                        && self.authorize(actor, r, Operation::Get).is_ok()
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let cert_for_keys = leaf_uid.clone().or_else(|| {
+            counterparts
+                .iter()
+                .find(|r| r.object_type == ObjectType::Certificate)
+                .map(|r| r.uid.clone())
+        });
+        if let Some(cert_uid) = &cert_for_keys {
+            for (key_uid, link) in [
+                (&private_uid, LinkType::PrivateKeyLink),
+                (&public_uid, LinkType::PublicKeyLink),
+            ] {
+                if let Some(key_uid) = key_uid {
+                    batch.links.push((cert_uid.clone(), link, key_uid.clone()));
+                    batch.links.push((
+                        key_uid.clone(),
+                        LinkType::CertificateLink,
+                        cert_uid.clone(),
+                    ));
+                }
+            }
+        }
+        if let Some(cert_uid) = &leaf_uid
+            && private_uid.is_none()
+        {
+            // A certificate imported after its key: link the stored keys to it.
+            for key in counterparts.iter().filter(|r| {
+                r.owner == actor.as_str()
+                    && matches!(
+                        r.object_type,
+                        ObjectType::PrivateKey | ObjectType::PublicKey
+                    )
+            }) {
+                let link = if key.object_type == ObjectType::PrivateKey {
+                    LinkType::PrivateKeyLink
+                } else {
+                    LinkType::PublicKeyLink
+                };
+                batch.links.push((cert_uid.clone(), link, key.uid.clone()));
+                batch
+                    .links
+                    .push((key.uid.clone(), LinkType::CertificateLink, cert_uid.clone()));
+            }
+        }
+
+        // The chain: reuse stored copies, link every certificate to its issuer.
+        let mut placed: Vec<(X509, String)> = Vec::new();
+        if let (Some(cert), Some(uid)) = (&leaf, &leaf_uid) {
+            placed.push((cert.clone(), uid.clone()));
+        }
+        for cert in certs {
+            let info = codec::certificate_info(&cert)?;
+            let existing = self
+                .backend
+                .find_by_fingerprint(&info.sha256_fingerprint)?
+                .into_iter()
+                .find(|r| {
+                    r.state != State::Destroyed
+                        && !remove.contains(&r.uid)
+                        && self.authorize(actor, r, Operation::Get).is_ok()
+                });
+            let uid = match existing {
+                Some(r) => r.uid,
+                None => {
+                    let record = self.certificate_record(actor, new_uid(), &cert, tags)?;
+                    let uid = record.uid.clone();
+                    batch.insert.push(record);
+                    uid
+                }
+            };
+            report.chain.push(uid.clone());
+            placed.push((cert, uid));
+        }
+        for (cert, uid) in &placed {
+            if codec::is_self_signed(cert) {
+                continue;
+            }
+            let parent = placed
+                .iter()
+                .find(|(p, p_uid)| p_uid != uid && codec::issued_by(cert, p))
+                .map(|(_, p_uid)| p_uid.clone());
+            let parent = match parent {
+                Some(p) => Some(p),
+                None => self.find_stored_issuer(actor, cert)?,
+            };
+            if let Some(parent) = parent {
+                batch
+                    .links
+                    .push((uid.clone(), LinkType::CertificateLink, parent));
+            }
+        }
+        report.private_key = private_uid;
+        report.public_key = public_uid;
+
+        // Keys of a replaced object that the new import re-links must not be deleted.
+        remove.retain(|uid| {
+            !batch.insert.iter().any(|r| &r.uid == uid) || Some(uid) == request.uid.as_ref()
+        });
+        batch.remove = remove;
+        self.backend.apply(batch)?;
+        tracing::info!(user = %actor, certificate = ?report.certificate, "imported");
+        Ok(report)
+    }
+
+    /// Creates a random symmetric key (AES 128/192/256).
+    pub fn create_symmetric_key(
+        &self,
+        actor: &Actor,
+        uid: Option<String>,
+        algorithm: Algorithm,
+        bits: u32,
+        tags: &[String],
+    ) -> Result<String> {
+        if algorithm != Algorithm::Aes || !matches!(bits, 128 | 192 | 256) {
+            return Err(StoreError::InvalidKeyLength {
+                algorithm: algorithm.to_string(),
+                bits,
+            });
+        }
+        self.check_new_ids(actor, uid.as_deref(), false, tags)?;
+        let uid = uid.unwrap_or_else(new_uid);
+        let mut key = Zeroizing::new(vec![0u8; KEY_LEN]);
+        key.truncate(bits as usize / 8);
+        openssl::rand::rand_bytes(&mut key).map_err(StoreError::crypto("generating a key"))?;
+        let mut record = self.base_record(actor, uid.clone(), ObjectType::SymmetricKey, tags);
+        record.algorithm = Some(algorithm);
+        record.length = Some(bits);
+        record.material = Material::Sealed(self.key.seal(&key, uid.as_bytes())?);
+        self.backend.apply(WriteBatch {
+            insert: vec![record],
+            ..WriteBatch::default()
+        })?;
+        Ok(uid)
+    }
+
+    /// Live certificates that `record` is the issuer of, directly or through its certificate
+    /// (for a key).
+    fn dependents(&self, record: &ObjectRecord) -> Result<Vec<String>> {
+        let cert_uid = match record.object_type {
+            ObjectType::Certificate => Some(record.uid.clone()),
+            ObjectType::PrivateKey | ObjectType::PublicKey => {
+                record.links.get(&LinkType::CertificateLink).cloned()
+            }
+            ObjectType::SymmetricKey => None,
+        };
+        let Some(cert_uid) = cert_uid else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for uid in self
+            .backend
+            .linked_from(&cert_uid, LinkType::CertificateLink)?
+        {
+            if let Some(child) = self.backend.get(&uid)?
+                && child.object_type == ObjectType::Certificate
+                && child.uid != cert_uid
+                && child.state != State::Destroyed
+            {
+                out.push(child.uid);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Destroys an object: its material is wiped (or the row removed). Refuses to destroy
+    /// an issuer that live certificates chain to, or its keys, unless forced.
+    pub fn destroy(&self, actor: &Actor, uid: &str, options: DestroyOptions) -> Result<()> {
+        let record = self.authorized(actor, uid, Operation::Destroy)?;
+        if !options.force {
+            let dependents = self.dependents(&record)?;
+            if !dependents.is_empty() {
+                return Err(StoreError::InUse {
+                    uid: uid.to_owned(),
+                    dependents,
+                });
+            }
+        }
+        if options.remove {
+            self.backend.apply(WriteBatch {
+                remove: vec![uid.to_owned()],
+                ..WriteBatch::default()
+            })?;
+        } else {
+            self.backend
+                .set_state(uid, State::Destroyed, None, true, now())?;
+        }
+        tracing::info!(user = %actor, uid, "destroyed");
+        Ok(())
+    }
+
+    /// Revokes an object: it stays readable but is no longer active.
+    pub fn revoke(&self, actor: &Actor, uid: &str, reason: &str, compromised: bool) -> Result<()> {
+        let record = self.authorized(actor, uid, Operation::Revoke)?;
+        if record.state == State::Destroyed {
+            return Err(StoreError::Destroyed {
+                uid: uid.to_owned(),
+            });
+        }
+        let state = if compromised {
+            State::Compromised
+        } else {
+            State::Deactivated
+        };
+        self.backend
+            .set_state(uid, state, Some(reason), false, now())
+    }
+
+    // ----- access rights -------------------------------------------------------------------
+
+    fn owned_record(&self, actor: &Actor, uid: &str) -> Result<ObjectRecord> {
+        let record = self.record(uid)?;
+        if record.owner != actor.as_str() {
+            return Err(StoreError::NotOwner {
+                uid: uid.to_owned(),
+            });
+        }
+        Ok(record)
+    }
+
+    fn check_grantee(user: &str) -> Result<()> {
+        if user == Actor::EVERYONE {
+            Ok(())
+        } else {
+            Actor::new(user).map(|_| ())
+        }
+    }
+
+    /// Grants `user` (or `*`, everyone) `operations` on an object the actor owns.
+    pub fn grant(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        user: &str,
+        operations: &[Operation],
+    ) -> Result<()> {
+        self.owned_record(actor, uid)?;
+        Self::check_grantee(user)?;
+        self.backend.grant(uid, user, operations)?;
+        tracing::info!(owner = %actor, uid, grantee = user, ?operations, "granted");
+        Ok(())
+    }
+
+    pub fn revoke_access(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        user: &str,
+        operations: &[Operation],
+    ) -> Result<()> {
+        self.owned_record(actor, uid)?;
+        Self::check_grantee(user)?;
+        self.backend.revoke_grant(uid, user, operations)?;
+        tracing::info!(owner = %actor, uid, grantee = user, ?operations, "access revoked");
+        Ok(())
+    }
+
+    /// Who holds what on an object the actor owns.
+    pub fn access_list(&self, actor: &Actor, uid: &str) -> Result<Vec<AccessEntry>> {
+        self.owned_record(actor, uid)?;
+        Ok(self
+            .backend
+            .grants_on(uid)?
+            .into_iter()
+            .map(|(user, operations)| AccessEntry { user, operations })
+            .collect())
+    }
+
+    /// Objects the actor owns.
+    pub fn owned(&self, actor: &Actor) -> Result<Vec<Attributes>> {
+        Ok(self
+            .backend
+            .find(&ObjectFilter::default(), actor.as_str())?
+            .iter()
+            .filter(|r| r.owner == actor.as_str())
+            .map(Attributes::from)
+            .collect())
+    }
+
+    /// Objects others granted the actor rights on.
+    pub fn obtained(&self, actor: &Actor) -> Result<Vec<ObtainedEntry>> {
+        Ok(self
+            .backend
+            .grants_to(actor.as_str())?
+            .into_iter()
+            .map(|(r, operations)| ObtainedEntry {
+                unique_identifier: r.uid,
+                object_type: r.object_type,
+                state: r.state,
+                owner: r.owner,
+                operations,
+            })
+            .collect())
+    }
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
