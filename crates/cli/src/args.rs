@@ -284,8 +284,10 @@ pub(crate) enum AccessRightsCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct GrantArgs {
-    /// The user (`*` for everyone)
-    pub(crate) user: String,
+    /// The user (`*` for everyone). Named `grantee` because the global `--user` (who acts)
+    /// must never be confused with who receives the right.
+    #[arg(value_name = "USER")]
+    pub(crate) grantee: String,
 
     /// The object's ID
     #[arg(short = 'i', long = "object-uid", visible_alias = "id")]

@@ -157,17 +157,16 @@ fn uid_name() -> Option<String> {
 }
 
 fn load_config(explicit: Option<&Path>) -> Result<(Option<PathBuf>, ConfigFile)> {
-    let path = match explicit {
-        Some(path) => path.to_owned(),
-        None => {
-            let default = xdg_dir("XDG_CONFIG_HOME", ".config")?
-                .join("mailpki")
-                .join("config.toml");
-            if !default.exists() {
-                return Ok((None, ConfigFile::default()));
-            }
-            default
+    let path = if let Some(path) = explicit {
+        path.to_owned()
+    } else {
+        let default = xdg_dir("XDG_CONFIG_HOME", ".config")?
+            .join("mailpki")
+            .join("config.toml");
+        if !default.exists() {
+            return Ok((None, ConfigFile::default()));
         }
+        default
     };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the configuration file {}", path.display()))?;

@@ -15,11 +15,7 @@ pub(crate) struct Printer {
 
 impl Printer {
     /// Prints `human` for people or `value` as JSON.
-    pub(crate) fn print<T: Serialize + ?Sized>(
-        &self,
-        human: impl Display,
-        value: &T,
-    ) -> Result<()> {
+    pub(crate) fn print<T: Serialize + ?Sized>(self, human: impl Display, value: &T) -> Result<()> {
         if self.json {
             println!("{}", serde_json::to_string_pretty(value)?);
         } else {
@@ -32,7 +28,9 @@ impl Printer {
     }
 
     /// Prints JSON in both modes (for commands whose output is a JSON document).
-    pub(crate) fn json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+    // A method rather than a free function so that every stdout write goes through here.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn json<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(value)?);
         Ok(())
     }

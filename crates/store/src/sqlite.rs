@@ -13,7 +13,8 @@ use crate::backend::{Backend, WriteBatch};
 use crate::crypto::{create_private_dir, write_private_file};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    CertificateInfo, LinkType, Material, ObjectFilter, ObjectRecord, ObjectType, Operation, State,
+    Algorithm, CertificateInfo, LinkType, Material, ObjectFilter, ObjectRecord, ObjectType,
+    Operation, State,
 };
 
 /// "MPKI" — marks a SQLite file as a mailpki store.
@@ -320,7 +321,7 @@ fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
             r.uid,
             r.object_type.as_str(),
             r.state.as_str(),
-            r.algorithm.map(|a| a.as_str()),
+            r.algorithm.map(Algorithm::as_str),
             r.length,
             r.owner,
             r.created,

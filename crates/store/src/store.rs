@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use openssl::pkey::{PKey, Private, Public};
+use openssl::pkey::{HasPublic, PKey, PKeyRef, Private, Public};
 use openssl::x509::X509;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -118,11 +118,11 @@ impl Store {
     /// the source is a file that does not exist yet; an existing store must be opened by the
     /// key it was made with.
     pub fn open_sqlite(path: &Path, source: &MasterKeySource) -> Result<Self> {
-        // Read the key before creating anything, so a missing key file does not leave a new,
-        // empty store behind.
-        let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        // With no key file, only a new store may be made (and the key with it); an existing
+        // file must first prove to be a store, and then it needs its own key.
+        let (backend, created) = SqliteBackend::open(path)?;
         if let MasterKeySource::File(key_path) = source
-            && existing
+            && !created
             && !key_path.exists()
         {
             return Err(StoreError::MasterKeyMissing {
@@ -130,7 +130,6 @@ impl Store {
                 store: path.to_owned(),
             });
         }
-        let (backend, created) = SqliteBackend::open(path)?;
         Self::with_backend(Box::new(backend), source, created, path.to_owned())
     }
 
@@ -244,7 +243,7 @@ impl Store {
             .collect())
     }
 
-    fn clear_material<'r>(record: &'r ObjectRecord) -> Result<&'r [u8]> {
+    fn clear_material(record: &ObjectRecord) -> Result<&[u8]> {
         match &record.material {
             Material::Clear(bytes) => Ok(bytes),
             Material::Gone => Err(StoreError::Destroyed {
@@ -401,55 +400,6 @@ impl Store {
 
     // ----- writing -------------------------------------------------------------------------
 
-    fn base_record(
-        &self,
-        actor: &Actor,
-        uid: String,
-        object_type: ObjectType,
-        tags: &[String],
-    ) -> ObjectRecord {
-        let t = now();
-        ObjectRecord {
-            uid,
-            object_type,
-            state: State::Active,
-            algorithm: None,
-            length: None,
-            owner: actor.to_string(),
-            tags: tags.iter().cloned().collect(),
-            links: BTreeMap::new(),
-            created: t,
-            updated: t,
-            spki_sha256: None,
-            revocation_reason: None,
-            certificate: None,
-            material: Material::Gone,
-        }
-    }
-
-    fn certificate_record(
-        &self,
-        actor: &Actor,
-        uid: String,
-        cert: &X509,
-        tags: &[String],
-    ) -> Result<ObjectRecord> {
-        let mut record = self.base_record(actor, uid, ObjectType::Certificate, tags);
-        let public = cert
-            .public_key()
-            .map_err(StoreError::crypto("reading a certificate's key"))?;
-        let (algorithm, bits) = codec::key_algorithm(&public);
-        record.algorithm = algorithm;
-        record.length = Some(bits);
-        record.spki_sha256 = Some(codec::spki_sha256(&public)?);
-        record.certificate = Some(codec::certificate_info(cert)?);
-        record.material = Material::Clear(
-            cert.to_der()
-                .map_err(StoreError::crypto("encoding a certificate"))?,
-        );
-        Ok(record)
-    }
-
     fn private_key_record(
         &self,
         actor: &Actor,
@@ -457,11 +407,7 @@ impl Store {
         key: &PKey<Private>,
         tags: &[String],
     ) -> Result<ObjectRecord> {
-        let mut record = self.base_record(actor, uid, ObjectType::PrivateKey, tags);
-        let (algorithm, bits) = codec::key_algorithm(key);
-        record.algorithm = algorithm;
-        record.length = Some(bits);
-        record.spki_sha256 = Some(codec::spki_sha256(key)?);
+        let mut record = key_record(actor, uid, ObjectType::PrivateKey, key, tags)?;
         let der = Zeroizing::new(
             key.private_key_to_pkcs8()
                 .map_err(StoreError::crypto("encoding a private key"))?,
@@ -470,25 +416,8 @@ impl Store {
         Ok(record)
     }
 
-    fn public_key_record(
-        &self,
-        actor: &Actor,
-        uid: String,
-        key: &PKey<Public>,
-        tags: &[String],
-    ) -> Result<ObjectRecord> {
-        let mut record = self.base_record(actor, uid, ObjectType::PublicKey, tags);
-        let (algorithm, bits) = codec::key_algorithm(key);
-        record.algorithm = algorithm;
-        record.length = Some(bits);
-        record.spki_sha256 = Some(codec::spki_sha256(key)?);
-        record.material = Material::Clear(
-            key.public_key_to_der()
-                .map_err(StoreError::crypto("encoding a public key"))?,
-        );
-        Ok(record)
-    }
-
+    /// Validates the tags and the requested ID. With `replace`, returns the IDs to remove:
+    /// the old object and the keys it brought with it.
     fn check_new_ids(
         &self,
         actor: &Actor,
@@ -510,7 +439,6 @@ impl Store {
             }),
             Some(old) => {
                 self.authorize(actor, &old, Operation::Destroy)?;
-                // The keys that came in with the old object go with it.
                 let mut remove = vec![old.uid.clone()];
                 for link in [LinkType::PrivateKeyLink, LinkType::PublicKeyLink] {
                     if let Some(target) = old.links.get(&link)
@@ -525,18 +453,31 @@ impl Store {
         }
     }
 
+    /// Live objects the actor may read, other than those about to be removed.
+    fn usable(
+        &self,
+        actor: &Actor,
+        records: Vec<ObjectRecord>,
+        remove: &[String],
+    ) -> Vec<ObjectRecord> {
+        records
+            .into_iter()
+            .filter(|r| {
+                r.state != State::Destroyed
+                    && !remove.contains(&r.uid)
+                    && self.authorize(actor, r, Operation::Get).is_ok()
+            })
+            .collect()
+    }
+
     /// Finds a visible stored certificate that issued `cert`.
     fn find_stored_issuer(&self, actor: &Actor, cert: &X509) -> Result<Option<String>> {
-        let info = codec::certificate_info(cert)?;
         if codec::is_self_signed(cert) {
             return Ok(None);
         }
-        for candidate in self.backend.find_by_subject_hash(&info.issuer_hash)? {
-            if candidate.state == State::Destroyed
-                || self.authorize(actor, &candidate, Operation::Get).is_err()
-            {
-                continue;
-            }
+        let info = codec::certificate_info(cert)?;
+        let candidates = self.backend.find_by_subject_hash(&info.issuer_hash)?;
+        for candidate in self.usable(actor, candidates, &[]) {
             let parent = Self::parse_certificate(&candidate)?;
             if codec::issued_by(cert, &parent) {
                 return Ok(Some(candidate.uid));
@@ -548,7 +489,7 @@ impl Store {
     /// Imports a file, splitting it into certificate, keys and chain, all linked. Either
     /// everything is stored or nothing is.
     pub fn import(&self, actor: &Actor, request: &ImportRequest<'_>) -> Result<ImportReport> {
-        let mut remove = self.check_new_ids(
+        let remove = self.check_new_ids(
             actor,
             request.uid.as_deref(),
             request.replace,
@@ -559,12 +500,6 @@ impl Store {
             private_key,
             public_key,
         } = codec::parse(request.format, request.data, request.password)?;
-        let mut batch = WriteBatch::default();
-        let mut report = ImportReport::default();
-        let mut main_uid = request.uid.clone();
-        let mut next_uid = move || main_uid.take().unwrap_or_else(new_uid);
-        let tags = &request.tags;
-
         let mut certs = certificates.into_iter();
         let leaf = certs.next();
         if let (Some(leaf), Some(key)) = (&leaf, &private_key)
@@ -572,181 +507,182 @@ impl Store {
         {
             return Err(StoreError::KeyMismatch);
         }
-
-        // The leaf (or lone certificate).
+        let mut plan = ImportPlan {
+            main_uid: request.uid.clone(),
+            tags: &request.tags,
+            remove,
+            batch: WriteBatch::default(),
+        };
         let leaf_uid = match &leaf {
             Some(cert) => {
-                let record = self.certificate_record(actor, next_uid(), cert, tags)?;
-                let uid = record.uid.clone();
-                batch.insert.push(record);
-                report.certificate = Some(uid.clone());
-                Some(uid)
+                let uid = plan.next_uid();
+                Some(plan.insert(certificate_record(actor, uid, cert, plan.tags)?))
             }
             None => None,
         };
-
-        // Keys: a private key brings its public key along.
-        let public = match (&private_key, public_key) {
-            (Some(key), _) => Some(
-                PKey::public_key_from_der(
-                    &key.public_key_to_der()
-                        .map_err(StoreError::crypto("deriving a public key"))?,
-                )
-                .map_err(StoreError::crypto("deriving a public key"))?,
-            ),
-            (None, public) => public,
-        };
-        let private_uid = match &private_key {
-            Some(key) => {
-                let record = self.private_key_record(actor, next_uid(), key, tags)?;
-                let uid = record.uid.clone();
-                batch.insert.push(record);
-                Some(uid)
-            }
-            None => None,
-        };
-        let public_uid = match &public {
-            Some(key) => {
-                let record = self.public_key_record(actor, next_uid(), key, tags)?;
-                let uid = record.uid.clone();
-                batch.insert.push(record);
-                Some(uid)
-            }
-            None => None,
-        };
-        if let (Some(p), Some(q)) = (&private_uid, &public_uid) {
-            batch
-                .links
-                .push((p.clone(), LinkType::PublicKeyLink, q.clone()));
-            batch
-                .links
-                .push((q.clone(), LinkType::PrivateKeyLink, p.clone()));
-        }
-        // Pair the keys with their certificate: the one in the file, else a stored one.
-        let spki = match (&public, &leaf) {
-            (Some(key), _) => Some(codec::spki_sha256(key)?),
+        let keys = self.plan_keys(actor, &mut plan, private_key.as_ref(), public_key)?;
+        let spki = match (&keys.spki, &leaf) {
+            (Some(spki), _) => Some(spki.clone()),
             (None, Some(cert)) => {
-                let key = cert
-                    .public_key()
-                    .map_err(StoreError::crypto("reading a certificate's key"))?;
-                Some(codec::spki_sha256(&key)?)
+                Some(codec::spki_sha256(&*cert.public_key().map_err(
+                    StoreError::crypto("reading a certificate's key"),
+                )?)?)
             }
             (None, None) => None,
         };
-        let counterparts = match &spki {
-            Some(spki) => self
-                .backend
-                .find_by_spki(spki)?
-                .into_iter()
-                .filter(|r| {
-                    r.state != State::Destroyed
-                        && !remove.contains(&r.uid)
-                        && self.authorize(actor, r, Operation::Get).is_ok()
-                })
-                .collect(),
-            None => Vec::new(),
+        if let Some(spki) = spki {
+            self.plan_pairing(actor, &mut plan, leaf_uid.as_ref(), &keys, &spki)?;
+        }
+        let chain = self.plan_chain(actor, &mut plan, leaf.zip(leaf_uid.clone()), certs)?;
+
+        let report = ImportReport {
+            certificate: leaf_uid,
+            private_key: keys.private,
+            public_key: keys.public,
+            chain,
         };
-        let cert_for_keys = leaf_uid.clone().or_else(|| {
+        let mut batch = plan.batch;
+        // A replaced object's ID is reused by the new one: delete the old row first.
+        batch.remove = plan.remove;
+        self.backend.apply(batch)?;
+        tracing::info!(user = %actor, certificate = ?report.certificate, "imported");
+        Ok(report)
+    }
+
+    /// Stores the private key (and the public key derived from it) or a lone public key.
+    fn plan_keys(
+        &self,
+        actor: &Actor,
+        plan: &mut ImportPlan<'_>,
+        private_key: Option<&PKey<Private>>,
+        public_key: Option<PKey<Public>>,
+    ) -> Result<PlannedKeys> {
+        let public = match private_key {
+            Some(key) => {
+                let der = key
+                    .public_key_to_der()
+                    .map_err(StoreError::crypto("deriving a public key"))?;
+                Some(
+                    PKey::public_key_from_der(&der)
+                        .map_err(StoreError::crypto("deriving a public key"))?,
+                )
+            }
+            None => public_key,
+        };
+        let mut keys = PlannedKeys::default();
+        if let Some(key) = private_key {
+            let uid = plan.next_uid();
+            keys.private = Some(plan.insert(self.private_key_record(actor, uid, key, plan.tags)?));
+        }
+        if let Some(key) = &public {
+            let uid = plan.next_uid();
+            let mut record = key_record(actor, uid, ObjectType::PublicKey, key, plan.tags)?;
+            record.material = Material::Clear(
+                key.public_key_to_der()
+                    .map_err(StoreError::crypto("encoding a public key"))?,
+            );
+            keys.spki.clone_from(&record.spki_sha256);
+            keys.public = Some(plan.insert(record));
+        }
+        if let (Some(p), Some(q)) = (&keys.private, &keys.public) {
+            plan.link_both(p, LinkType::PublicKeyLink, q, LinkType::PrivateKeyLink);
+        }
+        Ok(keys)
+    }
+
+    /// Links keys and certificate: the new keys to the new certificate (or to a stored one
+    /// with the same public key), or a new certificate to stored keys.
+    fn plan_pairing(
+        &self,
+        actor: &Actor,
+        plan: &mut ImportPlan<'_>,
+        leaf_uid: Option<&String>,
+        keys: &PlannedKeys,
+        spki: &str,
+    ) -> Result<()> {
+        let counterparts = self.usable(actor, self.backend.find_by_spki(spki)?, &plan.remove);
+        let cert = leaf_uid.cloned().or_else(|| {
             counterparts
                 .iter()
                 .find(|r| r.object_type == ObjectType::Certificate)
                 .map(|r| r.uid.clone())
         });
-        if let Some(cert_uid) = &cert_for_keys {
-            for (key_uid, link) in [
-                (&private_uid, LinkType::PrivateKeyLink),
-                (&public_uid, LinkType::PublicKeyLink),
-            ] {
-                if let Some(key_uid) = key_uid {
-                    batch.links.push((cert_uid.clone(), link, key_uid.clone()));
-                    batch.links.push((
-                        key_uid.clone(),
-                        LinkType::CertificateLink,
-                        cert_uid.clone(),
-                    ));
+        let Some(cert) = cert else {
+            return Ok(());
+        };
+        let mut pairs = Vec::new();
+        if keys.private.is_some() || keys.public.is_some() {
+            pairs.extend(
+                keys.private
+                    .iter()
+                    .map(|k| (k.clone(), LinkType::PrivateKeyLink)),
+            );
+            pairs.extend(
+                keys.public
+                    .iter()
+                    .map(|k| (k.clone(), LinkType::PublicKeyLink)),
+            );
+        } else {
+            // A certificate imported after its keys: adopt the stored keys the actor owns.
+            for key in counterparts.iter().filter(|r| r.owner == actor.as_str()) {
+                match key.object_type {
+                    ObjectType::PrivateKey => {
+                        pairs.push((key.uid.clone(), LinkType::PrivateKeyLink));
+                    }
+                    ObjectType::PublicKey => pairs.push((key.uid.clone(), LinkType::PublicKeyLink)),
+                    _ => {}
                 }
             }
         }
-        if let Some(cert_uid) = &leaf_uid
-            && private_uid.is_none()
-        {
-            // A certificate imported after its key: link the stored keys to it.
-            for key in counterparts.iter().filter(|r| {
-                r.owner == actor.as_str()
-                    && matches!(
-                        r.object_type,
-                        ObjectType::PrivateKey | ObjectType::PublicKey
-                    )
-            }) {
-                let link = if key.object_type == ObjectType::PrivateKey {
-                    LinkType::PrivateKeyLink
-                } else {
-                    LinkType::PublicKeyLink
-                };
-                batch.links.push((cert_uid.clone(), link, key.uid.clone()));
-                batch
-                    .links
-                    .push((key.uid.clone(), LinkType::CertificateLink, cert_uid.clone()));
-            }
+        for (key, link) in pairs {
+            plan.link_both(&cert, link, &key, LinkType::CertificateLink);
         }
+        Ok(())
+    }
 
-        // The chain: reuse stored copies, link every certificate to its issuer.
-        let mut placed: Vec<(X509, String)> = Vec::new();
-        if let (Some(cert), Some(uid)) = (&leaf, &leaf_uid) {
-            placed.push((cert.clone(), uid.clone()));
-        }
-        for cert in certs {
+    /// Stores chain certificates (reusing stored copies) and links every certificate of the
+    /// file to its issuer, in the file or in the store. Returns the chain's IDs.
+    fn plan_chain(
+        &self,
+        actor: &Actor,
+        plan: &mut ImportPlan<'_>,
+        leaf: Option<(X509, String)>,
+        chain: impl Iterator<Item = X509>,
+    ) -> Result<Vec<String>> {
+        let mut placed: Vec<(X509, String)> = leaf.into_iter().collect();
+        let mut chain_ids = Vec::new();
+        for cert in chain {
             let info = codec::certificate_info(&cert)?;
-            let existing = self
-                .backend
-                .find_by_fingerprint(&info.sha256_fingerprint)?
-                .into_iter()
-                .find(|r| {
-                    r.state != State::Destroyed
-                        && !remove.contains(&r.uid)
-                        && self.authorize(actor, r, Operation::Get).is_ok()
-                });
-            let uid = match existing {
-                Some(r) => r.uid,
-                None => {
-                    let record = self.certificate_record(actor, new_uid(), &cert, tags)?;
-                    let uid = record.uid.clone();
-                    batch.insert.push(record);
-                    uid
-                }
+            let stored = self.backend.find_by_fingerprint(&info.sha256_fingerprint)?;
+            let uid = if let Some(r) = self.usable(actor, stored, &plan.remove).into_iter().next() {
+                r.uid
+            } else {
+                // Chain certificates are shared between imports: the tags describe what this
+                // import brought, not its issuers.
+                plan.insert(certificate_record(actor, new_uid(), &cert, &[])?)
             };
-            report.chain.push(uid.clone());
+            chain_ids.push(uid.clone());
             placed.push((cert, uid));
         }
         for (cert, uid) in &placed {
             if codec::is_self_signed(cert) {
                 continue;
             }
-            let parent = placed
+            let in_file = placed
                 .iter()
                 .find(|(p, p_uid)| p_uid != uid && codec::issued_by(cert, p))
                 .map(|(_, p_uid)| p_uid.clone());
-            let parent = match parent {
+            let parent = match in_file {
                 Some(p) => Some(p),
                 None => self.find_stored_issuer(actor, cert)?,
             };
             if let Some(parent) = parent {
-                batch
+                plan.batch
                     .links
                     .push((uid.clone(), LinkType::CertificateLink, parent));
             }
         }
-        report.private_key = private_uid;
-        report.public_key = public_uid;
-
-        // Keys of a replaced object that the new import re-links must not be deleted.
-        remove.retain(|uid| {
-            !batch.insert.iter().any(|r| &r.uid == uid) || Some(uid) == request.uid.as_ref()
-        });
-        batch.remove = remove;
-        self.backend.apply(batch)?;
-        tracing::info!(user = %actor, certificate = ?report.certificate, "imported");
-        Ok(report)
+        Ok(chain_ids)
     }
 
     /// Creates a random symmetric key (AES 128/192/256).
@@ -769,7 +705,7 @@ impl Store {
         let mut key = Zeroizing::new(vec![0u8; KEY_LEN]);
         key.truncate(bits as usize / 8);
         openssl::rand::rand_bytes(&mut key).map_err(StoreError::crypto("generating a key"))?;
-        let mut record = self.base_record(actor, uid.clone(), ObjectType::SymmetricKey, tags);
+        let mut record = base_record(actor, uid.clone(), ObjectType::SymmetricKey, tags);
         record.algorithm = Some(algorithm);
         record.length = Some(bits);
         record.material = Material::Sealed(self.key.seal(&key, uid.as_bytes())?);
@@ -940,8 +876,101 @@ impl Store {
     }
 }
 
+/// What an import will write, built up step by step and applied in one batch.
+struct ImportPlan<'a> {
+    /// The user-given ID, handed to the first object planned.
+    main_uid: Option<String>,
+    tags: &'a [String],
+    remove: Vec<String>,
+    batch: WriteBatch,
+}
+
+impl ImportPlan<'_> {
+    fn next_uid(&mut self) -> String {
+        self.main_uid.take().unwrap_or_else(new_uid)
+    }
+
+    fn insert(&mut self, record: ObjectRecord) -> String {
+        let uid = record.uid.clone();
+        self.batch.insert.push(record);
+        uid
+    }
+
+    /// Links `a` to `b` with `a_to_b` and back with `b_to_a`.
+    fn link_both(&mut self, a: &str, a_to_b: LinkType, b: &str, b_to_a: LinkType) {
+        self.batch.links.push((a.to_owned(), a_to_b, b.to_owned()));
+        self.batch.links.push((b.to_owned(), b_to_a, a.to_owned()));
+    }
+}
+
+#[derive(Default)]
+struct PlannedKeys {
+    private: Option<String>,
+    public: Option<String>,
+    spki: Option<String>,
+}
+
+fn base_record(
+    actor: &Actor,
+    uid: String,
+    object_type: ObjectType,
+    tags: &[String],
+) -> ObjectRecord {
+    let t = now();
+    ObjectRecord {
+        uid,
+        object_type,
+        state: State::Active,
+        algorithm: None,
+        length: None,
+        owner: actor.to_string(),
+        tags: tags.iter().cloned().collect(),
+        links: BTreeMap::new(),
+        created: t,
+        updated: t,
+        spki_sha256: None,
+        revocation_reason: None,
+        certificate: None,
+        material: Material::Gone,
+    }
+}
+
+/// A record for a key (or a certificate's key) with algorithm, size and SPKI hash filled.
+fn key_record<T: HasPublic>(
+    actor: &Actor,
+    uid: String,
+    object_type: ObjectType,
+    key: &PKeyRef<T>,
+    tags: &[String],
+) -> Result<ObjectRecord> {
+    let mut record = base_record(actor, uid, object_type, tags);
+    let (algorithm, bits) = codec::key_algorithm(key);
+    record.algorithm = algorithm;
+    record.length = Some(bits);
+    record.spki_sha256 = Some(codec::spki_sha256(key)?);
+    Ok(record)
+}
+
+fn certificate_record(
+    actor: &Actor,
+    uid: String,
+    cert: &X509,
+    tags: &[String],
+) -> Result<ObjectRecord> {
+    let public = cert
+        .public_key()
+        .map_err(StoreError::crypto("reading a certificate's key"))?;
+    let mut record = key_record(actor, uid, ObjectType::Certificate, &public, tags)?;
+    record.certificate = Some(codec::certificate_info(cert)?);
+    record.material = Material::Clear(
+        cert.to_der()
+            .map_err(StoreError::crypto("encoding a certificate"))?,
+    );
+    Ok(record)
+}
+
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

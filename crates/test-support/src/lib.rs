@@ -1,1 +1,373 @@
+//! Helpers for mailpki's tests: a private temporary HOME per test, the `mailpki` binary run
+//! in it, and certificate authorities made at run time with the `openssl` command line, so
+//! no private key is ever checked in.
 
+#![allow(
+    clippy::missing_panics_doc,
+    clippy::must_use_candidate,
+    clippy::return_self_not_must_use
+)]
+// Test helpers fail loudly: a broken fixture should stop the test with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tempfile::TempDir;
+
+/// Environment variables that would leak the developer's setup into a test.
+const SCRUBBED: &[&str] = &[
+    "MAILPKI_CONFIG",
+    "MAILPKI_DATABASE",
+    "MAILPKI_MASTER_KEY_FILE",
+    "MAILPKI_MASTER_KEY",
+    "MAILPKI_MASTER_PASSPHRASE",
+    "MAILPKI_USER",
+    "MAILPKI_PKCS12_PASSWORD",
+    "MAILPKI_GMAIL_API_URL",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "RUST_LOG",
+];
+
+/// A temporary HOME with the `mailpki` binary run inside it.
+pub struct TestEnv {
+    dir: TempDir,
+    bin: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new(bin: impl Into<PathBuf>) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("mailpki-test")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Self {
+            dir,
+            bin: bin.into(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// Where the embedded defaults put the store.
+    pub fn data_dir(&self) -> PathBuf {
+        self.home().join(".local/share/mailpki")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `mailpki ARGS` as user `alice`.
+    pub fn mailpki<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.mailpki_as("alice", args)
+    }
+
+    pub fn mailpki_as<I, S>(&self, user: &str, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = self.command();
+        command.env("MAILPKI_USER", user).args(args);
+        Run::new(command)
+    }
+
+    /// A bare command with the test HOME and a scrubbed environment.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(&self.bin);
+        for var in SCRUBBED {
+            command.env_remove(var);
+        }
+        command
+            .env("HOME", self.home())
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        command
+    }
+}
+
+/// A command ready to run, with assertions on its outcome.
+pub struct Run {
+    command: Command,
+}
+
+impl Run {
+    fn new(command: Command) -> Self {
+        Self { command }
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn output(mut self) -> Outcome {
+        let output = self.command.output().expect("the mailpki binary runs");
+        Outcome {
+            description: format!("{:?}", self.command),
+            output,
+        }
+    }
+
+    /// Runs and asserts exit code 0.
+    pub fn ok(self) -> Outcome {
+        self.output().code(0)
+    }
+
+    /// Runs and asserts exit code `code`.
+    pub fn fails(self, code: i32) -> Outcome {
+        self.output().code(code)
+    }
+}
+
+pub struct Outcome {
+    description: String,
+    pub output: Output,
+}
+
+impl Outcome {
+    pub fn code(self, expected: i32) -> Self {
+        assert_eq!(
+            self.output.status.code(),
+            Some(expected),
+            "{}\nstdout:\n{}\nstderr:\n{}",
+            self.description,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.output.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout()))
+    }
+
+    /// Asserts stderr contains `needle` (case-insensitive).
+    pub fn stderr_has(self, needle: &str) -> Self {
+        let stderr = self.stderr();
+        assert!(
+            stderr.to_lowercase().contains(&needle.to_lowercase()),
+            "stderr lacks {needle:?}:\n{stderr}"
+        );
+        self
+    }
+}
+
+/// Runs `openssl ARGS` in `dir`, panicking with its stderr on failure.
+pub fn openssl<I, S>(dir: &Path, args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = Command::new("openssl");
+    command.current_dir(dir).args(args).stdin(Stdio::null());
+    let output = command
+        .output()
+        .expect("the openssl command line is installed");
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// A two-level CA made with the openssl CLI: root → issuing intermediate, the way an
+/// organization sets up its S/MIME PKI. File names are relative to `dir`.
+pub struct TestPki {
+    pub dir: PathBuf,
+}
+
+impl TestPki {
+    pub const PASSWORD: &'static str = "correct horse battery staple";
+
+    /// Makes `root.pem`/`root.key`, `issuing.pem`/`issuing.key` (PKCS#8 PEM) and `chain.pem`
+    /// (issuing then root) in `dir`, with RSA keys of `algorithm` (`rsa` or `ec`).
+    pub fn create(dir: &Path) -> Self {
+        Self::create_with(dir, "rsa")
+    }
+
+    pub fn create_with(dir: &Path, algorithm: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let keyopt: &[&str] = match algorithm {
+            "ec" => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            _ => &["-newkey", "rsa:2048"],
+        };
+        let run = |args: &[&str]| openssl(dir, args);
+        run(&[
+            &["req", "-x509", "-nodes"][..],
+            keyopt,
+            &[
+                "-keyout",
+                "root.key",
+                "-out",
+                "root.pem",
+                "-days",
+                "3650",
+                "-subj",
+                "/C=FR/O=Test Org/CN=Test Root CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat());
+        run(&[
+            &["req", "-nodes"][..],
+            keyopt,
+            &[
+                "-keyout",
+                "issuing.key",
+                "-out",
+                "issuing.csr",
+                "-subj",
+                "/C=FR/O=Test Org/CN=Test Issuing CA",
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            dir.join("issuing.ext"),
+            "basicConstraints=critical,CA:TRUE,pathlen:0\n\
+             keyUsage=critical,keyCertSign,cRLSign\n\
+             extendedKeyUsage=emailProtection\n\
+             subjectKeyIdentifier=hash\n\
+             authorityKeyIdentifier=keyid\n\
+             crlDistributionPoints=URI:http://pki.example.com/root.crl\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "issuing.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-out",
+            "issuing.pem",
+            "-days",
+            "1825",
+            "-extfile",
+            "issuing.ext",
+        ]);
+        let mut chain = std::fs::read(dir.join("issuing.pem")).unwrap();
+        chain.extend(std::fs::read(dir.join("root.pem")).unwrap());
+        std::fs::write(dir.join("chain.pem"), chain).unwrap();
+        Self {
+            dir: dir.to_owned(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Exports the issuing CA (key, certificate, root) as PKCS#12. `profile` is `modern`
+    /// (OpenSSL 3's AES-256/PBKDF2), `legacy` (RC2-40 + 3DES, as old OpenSSL and Windows
+    /// write) or `3des` (3DES for both, SHA-1 MAC). Returns the file's path.
+    pub fn pkcs12(&self, name: &str, profile: &str) -> PathBuf {
+        let pass = format!("pass:{}", Self::PASSWORD);
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "issuing.key",
+            "-in",
+            "issuing.pem",
+            "-certfile",
+            "root.pem",
+            "-name",
+            "Test Issuing CA",
+            "-out",
+            name,
+            "-passout",
+            &pass,
+        ];
+        match profile {
+            "legacy" => args.push("-legacy"),
+            "3des" => args.extend([
+                "-keypbe",
+                "PBE-SHA1-3DES",
+                "-certpbe",
+                "PBE-SHA1-3DES",
+                "-macalg",
+                "sha1",
+            ]),
+            _ => {}
+        }
+        openssl(&self.dir, &args);
+        self.path(name)
+    }
+
+    /// The issuing key's first RSA prime as raw bytes: any encoding of the key contains it.
+    pub fn issuing_key_prime(&self) -> Vec<u8> {
+        let text = openssl(&self.dir, ["rsa", "-in", "issuing.key", "-noout", "-text"]);
+        let text = String::from_utf8(text).unwrap();
+        let start = text.find("prime1:").expect("an RSA key") + "prime1:".len();
+        let end = start + text[start..].find("prime2:").unwrap();
+        let hex: String = text[start..end]
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .collect();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        // openssl prints a leading 00 when the top bit is set; the raw integer lacks it.
+        bytes.into_iter().skip_while(|b| *b == 0).collect()
+    }
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every regular file below `dir`, recursively.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// A path as a command-line argument (test paths are always UTF-8).
+pub fn s(path: &Path) -> String {
+    path.to_str().expect("test paths are UTF-8").to_owned()
+}

@@ -17,29 +17,29 @@ fn ops_text(ops: &[mailpki_store::Operation]) -> String {
 
 pub(crate) fn grant(ctx: &Ctx, args: &GrantArgs) -> Result<()> {
     let (store, actor) = ctx.open_store()?;
-    store.grant(&actor, &args.id, &args.user, &args.operations)?;
+    store.grant(&actor, &args.id, &args.grantee, &args.operations)?;
     ctx.printer.print(
         format!(
             "granted {} on `{}` to {}",
             ops_text(&args.operations),
             args.id,
-            args.user
+            args.grantee
         ),
-        &json!({ "unique_identifier": args.id, "user": args.user, "operations": args.operations }),
+        &json!({ "unique_identifier": args.id, "user": args.grantee, "operations": args.operations }),
     )
 }
 
 pub(crate) fn revoke(ctx: &Ctx, args: &GrantArgs) -> Result<()> {
     let (store, actor) = ctx.open_store()?;
-    store.revoke_access(&actor, &args.id, &args.user, &args.operations)?;
+    store.revoke_access(&actor, &args.id, &args.grantee, &args.operations)?;
     ctx.printer.print(
         format!(
             "revoked {} on `{}` from {}",
             ops_text(&args.operations),
             args.id,
-            args.user
+            args.grantee
         ),
-        &json!({ "unique_identifier": args.id, "user": args.user, "operations": args.operations }),
+        &json!({ "unique_identifier": args.id, "user": args.grantee, "operations": args.operations }),
     )
 }
 

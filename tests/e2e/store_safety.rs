@@ -1,0 +1,256 @@
+//! What protects the store: sealed key material, the master key, foreign files, concurrent
+//! processes.
+
+use mailpki_test_support::{TestPki, contains_bytes, files_below, s};
+
+use crate::{certificate_count, env, env_with_pki, import_issuer};
+
+#[test]
+fn private_key_bytes_appear_nowhere_in_the_store() {
+    let (env, pki) = env_with_pki();
+    import_issuer(&env, &pki, "ca");
+    // A second process with the store still open would keep a WAL; read every file there.
+    let prime = pki.issuing_key_prime();
+    assert!(prime.len() >= 120, "a 1024-bit prime of a 2048-bit key");
+    let files = files_below(&env.data_dir());
+    assert!(files.iter().any(|f| f.ends_with("kms.sqlite")), "{files:?}");
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !contains_bytes(&bytes, &prime),
+            "{} holds the private key",
+            file.display()
+        );
+        assert!(
+            !contains_bytes(&bytes, &prime[..32]),
+            "{} holds part of the key",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn store_files_are_private() {
+    let (env, pki) = env_with_pki();
+    import_issuer(&env, &pki, "ca");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&env.data_dir()), 0o700);
+        assert_eq!(mode(&env.data_dir().join("kms.sqlite")), 0o600);
+        assert_eq!(mode(&env.data_dir().join("master.key")), 0o600);
+    }
+}
+
+#[test]
+fn another_master_key_cannot_open_the_store() {
+    let (env, pki) = env_with_pki();
+    import_issuer(&env, &pki, "ca");
+    let db = env.data_dir().join("kms.sqlite");
+    let before = std::fs::read(&db).unwrap();
+    env.mailpki(["kms", "certificates", "list"])
+        .env(
+            "MAILPKI_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .fails(1)
+        .stderr_has("the master key does not open this store");
+    env.mailpki(["kms", "certificates", "list"])
+        .env("MAILPKI_MASTER_KEY", "c2hvcnQ=")
+        .fails(1)
+        .stderr_has("exactly 32 bytes");
+    std::fs::rename(env.data_dir().join("master.key"), env.path("moved.key")).unwrap();
+    env.mailpki(["kms", "certificates", "list"])
+        .fails(1)
+        .stderr_has("master key file")
+        .stderr_has("is missing");
+    assert!(
+        !env.data_dir().join("master.key").exists(),
+        "no new key was made"
+    );
+    env.mailpki([
+        "kms",
+        "certificates",
+        "list",
+        "--master-key-file",
+        &s(&env.path("moved.key")),
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the store is untouched"
+    );
+}
+
+#[test]
+fn a_passphrase_can_be_the_master_key() {
+    let (env, pki) = env_with_pki();
+    let db = s(&env.path("team.sqlite"));
+    let p12 = s(&pki.pkcs12("ca.p12", "modern"));
+    env.mailpki([
+        "--database",
+        &db,
+        "kms",
+        "certificates",
+        "import",
+        "-f",
+        "pkcs12",
+        &p12,
+        "-p",
+        TestPki::PASSWORD,
+        "ca",
+    ])
+    .env("MAILPKI_MASTER_PASSPHRASE", "long team passphrase")
+    .ok();
+    assert!(
+        !env.path("master.key").exists(),
+        "no key file in passphrase mode"
+    );
+    let out = s(&env.path("ca.p12.out"));
+    env.mailpki([
+        "--database",
+        &db,
+        "kms",
+        "certificates",
+        "export",
+        "-c",
+        "ca",
+        "-f",
+        "pkcs12",
+        "-p",
+        "x",
+        &out,
+    ])
+    .env("MAILPKI_MASTER_PASSPHRASE", "long team passphrase")
+    .ok();
+    env.mailpki(["--database", &db, "kms", "certificates", "list"])
+        .env("MAILPKI_MASTER_PASSPHRASE", "wrong passphrase")
+        .fails(1)
+        .stderr_has("does not open this store");
+}
+
+#[test]
+fn foreign_files_are_refused_and_left_alone() {
+    let env = env();
+    let notes = env.path("notes.txt");
+    std::fs::write(&notes, "not a database, but precious\n".repeat(200)).unwrap();
+    env.mailpki(["--database", &s(&notes), "kms", "certificates", "list"])
+        .fails(1)
+        .stderr_has("is not a mailpki store");
+    assert_eq!(
+        std::fs::read_to_string(&notes).unwrap(),
+        "not a database, but precious\n".repeat(200)
+    );
+}
+
+#[test]
+fn config_file_and_defaults_resolve() {
+    let env = env();
+    let shown = env.mailpki(["--json", "config"]).ok().json();
+    assert_eq!(shown["config_file"], "none (embedded defaults)");
+    assert!(
+        shown["kms"]["database"]
+            .as_str()
+            .unwrap()
+            .ends_with(".local/share/mailpki/kms.sqlite")
+    );
+    let config = env.path("config.toml");
+    std::fs::write(
+        &config,
+        "[kms]\ndatabase = \"~/elsewhere/kms.sqlite\"\nuser = \"dora\"\n",
+    )
+    .unwrap();
+    let shown = env
+        .mailpki(["--json", "--config", &s(&config), "config"])
+        .ok()
+        .json();
+    assert_eq!(
+        shown["kms"]["user"], "alice",
+        "MAILPKI_USER wins over the file"
+    );
+    assert!(
+        shown["kms"]["database"]
+            .as_str()
+            .unwrap()
+            .ends_with("home/elsewhere/kms.sqlite")
+    );
+    assert!(
+        shown["kms"]["master_key"]
+            .as_str()
+            .unwrap()
+            .ends_with("elsewhere/master.key")
+    );
+    std::fs::write(&config, "[kms]\ndatabse = 1\n").unwrap();
+    env.mailpki(["--config", &s(&config), "config"])
+        .fails(1)
+        .stderr_has("unknown field `databse`");
+    env.mailpki(["--config", &s(&env.path("absent.toml")), "config"])
+        .fails(1)
+        .stderr_has("cannot read the configuration file");
+    env.mailpki(["--json", "config"])
+        .env(
+            "MAILPKI_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .ok()
+        .stdout()
+        .contains("hidden")
+        .then_some(())
+        .expect("the master key is masked");
+}
+
+#[test]
+fn concurrent_processes_share_one_store() {
+    let (env, pki) = env_with_pki();
+    import_issuer(&env, &pki, "ca");
+    let p12 = s(&pki.pkcs12("more.p12", "modern"));
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            let mut command = env.command();
+            command
+                .env("MAILPKI_USER", "alice")
+                .args([
+                    "kms",
+                    "certificates",
+                    "import",
+                    "-f",
+                    "pkcs12",
+                    &p12,
+                    "-p",
+                    TestPki::PASSWORD,
+                ])
+                .arg(format!("copy-{i}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            command.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Six copies of the issuing CA and one shared root.
+    assert_eq!(certificate_count(&env), 8);
+}
+
+#[test]
+fn json_errors_for_scripts() {
+    let env = env();
+    let out = env
+        .mailpki(["--json", "kms", "attributes", "get", "-i", "nope"])
+        .fails(1);
+    let err: serde_json::Value = serde_json::from_str(out.stderr().trim()).unwrap();
+    assert_eq!(err["exit_code"], 1);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("no object with ID `nope`")
+    );
+}
