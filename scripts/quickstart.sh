@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults: build mailpki, make a demo S/MIME CA (root → issuing
+# intermediate) with the openssl CLI, import it into the default store
+# (~/.local/share/mailpki/kms.sqlite), show its attributes and links, and create the CSE
+# wrapping key. Safe to run again: the demo CA is made once and re-imported in place.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+cargo build --release --locked --quiet
+mailpki=$PWD/target/release/mailpki
+
+demo="${XDG_DATA_HOME:-$HOME/.local/share}/mailpki/demo"
+mkdir -p "$demo"
+chmod 700 "$demo"
+cd "$demo"
+
+# openssl chatters on stderr while it works; show it only when it fails.
+ossl() {
+    openssl "$@" 2>openssl.log || { cat openssl.log >&2; exit 1; }
+}
+
+if [ ! -f issuer_ca_certificate.p12 ]; then
+    echo "==> making a demo CA in $demo"
+    ossl req -x509 -newkey rsa:3072 -nodes -keyout root.key -out root.pem -days 3650 \
+        -subj "/C=FR/O=Demo Organization/CN=Demo SMIME Root CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign"
+    ossl req -newkey rsa:2048 -nodes -keyout issuing.key -out issuing.csr \
+        -subj "/C=FR/O=Demo Organization/CN=Demo SMIME Issuing CA"
+    cat > issuing.ext <<'EXT'
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+extendedKeyUsage = emailProtection
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+crlDistributionPoints = URI:http://pki.example.com/root.crl
+EXT
+    ossl x509 -req -in issuing.csr -CA root.pem -CAkey root.key -CAcreateserial \
+        -out issuing.pem -days 1825 -extfile issuing.ext
+    ossl pkcs12 -export -inkey issuing.key -in issuing.pem -certfile root.pem \
+        -name "Demo SMIME Issuing CA" -out issuer_ca_certificate.p12 -passout pass:demo-password
+    chmod 600 ./*.key issuer_ca_certificate.p12
+fi
+
+echo "==> mailpki kms certificates import -f pkcs12 issuer_ca_certificate.p12 -p *** issuer_ca_certificate"
+"$mailpki" kms certificates import -f pkcs12 issuer_ca_certificate.p12 -p demo-password \
+    --replace --tag demo issuer_ca_certificate
+
+echo "==> mailpki kms attributes get -i issuer_ca_certificate"
+"$mailpki" kms attributes get -i issuer_ca_certificate
+
+if ! "$mailpki" kms attributes get -i cse_key >/dev/null 2>&1; then
+    echo "==> mailpki kms sym keys create --algorithm aes --length 256 cse_key"
+    "$mailpki" kms sym keys create --algorithm aes --length 256 cse_key
+fi
+
+echo "==> mailpki kms certificates list"
+"$mailpki" kms certificates list
