@@ -13,54 +13,32 @@ fn grants_are_enforced_between_two_users() {
     let public_id = report["public_key"].as_str().unwrap();
 
     // Bob sees nothing of Alice's store.
-    env.mailpki_as(
-        "bob",
-        ["kms", "attributes", "get", "-i", "issuer_ca_certificate"],
-    )
-    .fails(1)
-    .stderr_has("user `bob` may not get_attributes object `issuer_ca_certificate`")
-    .stderr_has("access-rights grant bob -i issuer_ca_certificate get_attributes");
+    env.run_as("bob", "kms attributes get -i issuer_ca_certificate")
+        .fails(1)
+        .stderr_has("user `bob` may not get_attributes object `issuer_ca_certificate`")
+        .stderr_has("access-rights grant bob -i issuer_ca_certificate get_attributes");
     let bob_list = env
-        .mailpki_as("bob", ["--json", "kms", "certificates", "list"])
+        .run_as("bob", "--json kms certificates list")
         .ok()
         .json();
     assert_eq!(bob_list.as_array().unwrap().len(), 0);
 
     // Only the owner grants.
-    env.mailpki_as(
+    env.run_as(
         "bob",
-        [
-            "kms",
-            "access-rights",
-            "grant",
-            "bob",
-            "-i",
-            "issuer_ca_certificate",
-            "get",
-        ],
+        "kms access-rights grant bob -i issuer_ca_certificate get",
     )
     .fails(1)
     .stderr_has("only the owner");
 
     for id in ["issuer_ca_certificate", private_id, public_id] {
-        env.mailpki([
-            "kms",
-            "access-rights",
-            "grant",
-            "bob",
-            "-i",
-            id,
-            "get",
-            "get_attributes",
-            "certify",
-        ])
-        .ok();
+        env.run("kms access-rights grant bob -i")
+            .arg(id)
+            .then("get get_attributes certify")
+            .ok();
     }
     let attrs = env
-        .mailpki_as(
-            "bob",
-            ["kms", "attributes", "get", "-i", "issuer_ca_certificate"],
-        )
+        .run_as("bob", "kms attributes get -i issuer_ca_certificate")
         .ok()
         .json();
     assert_eq!(attrs["PrivateKeyLink"], private_id);
@@ -68,92 +46,55 @@ fn grants_are_enforced_between_two_users() {
 
     // get is not export: Bob cannot take the CA key out.
     let out = s(&env.path("stolen.p12"));
-    env.mailpki_as(
+    env.run_as(
         "bob",
-        [
-            "kms",
-            "certificates",
-            "export",
-            "-c",
-            "issuer_ca_certificate",
-            "-f",
-            "pkcs12",
-            "-p",
-            "x",
-            &out,
-        ],
+        "kms certificates export -c issuer_ca_certificate -f pkcs12 -p x",
     )
+    .arg(&out)
     .fails(1)
     .stderr_has("may not export");
     assert!(!env.path("stolen.p12").exists());
 
     // Obtained / owned / list.
     let obtained = env
-        .mailpki_as("bob", ["--json", "kms", "access-rights", "obtained"])
+        .run_as("bob", "--json kms access-rights obtained")
         .ok()
         .json();
     let obtained = obtained.as_array().unwrap();
     assert_eq!(obtained.len(), 3);
     assert!(obtained.iter().all(|o| o["owner"] == "alice"));
     assert_eq!(obtained[0]["operations"].as_array().unwrap().len(), 3);
-    let owned = env
-        .mailpki(["--json", "kms", "access-rights", "owned"])
-        .ok()
-        .json();
+    let owned = env.run("--json kms access-rights owned").ok().json();
     assert_eq!(
         owned.as_array().unwrap().len(),
         4,
         "certificate, two keys, root"
     );
     let acl = env
-        .mailpki([
-            "--json",
-            "kms",
-            "access-rights",
-            "list",
-            "issuer_ca_certificate",
-        ])
+        .run("--json kms access-rights list issuer_ca_certificate")
         .ok()
         .json();
     assert_eq!(acl[0]["user"], "bob");
-    env.mailpki_as(
-        "bob",
-        ["kms", "access-rights", "list", "issuer_ca_certificate"],
-    )
-    .fails(1)
-    .stderr_has("only the owner");
+    env.run_as("bob", "kms access-rights list issuer_ca_certificate")
+        .fails(1)
+        .stderr_has("only the owner");
 
     // Revoking takes effect at once.
-    env.mailpki([
-        "kms",
-        "access-rights",
-        "revoke",
-        "bob",
-        "-i",
-        "issuer_ca_certificate",
-        "get_attributes",
-    ])
-    .ok();
-    env.mailpki_as(
-        "bob",
-        ["kms", "attributes", "get", "-i", "issuer_ca_certificate"],
-    )
-    .fails(1);
+    env.run("kms access-rights revoke bob -i issuer_ca_certificate get_attributes")
+        .ok();
+    env.run_as("bob", "kms attributes get -i issuer_ca_certificate")
+        .fails(1);
 
     // Carol, with no grant at all, is refused; a grant to everyone lets her read.
-    env.mailpki_as("carol", ["kms", "attributes", "get", "-i", public_id])
+    env.run_as("carol", "kms attributes get -i")
+        .arg(public_id)
         .fails(1);
-    env.mailpki([
-        "kms",
-        "access-rights",
-        "grant",
-        "*",
-        "-i",
-        public_id,
-        "get_attributes",
-    ])
-    .ok();
-    env.mailpki_as("carol", ["kms", "attributes", "get", "-i", public_id])
+    env.run("kms access-rights grant * -i")
+        .arg(public_id)
+        .then("get_attributes")
+        .ok();
+    env.run_as("carol", "kms attributes get -i")
+        .arg(public_id)
         .ok();
 }
 
@@ -163,59 +104,26 @@ fn export_grants_on_certificate_and_key_allow_a_pkcs12_export() {
     let report = import_issuer(&env, &pki, "ca");
     let private_id = report["private_key"].as_str().unwrap();
     let out = s(&env.path("bob.p12"));
-    env.mailpki(["kms", "access-rights", "grant", "bob", "-i", "ca", "export"])
-        .ok();
+    env.run("kms access-rights grant bob -i ca export").ok();
     // The certificate alone is not enough: the key needs its own grant.
-    env.mailpki_as(
-        "bob",
-        [
-            "kms",
-            "certificates",
-            "export",
-            "-c",
-            "ca",
-            "-f",
-            "pkcs12",
-            "-p",
-            "x",
-            &out,
-        ],
-    )
-    .fails(1)
-    .stderr_has(&format!("may not export object `{private_id}`"));
-    env.mailpki([
-        "kms",
-        "access-rights",
-        "grant",
-        "bob",
-        "-i",
-        private_id,
-        "export",
-    ])
-    .ok();
-    env.mailpki_as(
-        "bob",
-        [
-            "kms",
-            "certificates",
-            "export",
-            "-c",
-            "ca",
-            "-f",
-            "pkcs12",
-            "-p",
-            "x",
-            &out,
-        ],
-    )
-    .ok();
+    env.run_as("bob", "kms certificates export -c ca -f pkcs12 -p x")
+        .arg(&out)
+        .fails(1)
+        .stderr_has(&format!("may not export object `{private_id}`"));
+    env.run("kms access-rights grant bob -i")
+        .arg(private_id)
+        .then("export")
+        .ok();
+    env.run_as("bob", "kms certificates export -c ca -f pkcs12 -p x")
+        .arg(&out)
+        .ok();
 }
 
 #[test]
 fn unknown_operations_are_usage_errors() {
     let (env, pki) = env_with_pki();
     import_issuer(&env, &pki, "ca");
-    env.mailpki(["kms", "access-rights", "grant", "bob", "-i", "ca", "fly"])
+    env.run("kms access-rights grant bob -i ca fly")
         .fails(2)
         .stderr_has("unknown value `fly`");
 }
@@ -226,33 +134,12 @@ fn unknown_operations_are_usage_errors() {
 fn the_grantee_never_becomes_the_acting_user() {
     let (env, pki) = env_with_pki();
     import_issuer(&env, &pki, "ca");
-    env.mailpki([
-        "kms",
-        "access-rights",
-        "grant",
-        "mallory",
-        "-i",
-        "ca",
-        "get_attributes",
-    ])
-    .ok();
-    let acl = env
-        .mailpki(["--json", "kms", "access-rights", "list", "ca"])
-        .ok()
-        .json();
+    env.run("kms access-rights grant mallory -i ca get_attributes")
+        .ok();
+    let acl = env.run("--json kms access-rights list ca").ok().json();
     assert_eq!(acl[0]["user"], "mallory");
     // And an explicit --user still names who acts.
-    env.mailpki([
-        "--user",
-        "mallory",
-        "kms",
-        "access-rights",
-        "grant",
-        "eve",
-        "-i",
-        "ca",
-        "get",
-    ])
-    .fails(1)
-    .stderr_has("only the owner");
+    env.run("--user mallory kms access-rights grant eve -i ca get")
+        .fails(1)
+        .stderr_has("only the owner");
 }

@@ -9,40 +9,25 @@ fn pem_and_der_exports_match_the_original() {
     let (env, pki) = env_with_pki();
     import_issuer(&env, &pki, "ca");
     let pem = env.path("out.pem");
-    env.mailpki(["kms", "certificates", "export", "-c", "ca", &s(&pem)])
-        .ok();
+    env.run("kms certificates export -c ca").arg(&pem).ok();
     assert_eq!(
         std::fs::read(&pem).unwrap(),
         std::fs::read(pki.path("issuing.pem")).unwrap()
     );
     let der = env.path("out.der");
-    env.mailpki([
-        "kms",
-        "certificates",
-        "export",
-        "-i",
-        "ca",
-        "-f",
-        "der",
-        &s(&der),
-    ])
-    .ok();
+    env.run("kms certificates export -i ca -f der")
+        .arg(&der)
+        .ok();
     let expected = openssl(&pki.dir, ["x509", "-in", "issuing.pem", "-outform", "DER"]);
     assert_eq!(std::fs::read(&der).unwrap(), expected);
     // An existing file is kept unless --force.
-    env.mailpki(["kms", "certificates", "export", "-c", "ca", &s(&pem)])
+    env.run("kms certificates export -c ca")
+        .arg(&pem)
         .fails(1)
         .stderr_has("already exists");
-    env.mailpki([
-        "kms",
-        "certificates",
-        "export",
-        "-c",
-        "ca",
-        "--force",
-        &s(&pem),
-    ])
-    .ok();
+    env.run("kms certificates export -c ca --force")
+        .arg(&pem)
+        .ok();
 }
 
 #[test]
@@ -50,16 +35,9 @@ fn pem_chain_export_verifies_with_openssl() {
     let (env, pki) = env_with_pki();
     import_issuer(&env, &pki, "ca");
     let chain = env.path("chain.pem");
-    env.mailpki([
-        "kms",
-        "certificates",
-        "export",
-        "-c",
-        "ca",
-        "--chain",
-        &s(&chain),
-    ])
-    .ok();
+    env.run("kms certificates export -c ca --chain")
+        .arg(&chain)
+        .ok();
     let text = std::fs::read_to_string(&chain).unwrap();
     assert_eq!(text.matches("BEGIN CERTIFICATE").count(), 2);
     openssl(&pki.dir, ["verify", "-CAfile", "root.pem", &s(&chain)]);
@@ -123,58 +101,28 @@ fn pkcs12_export_round_trips_through_openssl_and_is_private() {
         let _ = info; // openssl prints the PBE details on stderr; success is the check here.
     }
     // And mailpki reads its own export back.
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "pkcs12",
-        &s(&env.path("legacy.p12")),
-        "-p",
-        "exportpw",
-        "again",
-    ])
-    .ok();
+    env.run("kms certificates import -f pkcs12")
+        .arg(env.path("legacy.p12"))
+        .then("-p exportpw again")
+        .ok();
 }
 
 #[test]
 fn pkcs12_export_needs_a_password_and_a_key() {
     let (env, pki) = env_with_pki();
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        &s(&pki.path("root.pem")),
-        "root",
-    ])
-    .ok();
+    env.run("kms certificates import")
+        .arg(pki.path("root.pem"))
+        .then("root")
+        .ok();
     let out = s(&env.path("x.p12"));
-    env.mailpki([
-        "kms",
-        "certificates",
-        "export",
-        "-c",
-        "root",
-        "-f",
-        "pkcs12",
-        &out,
-    ])
-    .fails(1)
-    .stderr_has("needs a password");
-    env.mailpki([
-        "kms",
-        "certificates",
-        "export",
-        "-c",
-        "root",
-        "-f",
-        "pkcs12",
-        "-p",
-        "pw",
-        &out,
-    ])
-    .fails(1)
-    .stderr_has("has no PrivateKeyLink");
+    env.run("kms certificates export -c root -f pkcs12")
+        .arg(&out)
+        .fails(1)
+        .stderr_has("needs a password");
+    env.run("kms certificates export -c root -f pkcs12 -p pw")
+        .arg(&out)
+        .fails(1)
+        .stderr_has("has no PrivateKeyLink");
     assert!(!env.path("x.p12").exists());
     let _ = TestPki::PASSWORD;
 }

@@ -1,6 +1,6 @@
 //! `kms certificates import` and `kms attributes get`: every format, link following, bad input.
 
-use mailpki_test_support::{TestPki, openssl, s};
+use mailpki_test_support::{TestPki, openssl};
 use serde_json::Value;
 
 use crate::{attributes, certificate_count, env, env_with_pki, import_issuer};
@@ -72,29 +72,18 @@ fn attributes_can_be_picked_and_written_to_a_file() {
     let (env, pki) = env_with_pki();
     let report = import_issuer(&env, &pki, "ca");
     let picked = env
-        .mailpki([
-            "kms",
-            "attributes",
-            "get",
-            "-i",
-            "ca",
-            "-a",
-            "PrivateKeyLink",
-            "-a",
-            "state",
-        ])
+        .run("kms attributes get -i ca -a PrivateKeyLink -a state")
         .ok()
         .json();
     assert_eq!(
         picked,
         serde_json::json!({"PrivateKeyLink": report["private_key"], "state": "Active"})
     );
-    env.mailpki(["kms", "attributes", "get", "-i", "ca", "-a", "colour"])
+    env.run("kms attributes get -i ca -a colour")
         .fails(1)
         .stderr_has("unknown attribute `colour`");
     let out = env.path("attrs.json");
-    env.mailpki(["kms", "attributes", "get", "-i", "ca", "-o", &*s(&out)])
-        .ok();
+    env.run("kms attributes get -i ca -o").arg(&out).ok();
     let written: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(written["unique_identifier"], "ca");
 }
@@ -105,18 +94,11 @@ fn legacy_and_3des_pkcs12_files_import() {
     for profile in ["legacy", "3des"] {
         let p12 = pki.pkcs12(&format!("{profile}.p12"), profile);
         let report = env
-            .mailpki([
-                "--json",
-                "kms",
-                "certificates",
-                "import",
-                "-f",
-                "pkcs12",
-                &*s(&p12),
-                "-p",
-                TestPki::PASSWORD,
-                profile,
-            ])
+            .run("--json kms certificates import -f pkcs12")
+            .arg(&p12)
+            .then("-p")
+            .arg(TestPki::PASSWORD)
+            .arg(profile)
             .ok()
             .json();
         assert_eq!(report["certificate"], profile);
@@ -133,21 +115,13 @@ fn legacy_and_3des_pkcs12_files_import() {
 fn wrong_password_says_so_and_stores_nothing() {
     let (env, pki) = env_with_pki();
     let p12 = pki.pkcs12("ca.p12", "modern");
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "pkcs12",
-        &*s(&p12),
-        "-p",
-        "wrong",
-        "ca",
-    ])
-    .fails(1)
-    .stderr_has("password is wrong");
+    env.run("kms certificates import -f pkcs12")
+        .arg(&p12)
+        .then("-p wrong ca")
+        .fails(1)
+        .stderr_has("password is wrong");
     assert_eq!(certificate_count(&env), 0);
-    env.mailpki(["kms", "attributes", "get", "-i", "ca"])
+    env.run("kms attributes get -i ca")
         .fails(1)
         .stderr_has("no object with ID `ca`");
 }
@@ -158,29 +132,17 @@ fn password_comes_from_a_file_or_the_environment() {
     let p12 = pki.pkcs12("ca.p12", "modern");
     let pw = env.path("pw.txt");
     std::fs::write(&pw, format!("{}\n", TestPki::PASSWORD)).unwrap();
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "pkcs12",
-        &*s(&p12),
-        "--password-file",
-        &*s(&pw),
-        "a",
-    ])
-    .ok();
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "pkcs12",
-        &*s(&p12),
-        "b",
-    ])
-    .env("MAILPKI_PKCS12_PASSWORD", TestPki::PASSWORD)
-    .ok();
+    env.run("kms certificates import -f pkcs12")
+        .arg(&p12)
+        .then("--password-file")
+        .arg(&pw)
+        .then("a")
+        .ok();
+    env.run("kms certificates import -f pkcs12")
+        .arg(&p12)
+        .then("b")
+        .env("MAILPKI_PKCS12_PASSWORD", TestPki::PASSWORD)
+        .ok();
 }
 
 #[test]
@@ -190,46 +152,35 @@ fn truncated_garbage_and_missing_files_are_refused_cleanly() {
     let bytes = std::fs::read(&p12).unwrap();
     let truncated = env.path("truncated.p12");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "pkcs12",
-        &*s(&truncated),
-        "-p",
-        TestPki::PASSWORD,
-    ])
-    .fails(1)
-    .stderr_has("not a valid PKCS#12 file");
+    env.run("kms certificates import -f pkcs12")
+        .arg(&truncated)
+        .then("-p")
+        .arg(TestPki::PASSWORD)
+        .fails(1)
+        .stderr_has("not a valid PKCS#12 file");
     // A PEM given as PKCS#12.
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "pkcs12",
-        &*s(&pki.path("issuing.pem")),
-    ])
-    .fails(1)
-    .stderr_has("not a valid PKCS#12 file")
-    .stderr_has("hint: is it a PEM or DER file?");
+    env.run("kms certificates import -f pkcs12")
+        .arg(pki.path("issuing.pem"))
+        .fails(1)
+        .stderr_has("not a valid PKCS#12 file")
+        .stderr_has("hint: is it a PEM or DER file?");
     // A truncated PEM.
     let pem = std::fs::read_to_string(pki.path("issuing.pem")).unwrap();
     let cut = env.path("cut.pem");
     std::fs::write(&cut, &pem[..pem.len() / 2]).unwrap();
-    env.mailpki(["kms", "certificates", "import", &*s(&cut)])
+    env.run("kms certificates import")
+        .arg(&cut)
         .fails(1)
         .stderr_has("truncated");
-    env.mailpki(["kms", "certificates", "import", "no-such-file.p12"])
+    env.run("kms certificates import no-such-file.p12")
         .fails(1)
         .stderr_has("cannot read no-such-file.p12");
-    env.mailpki(["kms", "certificates", "import", "-f", "jks", "x.jks"])
-        .fails(2);
+    env.run("kms certificates import -f jks x.jks").fails(2);
     // Random bytes as DER.
     let junk = env.path("junk.der");
     std::fs::write(&junk, [0x30, 0x82, 0x01, 0x00, 0xff, 0xee]).unwrap();
-    env.mailpki(["kms", "certificates", "import", "-f", "der", &*s(&junk)])
+    env.run("kms certificates import -f der")
+        .arg(&junk)
         .fails(1)
         .stderr_has("not a DER certificate or key");
     assert_eq!(certificate_count(&env), 0);
@@ -259,14 +210,9 @@ fn duplicate_ids_are_refused_unless_replaced() {
     assert_eq!(second["certificate"], "ca");
     assert_ne!(second["private_key"], first["private_key"]);
     // The keys of the replaced import are gone; the shared root stays.
-    env.mailpki([
-        "kms",
-        "attributes",
-        "get",
-        "-i",
-        first["private_key"].as_str().unwrap(),
-    ])
-    .fails(1);
+    env.run("kms attributes get -i")
+        .arg(first["private_key"].as_str().unwrap())
+        .fails(1);
     assert_eq!(second["chain"], first["chain"]);
     assert_eq!(
         attributes(&env, "ca")["PrivateKeyLink"],
@@ -278,14 +224,9 @@ fn duplicate_ids_are_refused_unless_replaced() {
 fn pem_chain_then_keys_in_every_encoding_link_up() {
     let (env, pki) = env_with_pki();
     let report = env
-        .mailpki([
-            "--json",
-            "kms",
-            "certificates",
-            "import",
-            &*s(&pki.path("chain.pem")),
-            "ca",
-        ])
+        .run("--json kms certificates import")
+        .arg(pki.path("chain.pem"))
+        .then("ca")
         .ok()
         .json();
     assert_eq!(report["chain"].as_array().unwrap().len(), 1);
@@ -317,14 +258,9 @@ fn pem_chain_then_keys_in_every_encoding_link_up() {
         ],
     );
     let key1 = env
-        .mailpki([
-            "--json",
-            "kms",
-            "certificates",
-            "import",
-            &*s(&pki.path("issuing.pkcs1.pem")),
-            "key1",
-        ])
+        .run("--json kms certificates import")
+        .arg(pki.path("issuing.pkcs1.pem"))
+        .then("key1")
         .ok()
         .json();
     assert_eq!(key1["private_key"], "key1");
@@ -333,36 +269,20 @@ fn pem_chain_then_keys_in_every_encoding_link_up() {
     assert_eq!(key1_attrs["CertificateLink"], "ca");
     assert_eq!(attributes(&env, "ca")["PrivateKeyLink"], "key1");
 
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        &*s(&pki.path("issuing.enc.pem")),
-        "key2",
-    ])
-    .fails(1)
-    .stderr_has("password is required");
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        &*s(&pki.path("issuing.enc.pem")),
-        "-p",
-        "nope",
-        "key2",
-    ])
-    .fails(1)
-    .stderr_has("password is wrong");
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        &*s(&pki.path("issuing.enc.pem")),
-        "-p",
-        "keypass",
-        "key2",
-    ])
-    .ok();
+    env.run("kms certificates import")
+        .arg(pki.path("issuing.enc.pem"))
+        .then("key2")
+        .fails(1)
+        .stderr_has("password is required");
+    env.run("kms certificates import")
+        .arg(pki.path("issuing.enc.pem"))
+        .then("-p nope key2")
+        .fails(1)
+        .stderr_has("password is wrong");
+    env.run("kms certificates import")
+        .arg(pki.path("issuing.enc.pem"))
+        .then("-p keypass key2")
+        .ok();
     assert_eq!(attributes(&env, "key2")["CertificateLink"], "ca");
     assert_eq!(attributes(&env, "key2")["cryptographic_length"], 2048);
 }
@@ -370,23 +290,15 @@ fn pem_chain_then_keys_in_every_encoding_link_up() {
 #[test]
 fn key_first_then_certificate_links_both_ways() {
     let (env, pki) = env_with_pki();
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        &*s(&pki.path("issuing.key")),
-        "the-key",
-    ])
-    .ok();
+    env.run("kms certificates import")
+        .arg(pki.path("issuing.key"))
+        .then("the-key")
+        .ok();
     // The root first, then the issuing CA as DER: it finds both its issuer and its key.
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        &*s(&pki.path("root.pem")),
-        "root",
-    ])
-    .ok();
+    env.run("kms certificates import")
+        .arg(pki.path("root.pem"))
+        .then("root")
+        .ok();
     openssl(
         &pki.dir,
         [
@@ -399,16 +311,10 @@ fn key_first_then_certificate_links_both_ways() {
             "issuing.der",
         ],
     );
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "der",
-        &*s(&pki.path("issuing.der")),
-        "ca",
-    ])
-    .ok();
+    env.run("kms certificates import -f der")
+        .arg(pki.path("issuing.der"))
+        .then("ca")
+        .ok();
     let ca = attributes(&env, "ca");
     assert_eq!(ca["CertificateLink"], "root");
     assert_eq!(ca["PrivateKeyLink"], "the-key");
@@ -432,7 +338,8 @@ fn a_key_that_does_not_match_the_certificate_is_refused() {
     mixed.extend(std::fs::read(pki.path("root.key")).unwrap());
     let path = env.path("mixed.pem");
     std::fs::write(&path, mixed).unwrap();
-    env.mailpki(["kms", "certificates", "import", &*s(&path)])
+    env.run("kms certificates import")
+        .arg(&path)
         .fails(1)
         .stderr_has("does not match");
     assert_eq!(certificate_count(&env), 0);
@@ -442,20 +349,12 @@ fn a_key_that_does_not_match_the_certificate_is_refused() {
 fn list_filters_by_tag_subject_and_expiry() {
     let (env, pki) = env_with_pki();
     let p12 = pki.pkcs12("ca.p12", "modern");
-    env.mailpki([
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "pkcs12",
-        &*s(&p12),
-        "-p",
-        TestPki::PASSWORD,
-        "ca",
-        "-t",
-        "smime",
-    ])
-    .ok();
+    env.run("kms certificates import -f pkcs12")
+        .arg(&p12)
+        .then("-p")
+        .arg(TestPki::PASSWORD)
+        .then("ca -t smime")
+        .ok();
     let ids = |args: &[&str]| -> Vec<String> {
         let mut all = vec!["--json", "kms", "certificates", "list"];
         all.extend(args);
@@ -478,7 +377,7 @@ fn list_filters_by_tag_subject_and_expiry() {
         "issuing CA expires in 5 years"
     );
     // Tags select objects for other commands too: the certificate and its two keys carry it.
-    env.mailpki(["kms", "attributes", "get", "-t", "smime"])
+    env.run("kms attributes get -t smime")
         .fails(1)
         .stderr_has("3 objects carry the tags");
 }

@@ -10,7 +10,7 @@ mod import;
 mod lifecycle;
 mod store_safety;
 
-use mailpki_test_support::{TestEnv, TestPki, s};
+use mailpki_test_support::{TestEnv, TestPki};
 
 pub(crate) fn env() -> TestEnv {
     TestEnv::new(env!("CARGO_BIN_EXE_mailpki"))
@@ -26,31 +26,22 @@ pub(crate) fn env_with_pki() -> (TestEnv, TestPki) {
 /// Imports the issuing CA as PKCS#12 under `id` and returns the import's JSON report.
 pub(crate) fn import_issuer(env: &TestEnv, pki: &TestPki, id: &str) -> serde_json::Value {
     let p12 = pki.pkcs12(&format!("{id}.p12"), "modern");
-    env.mailpki([
-        "--json",
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "pkcs12",
-        &*s(&p12),
-        "-p",
-        TestPki::PASSWORD,
-        id,
-    ])
-    .ok()
-    .json()
-}
-
-pub(crate) fn attributes(env: &TestEnv, id: &str) -> serde_json::Value {
-    env.mailpki(["kms", "attributes", "get", "-i", id])
+    env.run("--json kms certificates import -f pkcs12")
+        .arg(&p12)
+        .then("-p")
+        .arg(TestPki::PASSWORD)
+        .arg(id)
         .ok()
         .json()
 }
 
+pub(crate) fn attributes(env: &TestEnv, id: &str) -> serde_json::Value {
+    env.run("kms attributes get -i").arg(id).ok().json()
+}
+
 /// Number of certificates `alice` sees.
 pub(crate) fn certificate_count(env: &TestEnv) -> usize {
-    env.mailpki(["--json", "kms", "certificates", "list"])
+    env.run("--json kms certificates list")
         .ok()
         .json()
         .as_array()

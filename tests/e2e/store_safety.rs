@@ -49,19 +49,19 @@ fn another_master_key_cannot_open_the_store() {
     import_issuer(&env, &pki, "ca");
     let db = env.data_dir().join("kms.sqlite");
     let before = std::fs::read(&db).unwrap();
-    env.mailpki(["kms", "certificates", "list"])
+    env.run("kms certificates list")
         .env(
             "MAILPKI_MASTER_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         )
         .fails(1)
         .stderr_has("the master key does not open this store");
-    env.mailpki(["kms", "certificates", "list"])
+    env.run("kms certificates list")
         .env("MAILPKI_MASTER_KEY", "c2hvcnQ=")
         .fails(1)
         .stderr_has("exactly 32 bytes");
     std::fs::rename(env.data_dir().join("master.key"), env.path("moved.key")).unwrap();
-    env.mailpki(["kms", "certificates", "list"])
+    env.run("kms certificates list")
         .fails(1)
         .stderr_has("master key file")
         .stderr_has("is missing");
@@ -69,14 +69,9 @@ fn another_master_key_cannot_open_the_store() {
         !env.data_dir().join("master.key").exists(),
         "no new key was made"
     );
-    env.mailpki([
-        "kms",
-        "certificates",
-        "list",
-        "--master-key-file",
-        &s(&env.path("moved.key")),
-    ])
-    .ok();
+    env.run("kms certificates list --master-key-file")
+        .arg(env.path("moved.key"))
+        .ok();
     assert_eq!(
         std::fs::read(&db).unwrap(),
         before,
@@ -89,43 +84,29 @@ fn a_passphrase_can_be_the_master_key() {
     let (env, pki) = env_with_pki();
     let db = s(&env.path("team.sqlite"));
     let p12 = s(&pki.pkcs12("ca.p12", "modern"));
-    env.mailpki([
-        "--database",
-        &db,
-        "kms",
-        "certificates",
-        "import",
-        "-f",
-        "pkcs12",
-        &p12,
-        "-p",
-        TestPki::PASSWORD,
-        "ca",
-    ])
-    .env("MAILPKI_MASTER_PASSPHRASE", "long team passphrase")
-    .ok();
+    env.run("--database")
+        .arg(&db)
+        .then("kms certificates import -f pkcs12")
+        .arg(&p12)
+        .then("-p")
+        .arg(TestPki::PASSWORD)
+        .then("ca")
+        .env("MAILPKI_MASTER_PASSPHRASE", "long team passphrase")
+        .ok();
     assert!(
         !env.path("master.key").exists(),
         "no key file in passphrase mode"
     );
     let out = s(&env.path("ca.p12.out"));
-    env.mailpki([
-        "--database",
-        &db,
-        "kms",
-        "certificates",
-        "export",
-        "-c",
-        "ca",
-        "-f",
-        "pkcs12",
-        "-p",
-        "x",
-        &out,
-    ])
-    .env("MAILPKI_MASTER_PASSPHRASE", "long team passphrase")
-    .ok();
-    env.mailpki(["--database", &db, "kms", "certificates", "list"])
+    env.run("--database")
+        .arg(&db)
+        .then("kms certificates export -c ca -f pkcs12 -p x")
+        .arg(&out)
+        .env("MAILPKI_MASTER_PASSPHRASE", "long team passphrase")
+        .ok();
+    env.run("--database")
+        .arg(&db)
+        .then("kms certificates list")
         .env("MAILPKI_MASTER_PASSPHRASE", "wrong passphrase")
         .fails(1)
         .stderr_has("does not open this store");
@@ -136,7 +117,9 @@ fn foreign_files_are_refused_and_left_alone() {
     let env = env();
     let notes = env.path("notes.txt");
     std::fs::write(&notes, "not a database, but precious\n".repeat(200)).unwrap();
-    env.mailpki(["--database", &s(&notes), "kms", "certificates", "list"])
+    env.run("--database")
+        .arg(&notes)
+        .then("kms certificates list")
         .fails(1)
         .stderr_has("is not a mailpki store");
     assert_eq!(
@@ -148,7 +131,7 @@ fn foreign_files_are_refused_and_left_alone() {
 #[test]
 fn config_file_and_defaults_resolve() {
     let env = env();
-    let shown = env.mailpki(["--json", "config"]).ok().json();
+    let shown = env.run("--json config").ok().json();
     assert_eq!(shown["config_file"], "none (embedded defaults)");
     assert!(
         shown["kms"]["database"]
@@ -163,7 +146,9 @@ fn config_file_and_defaults_resolve() {
     )
     .unwrap();
     let shown = env
-        .mailpki(["--json", "--config", &s(&config), "config"])
+        .run("--json --config")
+        .arg(&config)
+        .then("config")
         .ok()
         .json();
     assert_eq!(
@@ -183,13 +168,17 @@ fn config_file_and_defaults_resolve() {
             .ends_with("elsewhere/master.key")
     );
     std::fs::write(&config, "[kms]\ndatabse = 1\n").unwrap();
-    env.mailpki(["--config", &s(&config), "config"])
+    env.run("--config")
+        .arg(&config)
+        .then("config")
         .fails(1)
         .stderr_has("unknown field `databse`");
-    env.mailpki(["--config", &s(&env.path("absent.toml")), "config"])
+    env.run("--config")
+        .arg(env.path("absent.toml"))
+        .then("config")
         .fails(1)
         .stderr_has("cannot read the configuration file");
-    env.mailpki(["--json", "config"])
+    env.run("--json config")
         .env(
             "MAILPKI_MASTER_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
@@ -242,9 +231,7 @@ fn concurrent_processes_share_one_store() {
 #[test]
 fn json_errors_for_scripts() {
     let env = env();
-    let out = env
-        .mailpki(["--json", "kms", "attributes", "get", "-i", "nope"])
-        .fails(1);
+    let out = env.run("--json kms attributes get -i nope").fails(1);
     let err: serde_json::Value = serde_json::from_str(out.stderr().trim()).unwrap();
     assert_eq!(err["exit_code"], 1);
     assert!(

@@ -51,9 +51,14 @@ pub trait Backend: Send + Sync {
     /// Whether `user` (or `*`) holds `operation` on `uid`.
     fn has_grant(&self, uid: &str, user: &str, operation: Operation) -> Result<bool>;
 
-    fn grant(&self, uid: &str, user: &str, operations: &[Operation]) -> Result<()>;
-
-    fn revoke_grant(&self, uid: &str, user: &str, operations: &[Operation]) -> Result<()>;
+    /// Grants (`granted`) or takes back `operations` on `uid` for `user`, atomically.
+    fn set_grants(
+        &self,
+        uid: &str,
+        user: &str,
+        operations: &[Operation],
+        granted: bool,
+    ) -> Result<()>;
 
     /// Grants on one object, by grantee.
     fn grants_on(&self, uid: &str) -> Result<Vec<(String, Vec<Operation>)>>;

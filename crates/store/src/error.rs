@@ -35,6 +35,13 @@ pub enum StoreError {
     #[error("`{uid}` has been destroyed; its key material is gone")]
     Destroyed { uid: String },
 
+    #[error("`{uid}` is {state}: only an active key can {operation}")]
+    NotActive {
+        uid: String,
+        state: crate::model::State,
+        operation: Operation,
+    },
+
     #[error("`{uid}` is still needed by {dependents:?}; use force to destroy it anyway")]
     InUse {
         uid: String,

@@ -499,27 +499,22 @@ impl Backend for SqliteBackend {
         Ok(stmt.exists(params![uid, user, operation.as_str()])?)
     }
 
-    fn grant(&self, uid: &str, user: &str, operations: &[Operation]) -> Result<()> {
+    fn set_grants(
+        &self,
+        uid: &str,
+        user: &str,
+        operations: &[Operation],
+        granted: bool,
+    ) -> Result<()> {
+        let sql = if granted {
+            "INSERT OR IGNORE INTO grants (uid, grantee, operation) VALUES (?1, ?2, ?3)"
+        } else {
+            "DELETE FROM grants WHERE uid = ?1 AND grantee = ?2 AND operation = ?3"
+        };
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for op in operations {
-            tx.execute(
-                "INSERT OR IGNORE INTO grants (uid, grantee, operation) VALUES (?1, ?2, ?3)",
-                params![uid, user, op.as_str()],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn revoke_grant(&self, uid: &str, user: &str, operations: &[Operation]) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for op in operations {
-            tx.execute(
-                "DELETE FROM grants WHERE uid = ?1 AND grantee = ?2 AND operation = ?3",
-                params![uid, user, op.as_str()],
-            )?;
+            tx.execute(sql, params![uid, user, op.as_str()])?;
         }
         tx.commit()?;
         Ok(())

@@ -312,7 +312,25 @@ impl Store {
     ) -> Result<PKey<Private>> {
         let record = self.authorized(actor, uid, operation)?;
         Self::expect_type(&record, ObjectType::PrivateKey)?;
+        Self::check_usable_for(&record, operation)?;
         self.private_key_of(&record)
+    }
+
+    /// Keys sign, certify, encrypt and decrypt only while active; a revoked key can still be
+    /// read and exported (to archive it, say).
+    fn check_usable_for(record: &ObjectRecord, operation: Operation) -> Result<()> {
+        let uses_key = matches!(
+            operation,
+            Operation::Certify | Operation::Sign | Operation::Encrypt | Operation::Decrypt
+        );
+        if uses_key && record.state != State::Active {
+            return Err(StoreError::NotActive {
+                uid: record.uid.clone(),
+                state: record.state,
+                operation,
+            });
+        }
+        Ok(())
     }
 
     fn private_key_of(&self, record: &ObjectRecord) -> Result<PKey<Private>> {
@@ -332,6 +350,7 @@ impl Store {
     ) -> Result<Zeroizing<Vec<u8>>> {
         let record = self.authorized(actor, uid, operation)?;
         Self::expect_type(&record, ObjectType::SymmetricKey)?;
+        Self::check_usable_for(&record, operation)?;
         self.unseal(&record)
     }
 
@@ -816,13 +835,10 @@ impl Store {
         user: &str,
         operations: &[Operation],
     ) -> Result<()> {
-        self.owned_record(actor, uid)?;
-        Self::check_grantee(user)?;
-        self.backend.grant(uid, user, operations)?;
-        tracing::info!(owner = %actor, uid, grantee = user, ?operations, "granted");
-        Ok(())
+        self.change_access(actor, uid, user, operations, true)
     }
 
+    /// Takes `operations` on an object the actor owns back from `user`.
     pub fn revoke_access(
         &self,
         actor: &Actor,
@@ -830,10 +846,21 @@ impl Store {
         user: &str,
         operations: &[Operation],
     ) -> Result<()> {
+        self.change_access(actor, uid, user, operations, false)
+    }
+
+    fn change_access(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        user: &str,
+        operations: &[Operation],
+        granted: bool,
+    ) -> Result<()> {
         self.owned_record(actor, uid)?;
         Self::check_grantee(user)?;
-        self.backend.revoke_grant(uid, user, operations)?;
-        tracing::info!(owner = %actor, uid, grantee = user, ?operations, "access revoked");
+        self.backend.set_grants(uid, user, operations, granted)?;
+        tracing::info!(owner = %actor, uid, grantee = user, ?operations, granted, "access changed");
         Ok(())
     }
 

@@ -67,6 +67,17 @@ impl TestEnv {
         self.dir.path().join(name)
     }
 
+    /// `mailpki WORDS` as user `alice`; `words` is split on white space (add paths and
+    /// arguments with spaces through [`Run::arg`]).
+    pub fn run(&self, words: &str) -> Run {
+        self.run_as("alice", words)
+    }
+
+    /// `mailpki WORDS` as `user`.
+    pub fn run_as(&self, user: &str, words: &str) -> Run {
+        self.mailpki_as(user, words.split_whitespace())
+    }
+
     /// `mailpki ARGS` as user `alice`.
     pub fn mailpki<I, S>(&self, args: I) -> Run
     where
@@ -109,6 +120,18 @@ pub struct Run {
 impl Run {
     fn new(command: Command) -> Self {
         Self { command }
+    }
+
+    /// Appends one argument, as is.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.command.arg(arg);
+        self
+    }
+
+    /// Appends white-space separated words.
+    pub fn then(mut self, words: &str) -> Self {
+        self.command.args(words.split_whitespace());
+        self
     }
 
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {

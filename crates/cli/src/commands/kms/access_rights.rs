@@ -15,31 +15,24 @@ fn ops_text(ops: &[mailpki_store::Operation]) -> String {
         .join(", ")
 }
 
-pub(crate) fn grant(ctx: &Ctx, args: &GrantArgs) -> Result<()> {
+/// `grant` (`granted`) or `revoke` operations for a user.
+pub(crate) fn change(ctx: &Ctx, args: &GrantArgs, granted: bool) -> Result<()> {
     let (store, actor) = ctx.open_store()?;
-    store.grant(&actor, &args.id, &args.grantee, &args.operations)?;
+    let (verb, preposition) = if granted {
+        store.grant(&actor, &args.id, &args.grantee, &args.operations)?;
+        ("granted", "to")
+    } else {
+        store.revoke_access(&actor, &args.id, &args.grantee, &args.operations)?;
+        ("revoked", "from")
+    };
     ctx.printer.print(
         format!(
-            "granted {} on `{}` to {}",
+            "{verb} {} on `{}` {preposition} {}",
             ops_text(&args.operations),
             args.id,
             args.grantee
         ),
-        &json!({ "unique_identifier": args.id, "user": args.grantee, "operations": args.operations }),
-    )
-}
-
-pub(crate) fn revoke(ctx: &Ctx, args: &GrantArgs) -> Result<()> {
-    let (store, actor) = ctx.open_store()?;
-    store.revoke_access(&actor, &args.id, &args.grantee, &args.operations)?;
-    ctx.printer.print(
-        format!(
-            "revoked {} on `{}` from {}",
-            ops_text(&args.operations),
-            args.id,
-            args.grantee
-        ),
-        &json!({ "unique_identifier": args.id, "user": args.grantee, "operations": args.operations }),
+        &json!({ "unique_identifier": args.id, "user": args.grantee, "operations": args.operations, "outcome": verb }),
     )
 }
 

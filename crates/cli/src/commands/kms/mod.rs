@@ -27,8 +27,8 @@ pub(crate) fn run(ctx: &Ctx, command: KmsCommand) -> Result<()> {
         },
         KmsCommand::Attributes(AttributesCommand::Get(args)) => attributes::get(ctx, &args),
         KmsCommand::AccessRights(c) => match c {
-            AccessRightsCommand::Grant(args) => access_rights::grant(ctx, &args),
-            AccessRightsCommand::Revoke(args) => access_rights::revoke(ctx, &args),
+            AccessRightsCommand::Grant(args) => access_rights::change(ctx, &args, true),
+            AccessRightsCommand::Revoke(args) => access_rights::change(ctx, &args, false),
             AccessRightsCommand::List { id } => access_rights::list(ctx, &id),
             AccessRightsCommand::Owned => access_rights::owned(ctx),
             AccessRightsCommand::Obtained => access_rights::obtained(ctx),
