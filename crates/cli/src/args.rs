@@ -92,6 +92,8 @@ pub(crate) enum ExportFormatArg {
     Pem,
     Der,
     Pkcs12,
+    /// The certificate and its chain as PEM PKCS#7, as Gmail CSE key pairs take it
+    Pkcs7,
 }
 
 /// A password given on the command line, in a file, or through the environment.
@@ -121,6 +123,10 @@ pub(crate) enum CertificatesCommand {
     Export(ExportArgs),
     /// List certificates you own or were granted
     List(ListArgs),
+    /// Mint a certificate signed by a stored issuer key (new key pair, stored key, or CSR)
+    Certify(Box<CertifyArgs>),
+    /// Check a certificate against Gmail's rules and the S/MIME Baseline Requirements
+    Lint(LintArgs),
     /// Revoke a certificate: it stays readable but is no longer active
     Revoke(RevokeArgs),
     /// Destroy a certificate
@@ -243,6 +249,119 @@ pub(crate) struct DestroyArgs {
     /// Delete the object entirely instead of keeping a destroyed record
     #[arg(long)]
     pub(crate) remove: bool,
+}
+
+/// Where the certified public key comes from.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("key_source").required(true).args(["generate_key_pair", "public_key_id_to_certify", "certificate_signing_request"])))]
+pub(crate) struct KeySourceArgs {
+    /// Generate a new key pair for the certificate
+    #[arg(short = 'g', long)]
+    pub(crate) generate_key_pair: bool,
+
+    /// Certify this stored public key (or the public half of a stored private key)
+    #[arg(long, value_name = "ID")]
+    pub(crate) public_key_id_to_certify: Option<String>,
+
+    /// Certify the key of this certificate signing request (PEM or DER)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) certificate_signing_request: Option<PathBuf>,
+}
+
+/// The issuer: its private key ID, or its certificate ID.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("issuer").required(true).args(["issuer_private_key_id", "issuer_certificate_id"])))]
+pub(crate) struct IssuerArgs {
+    /// The issuer's private key ID (`PrivateKeyLink` of the issuer certificate)
+    #[arg(short = 'k', long, value_name = "ID")]
+    pub(crate) issuer_private_key_id: Option<String>,
+
+    /// The issuer's certificate ID (its linked private key signs)
+    #[arg(long, value_name = "ID")]
+    pub(crate) issuer_certificate_id: Option<String>,
+}
+
+/// How the certificate's extensions are chosen and checked.
+#[derive(Debug, Args)]
+pub(crate) struct ProfileArgs {
+    /// Extensions in `openssl x509 -extfile` syntax [default: the built-in Google S/MIME profile]
+    #[arg(short = 'e', long, value_name = "FILE")]
+    pub(crate) certificate_extensions: Option<PathBuf>,
+
+    /// Section of the extension file to use [default: the first]
+    #[arg(long, value_name = "NAME", requires = "certificate_extensions")]
+    pub(crate) extensions_section: Option<String>,
+
+    /// Validity in days (at most 825; never beyond the issuer) [default: 365]
+    #[arg(short, long)]
+    pub(crate) days: Option<u32>,
+
+    /// Key algorithm for a generated key: rsa2048, rsa3072, rsa4096, p256, p384 [default: rsa2048]
+    #[arg(short, long, value_name = "ALGORITHM")]
+    pub(crate) algorithm: Option<String>,
+
+    /// CRL URL for the built-in profile (repeatable) [default: [issuance] crl_urls, else the issuer's]
+    #[arg(long = "crl-url", value_name = "URL")]
+    pub(crate) crl_urls: Vec<String>,
+
+    /// CA issuers URL for the built-in profile (repeatable) [default: [issuance] ca_issuers_urls]
+    #[arg(long = "ca-issuers-url", value_name = "URL")]
+    pub(crate) ca_issuers_urls: Vec<String>,
+
+    /// OCSP URL for the built-in profile (repeatable) [default: [issuance] ocsp_urls]
+    #[arg(long = "ocsp-url", value_name = "URL")]
+    pub(crate) ocsp_urls: Vec<String>,
+
+    /// Mint even if the result breaks rules Gmail enforces (for private roots that accept it)
+    #[arg(long)]
+    pub(crate) allow_non_compliant: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CertifyArgs {
+    #[command(flatten)]
+    pub(crate) key_source: KeySourceArgs,
+
+    #[command(flatten)]
+    pub(crate) issuer: IssuerArgs,
+
+    /// Subject, e.g. "CN=user@example.com, emailAddress=user@example.com" [default with a CSR: its subject]
+    #[arg(short, long, value_name = "SUBJECT")]
+    pub(crate) subject_name: Option<String>,
+
+    /// The user's address, added to subjectAltName (the subject's addresses always are)
+    #[arg(long, value_name = "EMAIL")]
+    pub(crate) email: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) profile: ProfileArgs,
+
+    /// ID for the new certificate [default: a new UUID]
+    #[arg(long, value_name = "ID")]
+    pub(crate) certificate_id: Option<String>,
+
+    /// Tag the new objects (repeatable)
+    #[arg(short, long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("subject").required(true).args(["file", "certificate_id"])))]
+pub(crate) struct LintArgs {
+    /// A certificate file (PEM or DER); PEM may hold the chain after it
+    pub(crate) file: Option<PathBuf>,
+
+    /// Lint a stored certificate, with its stored chain
+    #[arg(short = 'c', long, value_name = "ID")]
+    pub(crate) certificate_id: Option<String>,
+
+    /// The issuer chain (PEM, issuer first)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) chain: Option<PathBuf>,
+
+    /// The address the certificate must serve
+    #[arg(long, value_name = "EMAIL")]
+    pub(crate) email: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

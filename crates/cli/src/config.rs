@@ -23,6 +23,22 @@ pub(crate) struct ConfigFile {
     pub(crate) kms: KmsConfig,
     #[serde(default)]
     pub(crate) google: GoogleConfig,
+    #[serde(default)]
+    pub(crate) issuance: IssuanceConfig,
+}
+
+/// Defaults for minting; flags override them.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IssuanceConfig {
+    #[serde(default)]
+    pub(crate) crl_urls: Vec<String>,
+    #[serde(default)]
+    pub(crate) ca_issuers_urls: Vec<String>,
+    #[serde(default)]
+    pub(crate) ocsp_urls: Vec<String>,
+    pub(crate) days: Option<u32>,
+    pub(crate) algorithm: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -49,6 +65,7 @@ pub(crate) struct Settings {
     pub(crate) master_key: MasterKeySource,
     pub(crate) user: String,
     pub(crate) google: GoogleConfig,
+    pub(crate) issuance: IssuanceConfig,
 }
 
 fn home() -> Option<PathBuf> {
@@ -120,6 +137,7 @@ impl Settings {
             master_key,
             user,
             google: file.google,
+            issuance: file.issuance,
         })
     }
 

@@ -9,6 +9,7 @@
 mod args;
 mod commands;
 mod config;
+mod mint;
 mod output;
 
 use std::process::ExitCode;
@@ -42,6 +43,11 @@ fn main() -> ExitCode {
         Err(error) => report(&error, json),
     }
 }
+
+/// A check whose verdict was already printed (lint): fail with exit code 1, no message.
+#[derive(Debug, thiserror::Error)]
+#[error("rejected")]
+pub(crate) struct Rejected;
 
 fn store_error(error: &anyhow::Error) -> Option<&StoreError> {
     error.chain().find_map(|e| e.downcast_ref::<StoreError>())
@@ -96,11 +102,16 @@ fn hint(error: &StoreError) -> Option<String> {
 }
 
 fn report(error: &anyhow::Error, json: bool) -> ExitCode {
+    if error.downcast_ref::<Rejected>().is_some() {
+        return ExitCode::from(1);
+    }
     let store = store_error(error);
-    let code = match store {
-        Some(e) if !e.is_user_error() => 2,
-        _ => 1,
-    };
+    let internal = store.is_some_and(|e| !e.is_user_error())
+        || error
+            .chain()
+            .find_map(|e| e.downcast_ref::<mailpki_issuance::IssuanceError>())
+            .is_some_and(|e| !e.is_user_error());
+    let code = if internal { 2 } else { 1 };
     let message = format!("{error:#}");
     let hint = store.and_then(hint);
     if json {

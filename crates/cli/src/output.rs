@@ -1,7 +1,7 @@
 //! The one place that writes to stdout: data for people, or JSON with `--json`. Logs,
 //! progress and errors go to stderr.
 
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fmt::Display;
 
@@ -33,5 +33,11 @@ impl Printer {
     pub(crate) fn json<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(value)?);
         Ok(())
+    }
+
+    /// A warning for people, on stderr (never mixed into data on stdout).
+    #[allow(clippy::unused_self)]
+    pub(crate) fn warn(self, text: &str) {
+        eprintln!("warning: {text}");
     }
 }

@@ -406,6 +406,43 @@ pub fn is_self_signed(cert: &X509Ref) -> bool {
     issued_by(cert, cert)
 }
 
+/// A certs-only PKCS#7 SignedData in PEM (`-----BEGIN PKCS7-----`), certificates in the order
+/// given (leaf first), as `openssl crl2pkcs7 -nocrl -certfile` makes it.
+pub fn pkcs7_pem(certificates: &[X509]) -> Result<Vec<u8>> {
+    let ders = certificates
+        .iter()
+        .map(|c| c.to_der())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(StoreError::crypto("encoding a certificate"))?;
+    let signed_data = yasna::models::ObjectIdentifier::from_slice(&[1, 2, 840, 113_549, 1, 7, 2]);
+    let data = yasna::models::ObjectIdentifier::from_slice(&[1, 2, 840, 113_549, 1, 7, 1]);
+    let der = yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_oid(&signed_data);
+            w.next().write_tagged(yasna::Tag::context(0), |w| {
+                w.write_sequence(|w| {
+                    w.next().write_u8(1);
+                    w.next().write_set(|_| {});
+                    w.next().write_sequence(|w| w.next().write_oid(&data));
+                    // [0] IMPLICIT SET OF Certificate, kept in chain order rather than sorted:
+                    // readers (Gmail, OpenSSL) take the first certificate as the leaf.
+                    w.next().write_tagged_implicit(yasna::Tag::context(0), |w| {
+                        w.write_sequence(|w| {
+                            for der in &ders {
+                                w.next().write_der(der);
+                            }
+                        });
+                    });
+                    w.next().write_set(|_| {});
+                });
+            });
+        });
+    });
+    openssl::pkcs7::Pkcs7::from_der(&der)
+        .and_then(|p7| p7.to_pem())
+        .map_err(StoreError::crypto("encoding a PKCS#7"))
+}
+
 /// The PKCS#12 encryption profile for exports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Pkcs12Profile {

@@ -1,7 +1,7 @@
 //! `mailpki-store` keeps an organization's certificates and keys: objects (certificates,
 //! private, public and symmetric keys) with KMIP-style attributes, typed links, tags, lifecycle
 //! states and per-user access rights, on SQLite with secret material sealed at rest under a
-//! master key. It also reads and writes the formats they travel in (PKCS#12, PEM, DER).
+//! master key. It also reads and writes the formats they travel in (PKCS#12, PKCS#7, PEM, DER).
 //!
 //! It knows nothing about Google or HTTP. Callers open a [`Store`] and act through it as an
 //! [`Actor`]; the store checks each operation against the owner and the grants.
@@ -17,7 +17,7 @@ mod store;
 pub use backend::{Backend, WriteBatch};
 pub use codec::{
     Bundle, ImportFormat, Pkcs12Profile, build_pkcs12, certificate_info, format_name,
-    is_self_signed, issued_by, key_algorithm, parse as parse_bundle, spki_sha256,
+    is_self_signed, issued_by, key_algorithm, parse as parse_bundle, pkcs7_pem, spki_sha256,
 };
 pub use crypto::{MasterKeySource, write_private_file};
 pub use error::{Result, StoreError};
@@ -27,5 +27,6 @@ pub use model::{
 };
 pub use sqlite::SqliteBackend;
 pub use store::{
-    AccessEntry, DestroyOptions, ExportFormat, ImportReport, ImportRequest, ObtainedEntry, Store,
+    AccessEntry, DestroyOptions, ExportFormat, ImportReport, ImportRequest, IssuerMaterial,
+    ObtainedEntry, Store,
 };

@@ -58,11 +58,33 @@ pub enum ExportFormat<'a> {
         chain: bool,
     },
     Der,
+    /// The certificate and its chain as a PEM PKCS#7 (what Gmail CSE key pairs take).
+    Pkcs7,
     /// Certificate, linked private key and chain.
     Pkcs12 {
         password: &'a SecretString,
         profile: Pkcs12Profile,
     },
+}
+
+/// What a CA signs with, as loaded from the store.
+pub struct IssuerMaterial {
+    pub certificate_id: String,
+    pub private_key_id: String,
+    pub certificate: X509,
+    pub key: PKey<Private>,
+    /// The issuer's own chain, from its issuer upwards.
+    pub chain: Vec<X509>,
+}
+
+impl std::fmt::Debug for IssuerMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerMaterial")
+            .field("certificate_id", &self.certificate_id)
+            .field("private_key_id", &self.private_key_id)
+            .field("key", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
 }
 
 /// Options for `destroy`.
@@ -341,6 +363,40 @@ impl Store {
         })
     }
 
+    /// The public key of a public key, private key or certificate object.
+    pub fn public_key(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        operation: Operation,
+    ) -> Result<PKey<Public>> {
+        let record = self.authorized(actor, uid, operation)?;
+        let corrupt = |e: openssl::error::ErrorStack| StoreError::Corrupt {
+            uid: uid.to_owned(),
+            reason: e.to_string(),
+        };
+        match record.object_type {
+            ObjectType::PublicKey => {
+                PKey::public_key_from_der(Self::clear_material(&record)?).map_err(corrupt)
+            }
+            ObjectType::Certificate => Self::parse_certificate(&record)?
+                .public_key()
+                .map_err(corrupt),
+            ObjectType::PrivateKey => {
+                let der = self
+                    .private_key_of(&record)?
+                    .public_key_to_der()
+                    .map_err(corrupt)?;
+                PKey::public_key_from_der(&der).map_err(corrupt)
+            }
+            ObjectType::SymmetricKey => Err(StoreError::WrongObjectType {
+                uid: uid.to_owned(),
+                expected: ObjectType::PublicKey,
+                actual: ObjectType::SymmetricKey,
+            }),
+        }
+    }
+
     /// The raw bytes of a symmetric key (the CSE wrapping key), zeroized on drop.
     pub fn symmetric_key(
         &self,
@@ -374,6 +430,51 @@ impl Store {
         Ok(chain)
     }
 
+    /// The certificates above `uid`, from its issuer upwards, as far as the store links them.
+    pub fn chain(&self, actor: &Actor, uid: &str) -> Result<Vec<X509>> {
+        let record = self.authorized(actor, uid, Operation::Get)?;
+        Self::expect_type(&record, ObjectType::Certificate)?;
+        self.chain_of(&record)
+    }
+
+    /// The signing material of a CA, found from its private key (`certify` right needed) and
+    /// the certificate the key links to (`get` right needed).
+    pub fn issuer_material(&self, actor: &Actor, private_key_uid: &str) -> Result<IssuerMaterial> {
+        let key_record = self.authorized(actor, private_key_uid, Operation::Certify)?;
+        Self::expect_type(&key_record, ObjectType::PrivateKey)?;
+        Self::check_usable_for(&key_record, Operation::Certify)?;
+        let certificate_id = key_record
+            .links
+            .get(&LinkType::CertificateLink)
+            .cloned()
+            .ok_or_else(|| StoreError::MissingLink {
+                uid: private_key_uid.to_owned(),
+                link: LinkType::CertificateLink,
+            })?;
+        let cert_record = self.authorized(actor, &certificate_id, Operation::Get)?;
+        Ok(IssuerMaterial {
+            certificate: Self::parse_certificate(&cert_record)?,
+            chain: self.chain_of(&cert_record)?,
+            key: self.private_key_of(&key_record)?,
+            certificate_id,
+            private_key_id: private_key_uid.to_owned(),
+        })
+    }
+
+    /// The private key ID linked from a certificate (to accept `--issuer-certificate-id`).
+    pub fn private_key_id_of(&self, actor: &Actor, certificate_uid: &str) -> Result<String> {
+        let record = self.authorized(actor, certificate_uid, Operation::Get)?;
+        Self::expect_type(&record, ObjectType::Certificate)?;
+        record
+            .links
+            .get(&LinkType::PrivateKeyLink)
+            .cloned()
+            .ok_or_else(|| StoreError::MissingLink {
+                uid: certificate_uid.to_owned(),
+                link: LinkType::PrivateKeyLink,
+            })
+    }
+
     pub fn export_certificate(
         &self,
         actor: &Actor,
@@ -386,6 +487,11 @@ impl Store {
         let crypto = StoreError::crypto("encoding the export");
         let out = match format {
             ExportFormat::Der => cert.to_der().map_err(crypto)?,
+            ExportFormat::Pkcs7 => {
+                let mut all = vec![cert];
+                all.extend(self.chain_of(&record)?);
+                codec::pkcs7_pem(&all)?
+            }
             ExportFormat::Pem { chain } => {
                 let mut pem = cert.to_pem().map_err(crypto)?;
                 if *chain {
@@ -508,17 +614,39 @@ impl Store {
     /// Imports a file, splitting it into certificate, keys and chain, all linked. Either
     /// everything is stored or nothing is.
     pub fn import(&self, actor: &Actor, request: &ImportRequest<'_>) -> Result<ImportReport> {
-        let remove = self.check_new_ids(
+        // Check the ID before parsing, so a taken ID is reported even for a bad file.
+        self.check_new_ids(
             actor,
             request.uid.as_deref(),
             request.replace,
             &request.tags,
         )?;
+        let bundle = codec::parse(request.format, request.data, request.password)?;
+        self.import_bundle(
+            actor,
+            bundle,
+            request.uid.clone(),
+            request.replace,
+            &request.tags,
+        )
+    }
+
+    /// Stores certificates and keys already in memory (a freshly minted leaf and its key, say)
+    /// the way `import` stores a file's.
+    pub fn import_bundle(
+        &self,
+        actor: &Actor,
+        bundle: Bundle,
+        uid: Option<String>,
+        replace: bool,
+        tags: &[String],
+    ) -> Result<ImportReport> {
+        let remove = self.check_new_ids(actor, uid.as_deref(), replace, tags)?;
         let Bundle {
             certificates,
             private_key,
             public_key,
-        } = codec::parse(request.format, request.data, request.password)?;
+        } = bundle;
         let mut certs = certificates.into_iter();
         let leaf = certs.next();
         if let (Some(leaf), Some(key)) = (&leaf, &private_key)
@@ -527,8 +655,8 @@ impl Store {
             return Err(StoreError::KeyMismatch);
         }
         let mut plan = ImportPlan {
-            main_uid: request.uid.clone(),
-            tags: &request.tags,
+            main_uid: uid,
+            tags,
             remove,
             batch: WriteBatch::default(),
         };

@@ -20,6 +20,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let format = match args.format {
         ExportFormatArg::Pem => ExportFormat::Pem { chain: args.chain },
         ExportFormatArg::Der => ExportFormat::Der,
+        ExportFormatArg::Pkcs7 => ExportFormat::Pkcs7,
         ExportFormatArg::Pkcs12 => ExportFormat::Pkcs12 {
             password: password
                 .as_ref()

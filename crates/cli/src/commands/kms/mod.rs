@@ -2,9 +2,11 @@
 
 mod access_rights;
 mod attributes;
+mod certify;
 mod export;
 mod import;
 mod lifecycle;
+mod lint;
 mod list;
 mod sym_keys;
 
@@ -22,6 +24,8 @@ pub(crate) fn run(ctx: &Ctx, command: KmsCommand) -> Result<()> {
             CertificatesCommand::Import(args) => import::run(ctx, &args),
             CertificatesCommand::Export(args) => export::run(ctx, &args),
             CertificatesCommand::List(args) => list::run(ctx, &args),
+            CertificatesCommand::Certify(args) => certify::run(ctx, &args),
+            CertificatesCommand::Lint(args) => lint::run(ctx, &args),
             CertificatesCommand::Revoke(args) => lifecycle::revoke(ctx, &args),
             CertificatesCommand::Destroy(args) => lifecycle::destroy(ctx, &args),
         },

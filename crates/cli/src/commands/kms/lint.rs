@@ -1,0 +1,104 @@
+//! `mailpki kms certificates lint`.
+
+use std::fmt::Write;
+
+use anyhow::{Context, Result, bail};
+use mailpki_issuance::{EmailAddress, LintOptions, Severity, lint};
+use mailpki_store::Operation;
+use openssl::x509::X509;
+use serde_json::json;
+
+use crate::args::LintArgs;
+use crate::commands::{Ctx, read_input};
+
+/// Reads one or more certificates from PEM, or one from DER.
+fn read_certificates(path: &std::path::Path) -> Result<Vec<X509>> {
+    let data = read_input(path)?;
+    let certs = X509::stack_from_pem(&data)
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| X509::from_der(&data).ok().map(|c| vec![c]))
+        .with_context(|| format!("{} holds no PEM or DER certificate", path.display()))?;
+    Ok(certs)
+}
+
+/// Lints a certificate; exits 1 when Gmail would reject it.
+pub(crate) fn run(ctx: &Ctx, args: &LintArgs) -> Result<()> {
+    let email: Option<EmailAddress> = args
+        .email
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("invalid --email")?;
+    let (leaf, mut chain) = if let Some(path) = &args.file {
+        let mut certs = read_certificates(path)?;
+        let leaf = certs.remove(0);
+        (leaf, certs)
+    } else if let Some(id) = &args.certificate_id {
+        let (store, actor) = ctx.open_store()?;
+        (
+            store.certificate(&actor, id, Operation::Get)?,
+            store.chain(&actor, id)?,
+        )
+    } else {
+        bail!("give a certificate file or --certificate-id");
+    };
+    if let Some(path) = &args.chain {
+        chain = read_certificates(path)?;
+    }
+    let chain_der = chain
+        .iter()
+        .map(|c| c.to_der())
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = lint(
+        &leaf.to_der()?,
+        &chain_der,
+        &LintOptions {
+            expected_email: email,
+            at: None,
+        },
+    )?;
+
+    let mut human = String::new();
+    match &report.profile {
+        Some(p) => {
+            let _ = writeln!(human, "profile: {} ({:?})", p.validation, p.generation);
+        }
+        None => {
+            let _ = writeln!(
+                human,
+                "profile: none declared (subject fits {})",
+                report.subject_fits
+            );
+        }
+    }
+    for f in &report.findings {
+        let _ = writeln!(human, "{:<8} {:<40} {}", f.severity, f.rule, f.message);
+    }
+    let count = |s| report.findings.iter().filter(|f| f.severity == s).count();
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+    let accepted = report.accepted_by_google();
+    let _ = writeln!(
+        human,
+        "{}: {errors} error(s), {warnings} warning(s)",
+        if accepted {
+            "Gmail should accept it"
+        } else {
+            "Gmail will reject it"
+        }
+    );
+    ctx.printer.print(
+        human,
+        &json!({
+            "accepted_by_google": accepted,
+            "profile": report.profile,
+            "subject_fits": report.subject_fits,
+            "findings": report.findings,
+        }),
+    )?;
+    if accepted {
+        Ok(())
+    } else {
+        Err(crate::Rejected.into())
+    }
+}
