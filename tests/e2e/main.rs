@@ -3,10 +3,13 @@
 
 // Scenario tests read top to bottom as a story; splitting them would hide the plot.
 #![allow(clippy::too_many_lines)]
+// Helpers outside #[test] functions unwrap too: a broken fixture should fail loudly.
+#![allow(clippy::unwrap_used)]
 
 mod access_rights;
 mod export;
 mod import;
+mod issuance;
 mod lifecycle;
 mod store_safety;
 

@@ -9,6 +9,8 @@
 )]
 // Test helpers fail loudly: a broken fixture should stop the test with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Notes to the developer running the tests go to stderr, as cargo test shows them.
+#![allow(clippy::print_stderr)]
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -349,6 +351,52 @@ impl TestPki {
         self.path(name)
     }
 
+    /// Signs a leaf for `subject` with the issuing CA using the openssl CLI (to make the
+    /// deliberately bad certificates the linter must catch). `ext` is an extension file body;
+    /// `key_args` the `req` key options; `extra` more `x509 -req` options. Returns the PEM path.
+    pub fn openssl_leaf(
+        &self,
+        name: &str,
+        subject: &str,
+        ext: &str,
+        key_args: &[&str],
+        extra: &[&str],
+    ) -> PathBuf {
+        let ext_file = format!("{name}.ext");
+        std::fs::write(self.dir.join(&ext_file), ext).unwrap();
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        let mut req = vec![
+            "req", "-new", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
+        ];
+        req.extend(key_args);
+        openssl(&self.dir, &req);
+        let mut x509 = vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "issuing.pem",
+            "-CAkey",
+            "issuing.key",
+            "-CAcreateserial",
+            "-extfile",
+            &ext_file,
+            "-out",
+            &pem,
+        ];
+        if !extra.contains(&"-days") {
+            x509.extend(["-days", "365"]);
+        }
+        x509.extend(extra);
+        openssl(&self.dir, &x509);
+        self.path(&pem)
+    }
+
     /// The issuing key's first RSA prime as raw bytes: any encoding of the key contains it.
     pub fn issuing_key_prime(&self) -> Vec<u8> {
         let text = openssl(&self.dir, ["rsa", "-in", "issuing.key", "-noout", "-text"]);
@@ -393,4 +441,62 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
 /// A path as a command-line argument (test paths are always UTF-8).
 pub fn s(path: &Path) -> String {
     path.to_str().expect("test paths are UTF-8").to_owned()
+}
+
+/// PyPI's pkilint S/MIME linter: `$MAILPKI_PKILINT`, else `lint_cabf_smime_cert` on PATH.
+/// Absent on a developer machine, tests that need it skip with a note; CI installs it and
+/// sets `CI`, where its absence fails the test.
+pub fn pkilint() -> Option<PathBuf> {
+    let candidate = std::env::var_os("MAILPKI_PKILINT")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|p| p.join("lint_cabf_smime_cert"))
+                    .find(|p| p.is_file())
+            })
+        });
+    match candidate {
+        Some(path) if path.is_file() => Some(path),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "pkilint is required in CI: set MAILPKI_PKILINT or put lint_cabf_smime_cert on PATH"
+            )
+        }
+        _ => {
+            eprintln!("note: pkilint not installed; its half of this test is skipped");
+            None
+        }
+    }
+}
+
+/// The codes of pkilint's ERROR and FATAL findings for a PEM certificate (profile detected
+/// from its policy OID), or `None` when pkilint is not installed.
+pub fn pkilint_errors(cert_pem: &Path) -> Option<Vec<String>> {
+    let bin = pkilint()?;
+    let output = Command::new(bin)
+        .args(["lint", "-d", "-f", "JSON"])
+        .arg(cert_pem)
+        .output()
+        .expect("pkilint runs");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "pkilint gave no JSON ({e}): {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let mut codes = Vec::new();
+    for result in report["results"].as_array().into_iter().flatten() {
+        for finding in result["finding_descriptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if matches!(finding["severity"].as_str(), Some("ERROR" | "FATAL")) {
+                codes.push(finding["code"].as_str().unwrap_or("?").to_owned());
+            }
+        }
+    }
+    Some(codes)
 }

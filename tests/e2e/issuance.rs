@@ -1,0 +1,673 @@
+//! `kms certificates certify`, `lint` and the PKCS#7 export: every way of minting produces
+//! certificates that the openssl CLI accepts for S/MIME and that pkilint finds no error in;
+//! deliberately bad certificates are caught for the right reason, as pkilint catches them.
+
+use mailpki_test_support::{TestEnv, TestPki, openssl, pkilint_errors, s};
+use serde_json::Value;
+
+use crate::{attributes, env_with_pki, import_issuer};
+
+const MAILBOX: &str = "CN=jane@example.com, emailAddress=jane@example.com";
+const SEED_SUBJECT: &str = "C=FR, ST=IdF, L=Paris, O=ORGANIZATION, OU=DEPARTMENT, \
+    CN=user@organization.com, emailAddress=user@organization.com";
+
+/// Imports the issuing CA as `ca` and returns its private key ID.
+fn issuer_key(env: &TestEnv, pki: &TestPki) -> String {
+    import_issuer(env, pki, "ca")["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn certify(env: &TestEnv, key: &str, subject: &str, extra: &str) -> Value {
+    env.run("--json kms certificates certify -k")
+        .arg(key)
+        .then("--subject-name")
+        .arg(subject)
+        .then(extra)
+        .ok()
+        .json()
+}
+
+/// Exports `id` to `<id>.pem` and checks it with openssl for both S/MIME purposes.
+fn openssl_accepts(
+    env: &TestEnv,
+    pki: &TestPki,
+    id: &str,
+    purposes: &[&str],
+) -> std::path::PathBuf {
+    let pem = env.path(&format!("{id}.pem"));
+    env.run("kms certificates export -c").arg(id).arg(&pem).ok();
+    for purpose in purposes {
+        let out = openssl(
+            &pki.dir,
+            [
+                "verify",
+                "-purpose",
+                purpose,
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "issuing.pem",
+                &s(&pem),
+            ],
+        );
+        assert!(
+            String::from_utf8_lossy(&out).contains(": OK"),
+            "{id} {purpose}"
+        );
+    }
+    pem
+}
+
+fn assert_pkilint_clean(pem: &std::path::Path) {
+    if let Some(errors) = pkilint_errors(pem) {
+        assert!(
+            errors.is_empty(),
+            "pkilint errors for {}: {errors:?}",
+            pem.display()
+        );
+    }
+}
+
+#[test]
+fn built_in_profile_passes_openssl_and_pkilint() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    let out = certify(
+        &env,
+        &key,
+        MAILBOX,
+        "-g --certificate-id jane --crl-url http://pki.example.com/i.crl --ca-issuers-url http://pki.example.com/i.crt",
+    );
+    assert_eq!(out["unique_identifier"], "jane");
+    assert_eq!(out["profile"]["validation"], "mailbox");
+    assert_eq!(out["profile"]["generation"], "strict");
+    let pem = openssl_accepts(&env, &pki, "jane", &["smimesign", "smimeencrypt"]);
+    assert_pkilint_clean(&pem);
+
+    // Stored with its key, linked to its issuer; serial ≥ 64 bits and positive.
+    let attrs = attributes(&env, "jane");
+    assert_eq!(attrs["CertificateLink"], "ca");
+    assert_eq!(attrs["PrivateKeyLink"], out["private_key"]);
+    assert!(attrs["certificate_serial_number"].as_str().unwrap().len() >= 16);
+    let text = String::from_utf8(openssl(
+        &pki.dir,
+        ["x509", "-in", &s(&pem), "-noout", "-text"],
+    ))
+    .unwrap();
+    for expected in [
+        "Policy: 2.23.140.1.5.1.3",
+        "E-mail Protection",
+        "email:jane@example.com",
+        "Digital Signature, Key Encipherment",
+        "URI:http://pki.example.com/i.crl",
+        "CA Issuers - URI:http://pki.example.com/i.crt",
+        "sha256WithRSAEncryption",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}
+
+#[test]
+fn mailbox_extension_file_passes_openssl_and_pkilint() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    let ext = env.path("user.ext");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/user.ext"),
+        &ext,
+    )
+    .unwrap();
+    env.run("kms certificates certify -g --certificate-id u -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg("CN=u@example.com, emailAddress=u@example.com")
+        .then("-e")
+        .arg(&ext)
+        .ok();
+    let pem = openssl_accepts(&env, &pki, "u", &["smimesign", "smimeencrypt"]);
+    assert_pkilint_clean(&pem);
+}
+
+#[test]
+fn rsa_sizes_and_ec_keys_mint() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    for (alg, bits, id) in [
+        ("rsa3072", 3072, "r3"),
+        ("p256", 256, "e256"),
+        ("p384", 384, "e384"),
+    ] {
+        certify(
+            &env,
+            &key,
+            MAILBOX,
+            &format!("-g -a {alg} --certificate-id {id} --crl-url http://x.example.com/c.crl"),
+        );
+        let attrs = attributes(&env, id);
+        assert_eq!(attrs["cryptographic_length"], bits);
+        // openssl's smimeencrypt purpose demands keyEncipherment, which EC keys must not
+        // carry (they agree keys instead): EC leaves are checked for signing only.
+        let purposes: &[&str] = if id.starts_with('e') {
+            &["smimesign"]
+        } else {
+            &["smimesign", "smimeencrypt"]
+        };
+        let pem = openssl_accepts(&env, &pki, id, purposes);
+        assert_pkilint_clean(&pem);
+    }
+}
+
+#[test]
+fn an_ec_issuer_signs_with_ecdsa() {
+    let env = crate::env();
+    let pki = TestPki::create_with(&env.path("pki"), "ec");
+    let key = issuer_key(&env, &pki);
+    certify(
+        &env,
+        &key,
+        MAILBOX,
+        "-g --certificate-id j --crl-url http://x.example.com/c.crl",
+    );
+    let pem = openssl_accepts(&env, &pki, "j", &["smimesign", "smimeencrypt"]);
+    let text = String::from_utf8(openssl(
+        &pki.dir,
+        ["x509", "-in", &s(&pem), "-noout", "-text"],
+    ))
+    .unwrap();
+    assert!(text.contains("ecdsa-with-SHA256"), "{text}");
+    assert_pkilint_clean(&pem);
+}
+
+#[test]
+fn existing_keys_and_csrs_are_certified() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    // A stored key pair.
+    openssl(
+        &pki.dir,
+        [
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "user.key",
+        ],
+    );
+    let imported = env
+        .run("--json kms certificates import")
+        .arg(pki.path("user.key"))
+        .then("user-key")
+        .ok()
+        .json();
+    let public_id = imported["public_key"].as_str().unwrap().to_owned();
+    let out = certify(
+        &env,
+        &key,
+        MAILBOX,
+        &format!("--public-key-id-to-certify {public_id} --certificate-id from-key"),
+    );
+    assert!(out["private_key"].is_null(), "no new key: {out}");
+    assert_eq!(attributes(&env, "from-key")["PrivateKeyLink"], "user-key");
+    openssl_accepts(&env, &pki, "from-key", &["smimesign", "smimeencrypt"]);
+
+    // A CSR: its subject is used when none is given.
+    openssl(
+        &pki.dir,
+        [
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "csr.key",
+            "-out",
+            "user.csr",
+            "-subj",
+            "/CN=bob@example.com/emailAddress=bob@example.com",
+        ],
+    );
+    env.run("kms certificates certify --certificate-id from-csr -k")
+        .arg(&key)
+        .then("--certificate-signing-request")
+        .arg(pki.path("user.csr"))
+        .ok();
+    assert_eq!(
+        attributes(&env, "from-csr")["certificate_subject"],
+        "CN=bob@example.com, emailAddress=bob@example.com"
+    );
+    let pem = openssl_accepts(&env, &pki, "from-csr", &["smimesign", "smimeencrypt"]);
+    assert_pkilint_clean(&pem);
+    // A tampered CSR is refused.
+    let mut csr = std::fs::read_to_string(pki.path("user.csr")).unwrap();
+    let mid = csr.len() / 2;
+    csr.replace_range(mid..=mid, if &csr[mid..=mid] == "A" { "B" } else { "A" });
+    std::fs::write(env.path("bad.csr"), csr).unwrap();
+    env.run("kms certificates certify -k")
+        .arg(&key)
+        .then("--certificate-signing-request")
+        .arg(env.path("bad.csr"))
+        .fails(1);
+}
+
+#[test]
+fn organization_subjects_mint_and_the_linter_names_the_profile_they_need() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    // The seed's subject with Cosmian-style extensions (mailbox policy OID): mints, passes
+    // openssl; the linter says it fits the organization profile and lacks organizationIdentifier.
+    let ext = env.path("user.ext");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/user.ext"),
+        &ext,
+    )
+    .unwrap();
+    let out = env
+        .run("--json kms certificates certify -g --certificate-id org -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(SEED_SUBJECT)
+        .then("-e")
+        .arg(&ext)
+        .ok();
+    assert!(
+        out.stderr()
+            .contains("fits the organization-validated profile"),
+        "{}",
+        out.stderr()
+    );
+    assert!(
+        out.stderr().contains("organizationIdentifier"),
+        "{}",
+        out.stderr()
+    );
+    let pem = openssl_accepts(&env, &pki, "org", &["smimesign", "smimeencrypt"]);
+    let lint = env
+        .run("--json kms certificates lint")
+        .arg(&pem)
+        .ok()
+        .json();
+    assert_eq!(lint["subject_fits"], "organization");
+    let rules: Vec<&str> = lint["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"sbr.subject.mailbox_attributes"),
+        "{rules:?}"
+    );
+    if let Some(errors) = pkilint_errors(&pem) {
+        assert!(
+            errors
+                .iter()
+                .any(|c| c == "cabf.smime.prohibited_attribute"),
+            "{errors:?}"
+        );
+    }
+
+    // The built-in profile picks the organization policy and reports what is missing.
+    let out = certify(&env, &key, SEED_SUBJECT, "-g --certificate-id org2");
+    assert_eq!(out["profile"]["validation"], "organization");
+    let findings = out["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "sbr.subject.organization_identifier"),
+        "{findings:?}"
+    );
+    openssl_accepts(&env, &pki, "org2", &["smimesign", "smimeencrypt"]);
+}
+
+#[test]
+fn pkcs7_export_holds_the_chain_leaf_first() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    certify(&env, &key, MAILBOX, "-g --certificate-id jane");
+    let p7 = env.path("jane.p7b");
+    env.run("kms certificates export -f pkcs7 -c jane")
+        .arg(&p7)
+        .ok();
+    let text = std::fs::read_to_string(&p7).unwrap();
+    assert!(text.starts_with("-----BEGIN PKCS7-----"), "{text}");
+    let printed = String::from_utf8(openssl(
+        &pki.dir,
+        ["pkcs7", "-in", &s(&p7), "-print_certs", "-noout"],
+    ))
+    .unwrap();
+    let subjects: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("subject="))
+        .collect();
+    assert_eq!(subjects.len(), 3, "{printed}");
+    assert!(subjects[0].contains("jane@example.com"));
+    assert!(subjects[1].contains("Test Issuing CA"));
+    assert!(subjects[2].contains("Test Root CA"));
+}
+
+/// One deliberately bad certificate and the rule that must catch it.
+struct Case {
+    name: &'static str,
+    ext: String,
+    key_args: &'static [&'static str],
+    extra: &'static [&'static str],
+    rule: &'static str,
+    /// pkilint sees one certificate and cannot know the issuer's end.
+    pkilint_knows: bool,
+}
+
+/// Deliberately bad certificates, made with the openssl CLI: the linter flags each for the
+/// right rule, and pkilint reports an error for each too.
+#[test]
+fn bad_certificates_are_caught_for_the_right_reason() {
+    let (env, pki) = env_with_pki();
+    let good = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+                extendedKeyUsage=emailProtection\nsubjectAltName=email:copy\nsubjectKeyIdentifier=hash\n\
+                authorityKeyIdentifier=keyid\ncertificatePolicies=2.23.140.1.5.1.3\n\
+                crlDistributionPoints=URI:http://x.example.com/c.crl\nauthorityInfoAccess=caIssuers;URI:http://x.example.com/c.crt\n";
+    let subject = "/CN=bad@example.com/emailAddress=bad@example.com";
+    let case = |name, ext: String, rule| Case {
+        name,
+        ext,
+        key_args: &["-newkey", "rsa:2048"],
+        extra: &[],
+        rule,
+        pkilint_knows: true,
+    };
+    let cases = [
+        case(
+            "wrong-eku",
+            good.replace("emailProtection", "serverAuth"),
+            "google.eku.forbidden",
+        ),
+        case(
+            "no-san",
+            good.replace("subjectAltName=email:copy\n", ""),
+            "google.san.missing",
+        ),
+        case(
+            "san-mismatch",
+            good.replace("email:copy", "email:other@example.com"),
+            "google.san.subject_email",
+        ),
+        case(
+            "ca-true",
+            good.replace("CA:FALSE", "CA:TRUE"),
+            "google.basic_constraints.ca",
+        ),
+        Case {
+            extra: &["-sha1"],
+            ..case("sha1", good.to_owned(), "google.signature.algorithm")
+        },
+        Case {
+            key_args: &["-newkey", "rsa:1024"],
+            ..case("rsa1024", good.to_owned(), "google.key.rsa_size")
+        },
+        Case {
+            extra: &["-days", "2500"],
+            pkilint_knows: false,
+            ..case(
+                "beyond-issuer",
+                good.to_owned(),
+                "google.validity.beyond_issuer",
+            )
+        },
+    ];
+    for c in cases {
+        let pem = pki.openssl_leaf(c.name, subject, &c.ext, c.key_args, c.extra);
+        let out = env
+            .run("--json kms certificates lint --chain")
+            .arg(pki.path("chain.pem"))
+            .arg(&pem)
+            .fails(1);
+        let report = out.json();
+        assert_eq!(report["accepted_by_google"], false, "{}", c.name);
+        let rules: Vec<&str> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap())
+            .collect();
+        assert!(rules.contains(&c.rule), "{}: {rules:?}", c.name);
+        if c.pkilint_knows
+            && let Some(errors) = pkilint_errors(&pem)
+        {
+            assert!(
+                !errors.is_empty(),
+                "pkilint found nothing wrong with {}",
+                c.name
+            );
+        }
+    }
+    // And a good one made the same way passes both.
+    let pem = pki.openssl_leaf("fine", subject, good, &["-newkey", "rsa:2048"], &[]);
+    env.run("kms certificates lint --chain")
+        .arg(pki.path("chain.pem"))
+        .arg(&pem)
+        .ok();
+    assert_pkilint_clean(&pem);
+}
+
+#[test]
+fn minting_refuses_what_gmail_would_reject_unless_overridden() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    let ext = env.path("server.ext");
+    std::fs::write(&ext, "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=email:copy\n").unwrap();
+    env.run("kms certificates certify -g --certificate-id x -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .then("-e")
+        .arg(&ext)
+        .fails(1)
+        .stderr_has("breaks rules Google enforces")
+        .stderr_has("[google.eku.email_protection]")
+        .stderr_has("--allow-non-compliant");
+    env.run("kms attributes get -i x").fails(1);
+    env.run("kms certificates certify -g --allow-non-compliant --certificate-id x -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .then("-e")
+        .arg(&ext)
+        .ok();
+
+    // Beyond 825 days.
+    env.run("kms certificates certify -g -d 900 -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .fails(1)
+        .stderr_has("google.validity.max_825_days");
+}
+
+#[test]
+fn validity_never_outlives_the_issuer() {
+    let (env, pki) = env_with_pki();
+    // Re-issue the issuing CA for ten days only.
+    openssl(
+        &pki.dir,
+        [
+            "x509",
+            "-req",
+            "-in",
+            "issuing.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-out",
+            "short.pem",
+            "-days",
+            "10",
+            "-extfile",
+            "issuing.ext",
+        ],
+    );
+    openssl(
+        &pki.dir,
+        [
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "issuing.key",
+            "-in",
+            "short.pem",
+            "-certfile",
+            "root.pem",
+            "-out",
+            "short.p12",
+            "-passout",
+            "pass:pw",
+        ],
+    );
+    let key = env
+        .run("--json kms certificates import -f pkcs12")
+        .arg(pki.path("short.p12"))
+        .then("-p pw short")
+        .ok()
+        .json()["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = env
+        .run("--json kms certificates certify -g -d 365 --certificate-id j -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .ok();
+    assert!(
+        out.stderr()
+            .contains("validity shortened from 365 days to the issuer's end"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(
+        attributes(&env, "j")["certificate_not_after"],
+        attributes(&env, "short")["certificate_not_after"]
+    );
+    env.run("kms certificates lint -c j").ok();
+}
+
+#[test]
+fn a_root_must_not_sign_users_directly() {
+    let (env, pki) = env_with_pki();
+    let mut both = std::fs::read(pki.path("root.pem")).unwrap();
+    both.extend(std::fs::read(pki.path("root.key")).unwrap());
+    std::fs::write(env.path("root-with-key.pem"), both).unwrap();
+    let report = env
+        .run("--json kms certificates import")
+        .arg(env.path("root-with-key.pem"))
+        .then("root")
+        .ok()
+        .json();
+    let root_key = report["private_key"].as_str().unwrap();
+    env.run("kms certificates certify -g -k")
+        .arg(root_key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .fails(1)
+        .stderr_has("google.chain.intermediate");
+}
+
+#[test]
+fn bad_requests_change_nothing() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    let count = || {
+        env.run("--json kms certificates list")
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = count();
+    env.run("kms certificates certify -g -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg("CN=a, XX=b")
+        .fails(1)
+        .stderr_has("invalid --subject-name")
+        .stderr_has("unknown attribute `XX`");
+    let ext = env.path("typo.ext");
+    std::fs::write(&ext, "keyUsage = digitalSignature\nextendedKeyUsage = emailProtection\nsubjectAltName = emial:copy\n").unwrap();
+    env.run("kms certificates certify -g -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .then("-e")
+        .arg(&ext)
+        .fails(1)
+        .stderr_has("line 3")
+        .stderr_has("unknown subjectAltName type `emial`");
+    env.run("kms certificates certify -g -a rsa1024 -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .fails(1)
+        .stderr_has("unknown key algorithm");
+    // A key that is not a CA's.
+    let leaf = certify(&env, &key, MAILBOX, "-g --certificate-id leaf");
+    env.run("kms certificates certify -g -k")
+        .arg(leaf["private_key"].as_str().unwrap())
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .fails(1)
+        .stderr_has("not a CA");
+    // Unknown issuer.
+    env.run("kms certificates certify -g -k nope --subject-name")
+        .arg(MAILBOX)
+        .fails(1)
+        .stderr_has("no object with ID `nope`");
+    // A revoked issuer key.
+    env.run("kms keys revoke rotated -k").arg(&key).ok();
+    env.run("kms certificates certify -g -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .fails(1)
+        .stderr_has("only an active key can certify");
+    assert_eq!(count(), before + 1, "only the `leaf` certificate was added");
+}
+
+/// The seed's scenario: admin A imports the issuer CA and grants admin B the rights on the
+/// issuer certificate and private key; B mints; C, without grants, is refused.
+#[test]
+fn a_granted_administrator_mints_with_the_shared_issuer() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    env.run("kms access-rights grant bob -i ca get").ok();
+    env.run("kms access-rights grant bob -i")
+        .arg(&key)
+        .then("certify")
+        .ok();
+    let out = env
+        .run_as("bob", "--json kms certificates certify -g -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .ok()
+        .json();
+    let id = out["unique_identifier"].as_str().unwrap();
+    assert_eq!(
+        env.run_as("bob", "kms attributes get -i")
+            .arg(id)
+            .ok()
+            .json()["owner"],
+        "bob"
+    );
+    env.run_as("carol", "kms certificates certify -g -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg(MAILBOX)
+        .fails(1)
+        .stderr_has("may not certify");
+}
