@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access_rights;
+mod batch;
 mod export;
 mod import;
 mod issuance;

@@ -125,6 +125,8 @@ pub(crate) enum CertificatesCommand {
     List(ListArgs),
     /// Mint a certificate signed by a stored issuer key (new key pair, stored key, or CSR)
     Certify(Box<CertifyArgs>),
+    /// Mint certificates for every user of a CSV, in parallel, resumable; PKCS#12 files and a manifest
+    CertifyBatch(Box<CertifyBatchArgs>),
     /// Check a certificate against Gmail's rules and the S/MIME Baseline Requirements
     Lint(LintArgs),
     /// Revoke a certificate: it stays readable but is no longer active
@@ -341,6 +343,43 @@ pub(crate) struct CertifyArgs {
     pub(crate) certificate_id: Option<String>,
 
     /// Tag the new objects (repeatable)
+    #[arg(short, long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CertifyBatchArgs {
+    /// CSV of users, one per line: `email[,subject][,pkcs12_password]`; a header line is optional
+    #[arg(long, value_name = "FILE")]
+    pub(crate) csv: PathBuf,
+
+    #[command(flatten)]
+    pub(crate) issuer: IssuerArgs,
+
+    #[command(flatten)]
+    pub(crate) profile: ProfileArgs,
+
+    /// Folder for the PKCS#12 files and manifest.csv (created with mode 0700)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out_dir: PathBuf,
+
+    /// Password of the PKCS#12 files for rows without one
+    #[command(flatten)]
+    pub(crate) password: PasswordArgs,
+
+    /// PKCS#12 with 3DES and a SHA-1 MAC, for old readers
+    #[arg(long)]
+    pub(crate) legacy: bool,
+
+    /// Users minted at once [default: the number of cores]
+    #[arg(short, long)]
+    pub(crate) jobs: Option<usize>,
+
+    /// Name of this batch: a re-run with the same name resumes it [default: derived from --out-dir]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) batch_id: Option<String>,
+
+    /// Tag every minted object (repeatable)
     #[arg(short, long = "tag", value_name = "TAG")]
     pub(crate) tags: Vec<String>,
 }

@@ -9,6 +9,7 @@
 mod args;
 mod commands;
 mod config;
+mod failpoint;
 mod mint;
 mod output;
 

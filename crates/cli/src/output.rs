@@ -40,4 +40,10 @@ impl Printer {
     pub(crate) fn warn(self, text: &str) {
         eprintln!("warning: {text}");
     }
+
+    /// Progress for people, on stderr.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn info(self, text: &str) {
+        eprintln!("{text}");
+    }
 }

@@ -3,6 +3,7 @@
 mod access_rights;
 mod attributes;
 mod certify;
+mod certify_batch;
 mod export;
 mod import;
 mod lifecycle;
@@ -25,6 +26,7 @@ pub(crate) fn run(ctx: &Ctx, command: KmsCommand) -> Result<()> {
             CertificatesCommand::Export(args) => export::run(ctx, &args),
             CertificatesCommand::List(args) => list::run(ctx, &args),
             CertificatesCommand::Certify(args) => certify::run(ctx, &args),
+            CertificatesCommand::CertifyBatch(args) => certify_batch::run(ctx, &args),
             CertificatesCommand::Lint(args) => lint::run(ctx, &args),
             CertificatesCommand::Revoke(args) => lifecycle::revoke(ctx, &args),
             CertificatesCommand::Destroy(args) => lifecycle::destroy(ctx, &args),
