@@ -2,7 +2,8 @@
 # The main job on embedded defaults: build mailpki, make a demo S/MIME CA (root → issuing
 # intermediate) with the openssl CLI, import it into the default store
 # (~/.local/share/mailpki/kms.sqlite), show its attributes and links, and create the CSE
-# wrapping key. Safe to run again: the demo CA is made once and re-imported in place.
+# wrapping key, then mints and lints a demo user's certificate. Safe to run again: the demo CA
+# is made once and re-imported in place.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -53,6 +54,19 @@ if ! "$mailpki" kms attributes get -i cse_key >/dev/null 2>&1; then
     echo "==> mailpki kms sym keys create --algorithm aes --length 256 cse_key"
     "$mailpki" kms sym keys create --algorithm aes --length 256 cse_key
 fi
+
+if ! "$mailpki" kms attributes get -i demo_user >/dev/null 2>&1; then
+    key=$("$mailpki" kms attributes get -i issuer_ca_certificate -a PrivateKeyLink \
+        | sed -n 's/.*"PrivateKeyLink": "\(.*\)".*/\1/p')
+    echo "==> mailpki kms certificates certify -g -k $key --subject-name \"CN=demo.user@example.com, ...\""
+    "$mailpki" kms certificates certify -g -k "$key" \
+        --subject-name "CN=demo.user@example.com, emailAddress=demo.user@example.com" \
+        --crl-url http://pki.example.com/issuing.crl --ca-issuers-url http://pki.example.com/issuing.crt \
+        --certificate-id demo_user --tag demo
+fi
+
+echo "==> mailpki kms certificates lint -c demo_user"
+"$mailpki" kms certificates lint -c demo_user
 
 echo "==> mailpki kms certificates list"
 "$mailpki" kms certificates list
