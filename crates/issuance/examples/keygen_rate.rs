@@ -29,5 +29,7 @@ fn main() {
     let seconds = start.elapsed().as_secs_f64();
     #[allow(clippy::cast_precision_loss)]
     let rate = count as f64 / seconds;
-    println!("keys_per_second={rate:.2} count={count} bits={bits} threads={threads} seconds={seconds:.2}");
+    println!(
+        "keys_per_second={rate:.2} count={count} bits={bits} threads={threads} seconds={seconds:.2}"
+    );
 }
