@@ -19,6 +19,17 @@ fn issuer_key(env: &TestEnv, pki: &TestPki) -> String {
         .to_owned()
 }
 
+/// The repository's example `config/user.ext`, copied into the test's folder.
+fn example_user_ext(env: &TestEnv) -> std::path::PathBuf {
+    let ext = env.path("user.ext");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/user.ext"),
+        &ext,
+    )
+    .unwrap();
+    ext
+}
+
 fn certify(env: &TestEnv, key: &str, subject: &str, extra: &str) -> Value {
     env.run("--json kms certificates certify -k")
         .arg(key)
@@ -113,12 +124,7 @@ fn built_in_profile_passes_openssl_and_pkilint() {
 fn mailbox_extension_file_passes_openssl_and_pkilint() {
     let (env, pki) = env_with_pki();
     let key = issuer_key(&env, &pki);
-    let ext = env.path("user.ext");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/user.ext"),
-        &ext,
-    )
-    .unwrap();
+    let ext = example_user_ext(&env);
     env.run("kms certificates certify -g --certificate-id u -k")
         .arg(&key)
         .then("--subject-name")
@@ -260,12 +266,7 @@ fn organization_subjects_mint_and_the_linter_names_the_profile_they_need() {
     let key = issuer_key(&env, &pki);
     // The seed's subject with Cosmian-style extensions (mailbox policy OID): mints, passes
     // openssl; the linter says it fits the organization profile and lacks organizationIdentifier.
-    let ext = env.path("user.ext");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/user.ext"),
-        &ext,
-    )
-    .unwrap();
+    let ext = example_user_ext(&env);
     let out = env
         .run("--json kms certificates certify -g --certificate-id org -k")
         .arg(&key)
@@ -491,6 +492,7 @@ fn minting_refuses_what_gmail_would_reject_unless_overridden() {
 fn validity_never_outlives_the_issuer() {
     let (env, pki) = env_with_pki();
     // Re-issue the issuing CA for ten days only.
+    pki.sign_issuing("short.pem", 10);
     openssl(
         &pki.dir,
         [

@@ -285,29 +285,39 @@ impl TestPki {
              crlDistributionPoints=URI:http://pki.example.com/root.crl\n",
         )
         .unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "issuing.csr",
-            "-CA",
-            "root.pem",
-            "-CAkey",
-            "root.key",
-            "-CAcreateserial",
-            "-out",
-            "issuing.pem",
-            "-days",
-            "1825",
-            "-extfile",
-            "issuing.ext",
-        ]);
+        let pki = Self {
+            dir: dir.to_owned(),
+        };
+        pki.sign_issuing("issuing.pem", 1825);
         let mut chain = std::fs::read(dir.join("issuing.pem")).unwrap();
         chain.extend(std::fs::read(dir.join("root.pem")).unwrap());
         std::fs::write(dir.join("chain.pem"), chain).unwrap();
-        Self {
-            dir: dir.to_owned(),
-        }
+        pki
+    }
+
+    /// (Re-)signs the issuing CA's request with the root into `out`, valid for `days`.
+    pub fn sign_issuing(&self, out: &str, days: u32) {
+        let days = days.to_string();
+        openssl(
+            &self.dir,
+            [
+                "x509",
+                "-req",
+                "-in",
+                "issuing.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-CAcreateserial",
+                "-out",
+                out,
+                "-days",
+                &days,
+                "-extfile",
+                "issuing.ext",
+            ],
+        );
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

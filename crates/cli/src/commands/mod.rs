@@ -81,6 +81,18 @@ pub(crate) fn select(store: &Store, actor: &Actor, selector: &ObjectSelector) ->
     }
 }
 
+/// Parses an optional flag's value, naming the flag when it is wrong.
+pub(crate) fn parse_flag<T>(value: Option<&str>, flag: &str) -> Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    value
+        .map(str::parse)
+        .transpose()
+        .with_context(|| format!("invalid {flag}"))
+}
+
 /// Reads an input file with an error that names it.
 pub(crate) fn read_input(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     Ok(Zeroizing::new(std::fs::read(path).with_context(|| {

@@ -6,23 +6,13 @@ use mailpki_store::Operation;
 use serde_json::json;
 
 use crate::args::CertifyArgs;
-use crate::commands::{Ctx, read_input};
+use crate::commands::{Ctx, parse_flag, read_input};
 use crate::mint::{KeyChoice, Minter, report_findings, store_minted};
 
 pub(crate) fn run(ctx: &Ctx, args: &CertifyArgs) -> Result<()> {
     // Parse what the user typed before touching the store.
-    let subject: Option<SubjectName> = args
-        .subject_name
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .context("invalid --subject-name")?;
-    let email: Option<EmailAddress> = args
-        .email
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .context("invalid --email")?;
+    let subject: Option<SubjectName> = parse_flag(args.subject_name.as_deref(), "--subject-name")?;
+    let email: Option<EmailAddress> = parse_flag(args.email.as_deref(), "--email")?;
     let csr = match &args.key_source.certificate_signing_request {
         Some(path) => {
             Some(parse_csr(&read_input(path)?).with_context(|| format!("in {}", path.display()))?)

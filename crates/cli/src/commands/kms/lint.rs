@@ -9,7 +9,7 @@ use openssl::x509::X509;
 use serde_json::json;
 
 use crate::args::LintArgs;
-use crate::commands::{Ctx, read_input};
+use crate::commands::{Ctx, parse_flag, read_input};
 
 /// Reads one or more certificates from PEM, or one from DER.
 fn read_certificates(path: &std::path::Path) -> Result<Vec<X509>> {
@@ -24,12 +24,7 @@ fn read_certificates(path: &std::path::Path) -> Result<Vec<X509>> {
 
 /// Lints a certificate; exits 1 when Gmail would reject it.
 pub(crate) fn run(ctx: &Ctx, args: &LintArgs) -> Result<()> {
-    let email: Option<EmailAddress> = args
-        .email
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .context("invalid --email")?;
+    let email: Option<EmailAddress> = parse_flag(args.email.as_deref(), "--email")?;
     let (leaf, mut chain) = if let Some(path) = &args.file {
         let mut certs = read_certificates(path)?;
         let leaf = certs.remove(0);
