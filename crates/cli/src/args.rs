@@ -57,8 +57,232 @@ pub(crate) enum Command {
     /// The key store: certificates, keys, attributes and access rights
     #[command(subcommand)]
     Kms(KmsCommand),
+    /// Gmail: CSE key pairs and identities
+    #[command(subcommand)]
+    Google(GoogleCommand),
+    /// A local Gmail API emulator for tests and CI
+    #[command(subcommand)]
+    Emulator(EmulatorCommand),
     /// Print the resolved configuration
     Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EmulatorCommand {
+    /// Serve the Gmail API emulator until interrupted; prints its URL first
+    Serve(EmulatorServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EmulatorServeArgs {
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:8025")]
+    pub(crate) addr: String,
+
+    /// Keep the tenant (users, key pairs, identities) in this file across restarts
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state: Option<PathBuf>,
+
+    /// Trust this root certificate (PEM) for S/MIME, as an admin uploads it to Google (repeatable)
+    #[arg(long = "trusted-ca", value_name = "PEM")]
+    pub(crate) trusted_cas: Vec<PathBuf>,
+
+    /// Create this user with CSE enabled (repeatable)
+    #[arg(long = "user-email", value_name = "EMAIL")]
+    pub(crate) users: Vec<String>,
+
+    /// Register a service account and write its key file here (mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) write_service_account: Option<PathBuf>,
+
+    /// Calls per second per user before 429 (0: unlimited)
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) user_rate: f64,
+}
+
+/// How to reach Gmail.
+#[derive(Debug, Args)]
+pub(crate) struct GoogleArgs {
+    /// The service account's JSON key file [default: [google] service_account_key]
+    #[arg(long, env = "MAILPKI_SERVICE_ACCOUNT_KEY", value_name = "FILE")]
+    pub(crate) service_account_key: Option<PathBuf>,
+
+    /// The Gmail API base URL [default: [google] api_url, else https://gmail.googleapis.com]
+    #[arg(long, env = "MAILPKI_GMAIL_API_URL", value_name = "URL")]
+    pub(crate) api_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GoogleCommand {
+    /// CSE key pairs: a certificate chain and the private key wrapped for the key service
+    #[command(subcommand)]
+    KeyPairs(Box<KeyPairsCommand>),
+    /// CSE identities: which key pair a user signs and decrypts with
+    #[command(subcommand)]
+    Identities(IdentitiesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyPairsCommand {
+    /// Mint (or take) the user's certificate, wrap its key, upload the key pair; prints its ID
+    Create(Box<KeyPairCreateArgs>),
+    /// Show a key pair
+    Get(KeyPairIdArgs),
+    /// List a user's key pairs (every page)
+    List(UserArgs),
+    /// Enable a key pair
+    Enable(KeyPairIdArgs),
+    /// Disable a key pair
+    Disable(KeyPairIdArgs),
+    /// Delete a key pair for good (only after 30 days disabled)
+    Obliterate(KeyPairIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UserArgs {
+    /// The user (primary address)
+    #[arg(short, long, value_name = "EMAIL")]
+    pub(crate) user_id: String,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
+
+    /// Results per page when listing
+    #[arg(long)]
+    pub(crate) page_size: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeyPairIdArgs {
+    /// The key pair's ID
+    pub(crate) key_pair_id: String,
+
+    /// The user (primary address)
+    #[arg(short, long, value_name = "EMAIL")]
+    pub(crate) user_id: String,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
+}
+
+/// Where the user's certificate comes from: minted now, or existing.
+// The field names are Cosmian's flag names, kept so their users' scripts work unchanged.
+#[allow(clippy::struct_field_names)]
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("leaf").args(["leaf_certificate_id", "leaf_certificate_pkcs12_file"])))]
+pub(crate) struct LeafSourceArgs {
+    /// Use this stored certificate (and its linked private key) instead of minting
+    #[arg(long, value_name = "ID")]
+    pub(crate) leaf_certificate_id: Option<String>,
+
+    /// Use the certificate and key of this PKCS#12 file instead of minting
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "leaf_certificate_pkcs12_password"
+    )]
+    pub(crate) leaf_certificate_pkcs12_file: Option<PathBuf>,
+
+    /// Password of --leaf-certificate-pkcs12-file
+    #[arg(long, value_name = "PASSWORD")]
+    pub(crate) leaf_certificate_pkcs12_password: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeyPairCreateArgs {
+    /// The user (primary address)
+    pub(crate) user_id: String,
+
+    /// The symmetric key in the store that wraps the private key for the key service
+    #[arg(long, value_name = "ID")]
+    pub(crate) cse_key_id: String,
+
+    /// Subject of the minted certificate [default: CN=<user>, emailAddress=<user>]
+    #[arg(long, value_name = "SUBJECT")]
+    pub(crate) subject_name: Option<String>,
+
+    /// The issuer's private key ID, to mint the certificate
+    #[arg(short = 'i', long, value_name = "ID", conflicts_with_all = ["leaf_certificate_id", "leaf_certificate_pkcs12_file"])]
+    pub(crate) issuer_private_key_id: Option<String>,
+
+    /// Extensions of the minted certificate (openssl -extfile syntax) [default: the built-in profile]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) leaf_certificate_extensions: Option<PathBuf>,
+
+    /// Certify this stored RSA private key instead of generating one
+    #[arg(long, value_name = "ID")]
+    pub(crate) rsa_private_key_id: Option<String>,
+
+    /// Validity of the minted certificate in days [default: 365]
+    #[arg(long)]
+    pub(crate) days: Option<u32>,
+
+    #[command(flatten)]
+    pub(crate) leaf: LeafSourceArgs,
+
+    /// The key service URL written into the key pair [default: [google] kacls_url]
+    #[arg(long, value_name = "URL")]
+    pub(crate) kacls_url: Option<String>,
+
+    /// Do everything but the upload; write the PKCS#7 and the wrapped key to --output-dir
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// Where --dry-run writes its files
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) output_dir: PathBuf,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IdentitiesCommand {
+    /// Bind a user to a key pair (or to a signing and an encryption key pair)
+    Insert(IdentityArgs),
+    /// Point an identity at other key pairs
+    Patch(IdentityArgs),
+    /// Show a user's identity
+    Get(IdentityEmailArgs),
+    /// Delete a user's identity
+    Delete(IdentityEmailArgs),
+    /// List identities (every page)
+    List(UserArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("pairs").required(true).args(["key_pair_id", "signing_key_pair_id"])))]
+pub(crate) struct IdentityArgs {
+    /// The key pair for both signing and encryption
+    pub(crate) key_pair_id: Option<String>,
+
+    /// The user (primary address)
+    #[arg(short, long, value_name = "EMAIL")]
+    pub(crate) user_id: String,
+
+    /// The key pair for signing (with --encryption-key-pair-id)
+    #[arg(long, value_name = "ID", requires = "encryption_key_pair_id")]
+    pub(crate) signing_key_pair_id: Option<String>,
+
+    /// The key pair for encryption (with --signing-key-pair-id)
+    #[arg(long, value_name = "ID", requires = "signing_key_pair_id")]
+    pub(crate) encryption_key_pair_id: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdentityEmailArgs {
+    /// The identity's address [default: the user]
+    pub(crate) email: Option<String>,
+
+    /// The user (primary address)
+    #[arg(short, long, value_name = "EMAIL")]
+    pub(crate) user_id: String,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -84,7 +84,7 @@ fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf> {
 }
 
 /// Expands a leading `~/` the way shells do, so config files can be shared between users.
-fn expand(path: &str) -> Result<PathBuf> {
+pub(crate) fn expand(path: &str) -> Result<PathBuf> {
     match path.strip_prefix("~/") {
         Some(rest) => Ok(home()
             .context("a path in the configuration starts with ~ but HOME is not set")?

@@ -102,6 +102,45 @@ fn hint(error: &StoreError) -> Option<String> {
     })
 }
 
+/// The administrator's fix for the common Gmail errors.
+fn gmail_hint(error: &mailpki_gmail::GmailError) -> Option<String> {
+    use mailpki_gmail::GmailError as G;
+    Some(match error {
+        G::Token { error, description, .. } if error == "unauthorized_client" => {
+            let _ = description;
+            "in the Admin console (Security > API controls > Domain-wide delegation), authorize the \
+             service account's client ID for https://www.googleapis.com/auth/gmail.settings.basic \
+             (and gmail.settings.sharing for aliases)"
+                .to_owned()
+        }
+        G::Token { description, .. } if description.contains("Invalid email or User ID") => {
+            "the user does not exist in the domain (check the address, and that it is a primary address)".to_owned()
+        }
+        G::Token { description, .. } if description.contains("Signature") => {
+            "the key file's key was deleted or replaced: download a new key for the service account".to_owned()
+        }
+        G::Token { description, .. } if description.contains("short-lived") => {
+            "this machine's clock is off: fix the time (NTP) and retry".to_owned()
+        }
+        G::Api { reason, .. } if reason == "failedPrecondition" => {
+            "CSE may not be active for this user yet (it can take up to 24 hours after enabling it); retry later".to_owned()
+        }
+        G::Api { status: 400, reason, .. } if reason == "invalidArgument" => {
+            "Gmail gives no reason: run `mailpki kms certificates lint` on the certificate to see which rule it breaks".to_owned()
+        }
+        G::Api { status: 404, .. } => "check the user and the ID (`google key-pairs list --user-id USER`)".to_owned(),
+        G::Api { status: 409, .. } => "it exists already: nothing to do, or use `patch`".to_owned(),
+        G::Api { reason, .. } if reason == "insufficientPermissions" => {
+            "authorize the missing scope for the service account's client ID (domain-wide delegation)".to_owned()
+        }
+        G::Unreachable { .. } => {
+            "check the API URL (--api-url, MAILPKI_GMAIL_API_URL, [google] api_url) and the network".to_owned()
+        }
+        G::KeyFile { .. } => "download the service account's JSON key from the Google Cloud console".to_owned(),
+        _ => return None,
+    })
+}
+
 fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     if error.downcast_ref::<Rejected>().is_some() {
         return ExitCode::from(1);
@@ -114,7 +153,12 @@ fn report(error: &anyhow::Error, json: bool) -> ExitCode {
             .is_some_and(|e| !e.is_user_error());
     let code = if internal { 2 } else { 1 };
     let message = format!("{error:#}");
-    let hint = store.and_then(hint);
+    let hint = store.and_then(hint).or_else(|| {
+        error
+            .chain()
+            .find_map(|e| e.downcast_ref::<mailpki_gmail::GmailError>())
+            .and_then(gmail_hint)
+    });
     if json {
         let value = serde_json::json!({ "error": message, "hint": hint, "exit_code": code });
         eprintln!("{value}");

@@ -35,7 +35,11 @@ fn decode_part(part: &str) -> Option<Value> {
 }
 
 /// The checked claims of a token request, or Google's error reply.
-fn verify_assertion(shared: &Shared, token_uri: &str, form: &TokenForm) -> Result<Value, Box<Response>> {
+fn verify_assertion(
+    shared: &Shared,
+    token_uri: &str,
+    form: &TokenForm,
+) -> Result<Value, Box<Response>> {
     let fail = |status, error, description| Err(Box::new(token_error(status, error, description)));
     if form.grant_type != JWT_BEARER {
         return fail(

@@ -110,6 +110,14 @@ impl GmailClient {
         self
     }
 
+    /// Gets (and caches) a token for `user`: token errors surface before any other work.
+    pub async fn preflight(&self, user: &str) -> Result<()> {
+        self.tokens
+            .token(user, &[SCOPE_SETTINGS_BASIC])
+            .await
+            .map(|_| ())
+    }
+
     fn users_url(&self, user: &str, rest: &str) -> String {
         format!(
             "{}/gmail/v1/users/{}/settings/{rest}",

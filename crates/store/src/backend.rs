@@ -48,6 +48,9 @@ pub trait Backend: Send + Sync {
         now: i64,
     ) -> Result<()>;
 
+    /// Adds tags to an object (existing ones are kept).
+    fn add_tags(&self, uid: &str, tags: &[String], now: i64) -> Result<()>;
+
     /// Whether `user` (or `*`) holds `operation` on `uid`.
     fn has_grant(&self, uid: &str, user: &str, operation: Operation) -> Result<bool>;
 

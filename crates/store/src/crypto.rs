@@ -163,6 +163,36 @@ impl MasterKey {
     }
 }
 
+/// Wraps a private key (PKCS#8 DER) for Gmail CSE with a 256-bit key from the store:
+/// base64(nonce 12 ‖ AES-256-GCM ciphertext ‖ tag 16), the layout Cosmian KMS uses, so wrapped
+/// keys stay portable between key services.
+pub fn cse_wrap(wrapping_key: &[u8], pkcs8: &[u8]) -> crate::Result<String> {
+    let key = cse_key(wrapping_key)?;
+    let sealed = key.seal(pkcs8, b"")?;
+    Ok(STANDARD.encode(sealed))
+}
+
+/// Unwraps what [`cse_wrap`] made; `None` when the key is not the one that wrapped it or the
+/// data was altered.
+pub fn cse_unwrap(wrapping_key: &[u8], wrapped: &str) -> crate::Result<Option<Zeroizing<Vec<u8>>>> {
+    let key = cse_key(wrapping_key)?;
+    let Ok(bytes) = STANDARD.decode(wrapped.trim()) else {
+        return Ok(None);
+    };
+    Ok(key.open(&bytes, b""))
+}
+
+fn cse_key(wrapping_key: &[u8]) -> crate::Result<MasterKey> {
+    let array: [u8; KEY_LEN] =
+        wrapping_key
+            .try_into()
+            .map_err(|_| StoreError::InvalidKeyLength {
+                algorithm: "AES (CSE wrapping needs AES-256)".to_owned(),
+                bits: (wrapping_key.len() * 8) as u32,
+            })?;
+    Ok(MasterKey(Zeroizing::new(array)))
+}
+
 /// Creates `path` (and missing parent folders, mode 0700) with mode 0600 and writes `data`.
 /// Fails if the file exists, so a secret is never silently replaced.
 pub fn write_private_file(path: &Path, data: &[u8]) -> Result<()> {
@@ -230,6 +260,23 @@ mod tests {
         tampered[NONCE_LEN] ^= 1;
         assert!(key.open(&tampered, b"id-1").is_none(), "flipped bit");
         assert!(key.open(&sealed[..10], b"id-1").is_none(), "truncated");
+        Ok(())
+    }
+
+    #[test]
+    fn cse_wrapping_round_trips_in_the_portable_layout() -> Result<()> {
+        let key = [9u8; 32];
+        let wrapped = cse_wrap(&key, b"pkcs8 bytes")?;
+        let raw = STANDARD
+            .decode(&wrapped)
+            .map_err(|_| StoreError::EmptyImport)?;
+        assert_eq!(raw.len(), NONCE_LEN + 11 + TAG_LEN);
+        assert_eq!(
+            cse_unwrap(&key, &wrapped)?.as_deref().map(Vec::as_slice),
+            Some(&b"pkcs8 bytes"[..])
+        );
+        assert!(cse_unwrap(&[8u8; 32], &wrapped)?.is_none(), "another key");
+        assert!(cse_wrap(&[1u8; 16], b"x").is_err(), "AES-128 is refused");
         Ok(())
     }
 

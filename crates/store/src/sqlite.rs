@@ -491,6 +491,23 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    fn add_tags(&self, uid: &str, tags: &[String], now: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for tag in tags {
+            tx.execute(
+                "INSERT OR IGNORE INTO tags (uid, tag) VALUES (?1, ?2)",
+                params![uid, tag],
+            )?;
+        }
+        tx.execute(
+            "UPDATE objects SET updated = ?2 WHERE uid = ?1",
+            params![uid, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn has_grant(&self, uid: &str, user: &str, operation: Operation) -> Result<bool> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(

@@ -832,6 +832,15 @@ impl Store {
         Ok(chain_ids)
     }
 
+    /// Tags an object the actor owns (records such as the Gmail key pair a certificate became).
+    pub fn add_tags(&self, actor: &Actor, uid: &str, tags: &[String]) -> Result<()> {
+        self.owned_record(actor, uid)?;
+        for tag in tags {
+            check_tag(tag)?;
+        }
+        self.backend.add_tags(uid, tags, now())
+    }
+
     /// Creates a random symmetric key (AES 128/192/256).
     pub fn create_symmetric_key(
         &self,

@@ -2,6 +2,8 @@
 //! through the [`Printer`].
 
 mod config;
+mod emulator;
+mod google;
 mod kms;
 
 use std::path::Path;
@@ -43,6 +45,10 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Kms(command) => kms::run(&ctx, command),
+        Command::Google(command) => google::run(&ctx, command),
+        Command::Emulator(crate::args::EmulatorCommand::Serve(args)) => {
+            emulator::serve(&ctx, &args)
+        }
         Command::Config => config::show(&ctx),
     }
 }

@@ -1,0 +1,268 @@
+//! `mailpki google key-pairs ...`.
+
+use anyhow::{Context, Result, bail};
+use mailpki_gmail::KeyPairAction;
+use mailpki_gmail::types::{CseKeyPair, CsePrivateKeyMetadata, KaclsKeyMetadata};
+use mailpki_issuance::{EmailAddress, LintOptions, SubjectName, lint};
+use mailpki_store::{
+    Actor, ImportFormat, Operation, Store, cse_wrap, parse_bundle, pkcs7_pem, write_private_file,
+};
+use openssl::pkey::{Id, PKey, Private};
+use openssl::x509::X509;
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use super::{block_on, client};
+use crate::args::{IssuerArgs, KeyPairCreateArgs, KeyPairIdArgs, ProfileArgs, UserArgs};
+use crate::commands::{Ctx, read_input};
+use crate::mint::{KeyChoice, Minter, report_findings, store_minted};
+
+/// The user's certificate, its chain and private key, and the store ID of the certificate.
+struct Leaf {
+    certificate: X509,
+    chain: Vec<X509>,
+    key: PKey<Private>,
+    stored_id: Option<String>,
+}
+
+fn describe(kp: &CseKeyPair) -> String {
+    format!(
+        "{}  {}  {}",
+        kp.key_pair_id.as_deref().unwrap_or("?"),
+        kp.enablement_state.map_or("?", |s| match s {
+            mailpki_gmail::types::EnablementState::Enabled => "enabled",
+            mailpki_gmail::types::EnablementState::Disabled => "disabled",
+            mailpki_gmail::types::EnablementState::StateUnspecified => "unspecified",
+        }),
+        kp.subject_email_addresses.join(", ")
+    )
+}
+
+/// Mints the user's certificate with the stored issuer, or takes an existing one.
+fn leaf(
+    ctx: &Ctx,
+    store: &Store,
+    actor: &Actor,
+    args: &KeyPairCreateArgs,
+    user: &EmailAddress,
+) -> Result<Leaf> {
+    if let Some(id) = &args.leaf.leaf_certificate_id {
+        let key_id = store.private_key_id_of(actor, id)?;
+        return Ok(Leaf {
+            certificate: store.certificate(actor, id, Operation::Get)?,
+            chain: store.chain(actor, id)?,
+            key: store.private_key(actor, &key_id, Operation::Export)?,
+            stored_id: Some(id.clone()),
+        });
+    }
+    if let Some(path) = &args.leaf.leaf_certificate_pkcs12_file {
+        let password = args
+            .leaf
+            .leaf_certificate_pkcs12_password
+            .clone()
+            .map(SecretString::from);
+        let bundle = parse_bundle(ImportFormat::Pkcs12, &read_input(path)?, password.as_ref())
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut certificates = bundle.certificates.into_iter();
+        return Ok(Leaf {
+            certificate: certificates
+                .next()
+                .context("the PKCS#12 holds no certificate")?,
+            chain: certificates.collect(),
+            key: bundle
+                .private_key
+                .context("the PKCS#12 holds no private key")?,
+            stored_id: None,
+        });
+    }
+    let Some(issuer) = &args.issuer_private_key_id else {
+        bail!(
+            "give -i/--issuer-private-key-id to mint, or --leaf-certificate-id / --leaf-certificate-pkcs12-file"
+        );
+    };
+    let subject = match &args.subject_name {
+        Some(s) => s.parse::<SubjectName>().context("invalid --subject-name")?,
+        None => SubjectName::mailbox(user),
+    };
+    let profile = ProfileArgs {
+        certificate_extensions: args.leaf_certificate_extensions.clone(),
+        extensions_section: None,
+        days: args.days,
+        // The key service signs and decrypts with RSA.
+        algorithm: Some("rsa2048".to_owned()),
+        crl_urls: Vec::new(),
+        ca_issuers_urls: Vec::new(),
+        ocsp_urls: Vec::new(),
+        allow_non_compliant: false,
+    };
+    let issuer_args = IssuerArgs {
+        issuer_private_key_id: Some(issuer.clone()),
+        issuer_certificate_id: None,
+    };
+    let minter = Minter::new(
+        store,
+        actor,
+        &issuer_args,
+        &profile,
+        &ctx.settings.issuance,
+        ctx.printer,
+    )?;
+    let (key, choice) = match &args.rsa_private_key_id {
+        Some(id) => {
+            let private = store.private_key(actor, id, Operation::Export)?;
+            let public = store.public_key(actor, id, Operation::Get)?;
+            (Some(private), KeyChoice::Existing(public))
+        }
+        None => (None, KeyChoice::Generate),
+    };
+    let minted = minter.mint(&subject, choice, Some(user))?;
+    report_findings(ctx.printer, &minted);
+    let key = match (key, &minted.key) {
+        (Some(k), _) => k,
+        (None, Some(k)) => k.clone(),
+        (None, None) => bail!("no private key for the certificate"),
+    };
+    let mut chain = vec![minter.issuer().certificate.clone()];
+    chain.extend(minter.issuer().chain.iter().cloned());
+    // Dry runs leave the store alone: nothing is kept that was not used.
+    let stored_id = if args.dry_run {
+        None
+    } else {
+        let report = store_minted(
+            store,
+            actor,
+            &minted,
+            None,
+            &[format!("mailpki:cse-user={}", user.normalized())],
+        )?;
+        report.certificate
+    };
+    Ok(Leaf {
+        certificate: minted.certificate,
+        chain,
+        key,
+        stored_id,
+    })
+}
+
+pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
+    let user: EmailAddress = args.user_id.parse().context("invalid user ID")?;
+    let kacls_uri = args
+        .kacls_url
+        .clone()
+        .or_else(|| ctx.settings.google.kacls_url.clone())
+        .context("no key service URL: pass --kacls-url or set [google] kacls_url")?;
+    // Check Gmail access (key file, delegation, the user) before anything is minted or stored.
+    let gmail = if args.dry_run {
+        None
+    } else {
+        let gmail = client(ctx, &args.google)?;
+        block_on(gmail.preflight(user.as_str()))?
+            .with_context(|| format!("cannot act for {user}"))?;
+        Some(gmail)
+    };
+    let (store, actor) = ctx.open_store()?;
+    let wrapping_key = store
+        .symmetric_key(&actor, &args.cse_key_id, Operation::Encrypt)
+        .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
+    let leaf = leaf(ctx, &store, &actor, args, &user)?;
+    if leaf.key.id() != Id::RSA {
+        bail!("CSE key pairs need an RSA key: the key service signs and decrypts with RSA");
+    }
+    if !leaf.certificate.public_key()?.public_eq(&leaf.key) {
+        bail!("the private key does not belong to the certificate");
+    }
+    let chain_der = leaf
+        .chain
+        .iter()
+        .map(|c| c.to_der())
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = lint(
+        &leaf.certificate.to_der()?,
+        &chain_der,
+        &LintOptions {
+            expected_email: Some(user.clone()),
+            at: None,
+        },
+    )?;
+    if !report.accepted_by_google() {
+        return Err(mailpki_issuance::IssuanceError::NonCompliant {
+            findings: report.errors().cloned().collect(),
+        })
+        .context("refusing to upload a certificate Gmail would reject");
+    }
+    let mut certificates = vec![leaf.certificate.clone()];
+    certificates.extend(leaf.chain.iter().cloned());
+    let pkcs7 = String::from_utf8(pkcs7_pem(&certificates)?)?;
+    let pkcs8 = Zeroizing::new(leaf.key.private_key_to_pkcs8()?);
+    let kacls_data = cse_wrap(&wrapping_key, &pkcs8)?;
+    let request = CseKeyPair {
+        pkcs7: Some(pkcs7.clone()),
+        private_key_metadata: vec![CsePrivateKeyMetadata {
+            kacls_key_metadata: Some(KaclsKeyMetadata {
+                kacls_uri,
+                kacls_data: kacls_data.clone(),
+            }),
+            ..CsePrivateKeyMetadata::default()
+        }],
+        ..CseKeyPair::default()
+    };
+    let Some(gmail) = gmail else {
+        crate::commands::create_private_dir(&args.output_dir)?;
+        let base = args.output_dir.join(user.as_str());
+        let p7_path = base.with_extension("pkcs7.pem");
+        let wrapped_path = base.with_extension("wrapped-key");
+        for (path, data) in [
+            (&p7_path, pkcs7.as_bytes()),
+            (&wrapped_path, kacls_data.as_bytes()),
+        ] {
+            if path.exists() {
+                std::fs::remove_file(path)
+                    .with_context(|| format!("cannot replace {}", path.display()))?;
+            }
+            write_private_file(path, data)?;
+        }
+        return ctx.printer.print(
+            format!("dry run: wrote {} and {}", p7_path.display(), wrapped_path.display()),
+            &serde_json::json!({"dry_run": true, "pkcs7_file": p7_path, "wrapped_key_file": wrapped_path, "request": request}),
+        );
+    };
+    let created = block_on(gmail.create_key_pair(user.as_str(), &request))?
+        .with_context(|| format!("Gmail refused the key pair for {user}"))?;
+    let id = created.key_pair_id.clone().unwrap_or_default();
+    if let Some(cert_id) = &leaf.stored_id
+        && store
+            .add_tags(&actor, cert_id, &[format!("gmail:keypair={id}")])
+            .is_err()
+    {
+        ctx.printer.warn(&format!(
+            "uploaded, but could not record key pair {id} on certificate {cert_id}"
+        ));
+    }
+    ctx.printer.print(&id, &created)
+}
+
+pub(crate) fn get(ctx: &Ctx, args: &KeyPairIdArgs) -> Result<()> {
+    let gmail = client(ctx, &args.google)?;
+    let kp = block_on(gmail.get_key_pair(&args.user_id, &args.key_pair_id))??;
+    ctx.printer.print(describe(&kp), &kp)
+}
+
+pub(crate) fn list(ctx: &Ctx, args: &UserArgs) -> Result<()> {
+    let gmail = client(ctx, &args.google)?;
+    let pairs = block_on(gmail.list_key_pairs(&args.user_id, args.page_size))??;
+    let human: Vec<String> = pairs.iter().map(describe).collect();
+    ctx.printer.print(human.join("\n"), &pairs)
+}
+
+pub(crate) fn action(ctx: &Ctx, args: &KeyPairIdArgs, action: KeyPairAction) -> Result<()> {
+    let gmail = client(ctx, &args.google)?;
+    let kp = block_on(gmail.key_pair_action(&args.user_id, &args.key_pair_id, action))??;
+    if action == KeyPairAction::Obliterate {
+        return ctx.printer.print(
+            format!("obliterated {}", args.key_pair_id),
+            &serde_json::json!({"keyPairId": args.key_pair_id, "outcome": "obliterated"}),
+        );
+    }
+    ctx.printer.print(describe(&kp), &kp)
+}
