@@ -9,6 +9,7 @@
 mod access_rights;
 mod batch;
 mod export;
+mod google;
 mod import;
 mod issuance;
 mod lifecycle;

@@ -96,7 +96,7 @@ fn verify_assertion(
             "Invalid JWT: audience does not match the token URI.",
         );
     }
-    let now = shared.now();
+    let now = Shared::real_now();
     let (Some(iat), Some(exp)) = (claims["iat"].as_i64(), claims["exp"].as_i64()) else {
         return fail(StatusCode::BAD_REQUEST, "invalid_grant", SHORT_LIVED);
     };
@@ -150,7 +150,7 @@ pub(crate) async fn token(State(app): State<AppState>, Form(form): Form<TokenFor
     let mut raw = [0u8; 24];
     let _ = openssl::rand::rand_bytes(&mut raw);
     let access_token = format!("ya29.emu-{}", URL_SAFE_NO_PAD.encode(raw));
-    let expires = shared.now() + 3599;
+    let expires = Shared::real_now() + 3599;
     shared.tokens.insert(
         access_token.clone(),
         Grant {
@@ -176,7 +176,7 @@ pub(crate) fn authorize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(ApiError::unauthenticated)?;
-    let now = shared.now();
+    let now = Shared::real_now();
     let grant = shared
         .tokens
         .get(token)

@@ -565,3 +565,79 @@ pub(crate) async fn list_send_as(
     }
     Ok(Json(json!({"sendAs": send_as})).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golden(name: &str) -> Value {
+        let path = format!("{}/../../tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Every key of `ours` exists in `theirs` with a value of the same JSON type, recursively.
+    fn assert_shape(ours: &Value, theirs: &Value, at: &str) {
+        match (ours, theirs) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in a {
+                    let other = b
+                        .get(k)
+                        .unwrap_or_else(|| panic!("{at}.{k} is not in Google's shape"));
+                    assert_shape(v, other, &format!("{at}.{k}"));
+                }
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                if let (Some(x), Some(y)) = (a.first(), b.first()) {
+                    assert_shape(x, y, &format!("{at}[]"));
+                }
+            }
+            (a, b) => assert_eq!(
+                std::mem::discriminant(a),
+                std::mem::discriminant(b),
+                "{at}: {a} vs {b}"
+            ),
+        }
+    }
+
+    #[test]
+    fn replies_use_googles_shapes() {
+        let kp = KeyPair {
+            id: "kp1".into(),
+            pem: "PEM".into(),
+            fingerprint: String::new(),
+            subject_emails: vec!["jane@example.com".into()],
+            not_after: 0,
+            enabled: false,
+            disable_time: Some(1_800_000_000),
+            metadata_id: "m1".into(),
+            kacls_uri: "https://k".into(),
+            kacls_data: "d".into(),
+        };
+        let golden_kp = golden("cse_key_pair.json");
+        assert_shape(&key_pair_json(&kp), &golden_kp, "CseKeyPair");
+        assert_eq!(
+            key_pair_json(&kp)
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            golden_kp.as_object().unwrap().keys().collect::<Vec<_>>(),
+            "every field of a disabled key pair"
+        );
+        let identity = Identity {
+            email: "jane@example.com".into(),
+            primary_key_pair_id: None,
+            signing_key_pair_id: Some("s".into()),
+            encryption_key_pair_id: Some("e".into()),
+        };
+        assert_eq!(identity_json(&identity).as_object().unwrap().len(), 2);
+        assert_shape(
+            &identity_json(&identity),
+            &golden("cse_identity.json"),
+            "CseIdentity",
+        );
+        let error = crate::errors::ApiError::failed_precondition("Precondition check failed.");
+        let response = axum::response::IntoResponse::into_response(error);
+        assert_eq!(response.status().as_u16(), 400);
+    }
+}

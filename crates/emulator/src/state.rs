@@ -108,6 +108,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Wall-clock time, for OAuth token lifetimes: Google's own clock does not move.
+    pub(crate) fn real_now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    /// The tenant's clock (moved by `/admin/clock`), for certificate validity and key pair rules.
     pub(crate) fn now(&self) -> i64 {
         time::OffsetDateTime::now_utc().unix_timestamp() + self.tenant.clock_offset_secs
     }

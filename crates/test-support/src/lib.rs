@@ -510,3 +510,112 @@ pub fn pkilint_errors(cert_pem: &Path) -> Option<Vec<String>> {
     }
     Some(codes)
 }
+
+/// A `mailpki emulator serve` child on a free port, killed on drop.
+pub struct EmulatorProcess {
+    child: std::process::Child,
+    pub url: String,
+    /// The service account key file it wrote.
+    pub key_file: PathBuf,
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestEnv {
+    /// Starts the emulator with `users` (CSE enabled) and the test PKI's root trusted.
+    pub fn start_emulator(&self, users: &[&str], trusted_root: &Path) -> EmulatorProcess {
+        use std::io::BufRead;
+        let key_file = self.path("sa.json");
+        let mut command = self.command();
+        command
+            .args([
+                "emulator",
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--write-service-account",
+            ])
+            .arg(&key_file)
+            .arg("--trusted-ca")
+            .arg(trusted_root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for user in users {
+            command.args(["--user-email", user]);
+        }
+        let mut child = command.spawn().expect("the emulator starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // The first line is the URL, printed once the port is bound and the key file written.
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the emulator prints its URL");
+        let url = line.trim().to_owned();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "unexpected first line {url:?}"
+        );
+        EmulatorProcess {
+            child,
+            url,
+            key_file,
+        }
+    }
+}
+
+impl EmulatorProcess {
+    /// `mailpki WORDS` as alice, pointed at this emulator.
+    pub fn run(&self, env: &TestEnv, words: &str) -> Run {
+        env.run(words)
+            .env("MAILPKI_GMAIL_API_URL", &self.url)
+            .env("MAILPKI_SERVICE_ACCOUNT_KEY", &self.key_file)
+    }
+
+    /// Sends an admin request and returns the JSON reply (`null` when empty).
+    pub fn admin(&self, method: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let host = self.url.trim_start_matches("http://");
+        let mut stream =
+            std::net::TcpStream::connect(host).expect("the emulator accepts connections");
+        let payload = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+        assert!(
+            head.starts_with("HTTP/1.1 2"),
+            "{method} {path}: {head}\n{body}"
+        );
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The requests the emulator saw: (method, path, status).
+    pub fn requests(&self) -> Vec<(String, String, u16)> {
+        self.admin("GET", "/admin/requests", &serde_json::Value::Null)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["method"].as_str().unwrap_or_default().to_owned(),
+                    r["path"].as_str().unwrap_or_default().to_owned(),
+                    r["status"].as_u64().unwrap_or_default() as u16,
+                )
+            })
+            .collect()
+    }
+}

@@ -209,9 +209,8 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
     };
     let Some(gmail) = gmail else {
         crate::commands::create_private_dir(&args.output_dir)?;
-        let base = args.output_dir.join(user.as_str());
-        let p7_path = base.with_extension("pkcs7.pem");
-        let wrapped_path = base.with_extension("wrapped-key");
+        let p7_path = args.output_dir.join(format!("{user}.pkcs7.pem"));
+        let wrapped_path = args.output_dir.join(format!("{user}.wrapped-key"));
         for (path, data) in [
             (&p7_path, pkcs7.as_bytes()),
             (&wrapped_path, kacls_data.as_bytes()),
