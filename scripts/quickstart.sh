@@ -2,8 +2,9 @@
 # The main job on embedded defaults: build mailpki, make a demo S/MIME CA (root → issuing
 # intermediate) with the openssl CLI, import it into the default store
 # (~/.local/share/mailpki/kms.sqlite), show its attributes and links, and create the CSE
-# wrapping key, then mints and lints a demo user's certificate. Safe to run again: the demo CA
-# is made once and re-imported in place.
+# wrapping key, mints and lints a demo user's certificate, then onboards that user to Gmail CSE
+# against the built-in Gmail emulator: key pair (certificate chain + wrapped key) and identity.
+# Safe to run again: the demo CA is made once and re-imported in place.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -70,3 +71,35 @@ echo "==> mailpki kms certificates lint -c demo_user"
 
 echo "==> mailpki kms certificates list"
 "$mailpki" kms certificates list
+
+# CSE onboarding of the demo user against the built-in Gmail emulator (Google itself needs a
+# service account with domain-wide delegation; the emulator plays Google here).
+echo "==> mailpki emulator serve (background), trusting the demo root"
+emulator_out=$(mktemp)
+"$mailpki" emulator serve --addr 127.0.0.1:0 --trusted-ca root.pem \
+    --user-email demo.user@example.com --write-service-account "$demo/emulator-sa.json" \
+    >"$emulator_out" 2>/dev/null &
+emulator_pid=$!
+trap 'kill $emulator_pid 2>/dev/null; rm -f "$emulator_out"' EXIT
+until [ -s "$emulator_out" ]; do
+    kill -0 "$emulator_pid" 2>/dev/null || { echo "the emulator did not start" >&2; exit 1; }
+    sleep 0.1
+done
+export MAILPKI_GMAIL_API_URL=$(head -1 "$emulator_out")
+export MAILPKI_SERVICE_ACCOUNT_KEY="$demo/emulator-sa.json"
+echo "    Gmail API emulator at $MAILPKI_GMAIL_API_URL"
+
+key=$("$mailpki" kms attributes get -i issuer_ca_certificate -a PrivateKeyLink \
+    | sed -n 's/.*"PrivateKeyLink": "\(.*\)".*/\1/p')
+echo "==> mailpki google key-pairs create --cse-key-id cse_key -i $key demo.user@example.com"
+keypair=$("$mailpki" google key-pairs create --cse-key-id cse_key -i "$key" \
+    --kacls-url https://kms.example.com/google_cse \
+    --subject-name "CN=demo.user@example.com, emailAddress=demo.user@example.com" \
+    demo.user@example.com 2>/dev/null)
+echo "$keypair"
+
+echo "==> mailpki google identities insert --user-id demo.user@example.com $keypair"
+"$mailpki" google identities insert --user-id demo.user@example.com "$keypair"
+
+echo "==> mailpki google identities get --user-id demo.user@example.com"
+"$mailpki" --json google identities get --user-id demo.user@example.com
