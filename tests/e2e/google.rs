@@ -482,3 +482,85 @@ fn bad_requests_fail_with_the_admins_fix_and_change_nothing() {
     assert_eq!(count(), before + 1, "only the late user's leaf was stored");
     let _ = attributes;
 }
+
+#[test]
+fn per_user_quotas_answer_429_and_the_client_waits() {
+    let t = tenant(&[JANE]);
+    for _ in 0..3 {
+        t.create_key_pair(JANE);
+    }
+    t.emulator
+        .admin("POST", "/admin/quota", &json!({"per_user_per_second": 1.0}));
+    let listed = t
+        .run("--json google key-pairs list --page-size 1 --user-id")
+        .arg(JANE)
+        .ok()
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    let throttled = t
+        .emulator
+        .requests()
+        .iter()
+        .filter(|(_, _, status)| *status == 429)
+        .count();
+    assert!(throttled >= 1, "the quota bit");
+}
+
+#[test]
+fn the_emulator_keeps_its_tenant_in_a_state_file() {
+    let (env, pki) = env_with_pki();
+    let key = import_issuer(&env, &pki, "ca")["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.run("kms sym keys create cse_key").ok();
+    let state = env.path("tenant.json");
+    let start = || {
+        let emulator =
+            env.start_emulator_with(&[JANE], &pki.path("root.pem"), &["--state", &s(&state)]);
+        emulator
+    };
+    let id = {
+        let emulator = start();
+        let out = emulator
+            .run(
+                &env,
+                "--json google key-pairs create --cse-key-id cse_key --kacls-url",
+            )
+            .arg(KACLS)
+            .then("-i")
+            .arg(&key)
+            .arg(JANE)
+            .ok()
+            .json();
+        out["keyPairId"].as_str().unwrap().to_owned()
+    };
+    let emulator = start();
+    let got = emulator
+        .run(&env, "--json google key-pairs get --user-id")
+        .arg(JANE)
+        .arg(&id)
+        .ok()
+        .json();
+    assert_eq!(got["keyPairId"], id.as_str());
+}
+
+#[test]
+fn unreadable_key_files_are_named() {
+    let t = tenant(&[JANE]);
+    let bad = t.env.path("bad.json");
+    std::fs::write(&bad, "{\"type\": \"service_account\"").unwrap();
+    t.env
+        .run("google key-pairs list --user-id")
+        .arg(JANE)
+        .env("MAILPKI_SERVICE_ACCOUNT_KEY", &bad)
+        .fails(1)
+        .stderr_has("not a service account key file")
+        .stderr_has("bad.json");
+    t.env
+        .run("google key-pairs list --user-id")
+        .arg(JANE)
+        .env("MAILPKI_SERVICE_ACCOUNT_KEY", t.env.path("missing.json"))
+        .fails(1)
+        .stderr_has("missing.json");
+}

@@ -529,6 +529,16 @@ impl Drop for EmulatorProcess {
 impl TestEnv {
     /// Starts the emulator with `users` (CSE enabled) and the test PKI's root trusted.
     pub fn start_emulator(&self, users: &[&str], trusted_root: &Path) -> EmulatorProcess {
+        self.start_emulator_with(users, trusted_root, &[])
+    }
+
+    /// Same, with more `emulator serve` arguments.
+    pub fn start_emulator_with(
+        &self,
+        users: &[&str],
+        trusted_root: &Path,
+        extra: &[&str],
+    ) -> EmulatorProcess {
         use std::io::BufRead;
         let key_file = self.path("sa.json");
         let mut command = self.command();
@@ -548,6 +558,7 @@ impl TestEnv {
         for user in users {
             command.args(["--user-email", user]);
         }
+        command.args(extra);
         let mut child = command.spawn().expect("the emulator starts");
         let stdout = child.stdout.take().expect("piped stdout");
         // The first line is the URL, printed once the port is bound and the key file written.
