@@ -515,11 +515,8 @@ fn the_emulator_keeps_its_tenant_in_a_state_file() {
         .to_owned();
     env.run("kms sym keys create cse_key").ok();
     let state = env.path("tenant.json");
-    let start = || {
-        let emulator =
-            env.start_emulator_with(&[JANE], &pki.path("root.pem"), &["--state", &s(&state)]);
-        emulator
-    };
+    let start =
+        || env.start_emulator_with(&[JANE], &pki.path("root.pem"), &["--state", &s(&state)]);
     let id = {
         let emulator = start();
         let out = emulator

@@ -87,6 +87,21 @@ fn identity_json(i: &Identity) -> Value {
     v
 }
 
+/// A list reply: one page of `items` under `field`, and `nextPageToken` when more remain.
+fn page_reply<T: Clone>(
+    items: &[T],
+    query: &ListQuery,
+    field: &str,
+    to_json: fn(&T) -> Value,
+) -> Result<Response, ApiError> {
+    let (page_items, next) = page(items, query)?;
+    let mut reply = json!({ field: page_items.iter().map(to_json).collect::<Vec<_>>() });
+    if let Some(next) = next {
+        reply["nextPageToken"] = json!(next);
+    }
+    Ok(Json(reply).into_response())
+}
+
 /// One page of `items` and the token of the next.
 fn page<T: Clone>(items: &[T], query: &ListQuery) -> Result<(Vec<T>, Option<String>), ApiError> {
     let size = query
@@ -307,12 +322,7 @@ pub(crate) async fn list_key_pairs(
         .user(&user)
         .map(|u| u.key_pairs.clone())
         .unwrap_or_default();
-    let (items, next) = page(&all, &query)?;
-    let mut reply = json!({"cseKeyPairs": items.iter().map(key_pair_json).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        reply["nextPageToken"] = json!(next);
-    }
-    Ok(Json(reply).into_response())
+    page_reply(&all, &query, "cseKeyPairs", key_pair_json)
 }
 
 /// `GET .../cse/keypairs/{id}`.
@@ -537,12 +547,7 @@ pub(crate) async fn list_identities(
         .user(&user)
         .map(|u| u.identities.values().cloned().collect())
         .unwrap_or_default();
-    let (items, next) = page(&all, &query)?;
-    let mut reply = json!({"cseIdentities": items.iter().map(identity_json).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        reply["nextPageToken"] = json!(next);
-    }
-    Ok(Json(reply).into_response())
+    page_reply(&all, &query, "cseIdentities", identity_json)
 }
 
 /// `GET .../settings/sendAs`.

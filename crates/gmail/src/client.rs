@@ -244,18 +244,13 @@ impl GmailClient {
         user: &str,
         page_size: Option<u32>,
     ) -> Result<Vec<CseKeyPair>> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        all_pages(|token| async move {
             let page = self
                 .list_key_pairs_page(user, page_size, token.as_deref())
                 .await?;
-            all.extend(page.cse_key_pairs);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) => token = Some(next),
-                None => return Ok(all),
-            }
-        }
+            Ok((page.cse_key_pairs, page.next_page_token))
+        })
+        .await
     }
 
     /// `enable`, `disable` or `obliterate`.
@@ -370,18 +365,13 @@ impl GmailClient {
         user: &str,
         page_size: Option<u32>,
     ) -> Result<Vec<CseIdentity>> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        all_pages(|token| async move {
             let page = self
                 .list_identities_page(user, page_size, token.as_deref())
                 .await?;
-            all.extend(page.cse_identities);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) => token = Some(next),
-                None => return Ok(all),
-            }
-        }
+            Ok((page.cse_identities, page.next_page_token))
+        })
+        .await
     }
 
     // ----- send-as and hosted S/MIME -------------------------------------------------------
@@ -493,6 +483,24 @@ impl KeyPairAction {
             Self::Enable => "enable",
             Self::Disable => "disable",
             Self::Obliterate => "obliterate",
+        }
+    }
+}
+
+/// Fetches pages until one has no next-page token.
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>)>>,
+{
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let (items, next) = fetch(token.take()).await?;
+        all.extend(items);
+        match next.filter(|t| !t.is_empty()) {
+            Some(next) => token = Some(next),
+            None => return Ok(all),
         }
     }
 }
