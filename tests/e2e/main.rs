@@ -13,6 +13,7 @@ mod google;
 mod import;
 mod issuance;
 mod lifecycle;
+mod smime;
 mod store_safety;
 
 use mailpki_test_support::{TestEnv, TestPki};

@@ -120,6 +120,83 @@ pub(crate) enum GoogleCommand {
     /// CSE identities: which key pair a user signs and decrypts with
     #[command(subcommand)]
     Identities(IdentitiesCommand),
+    /// Hosted S/MIME certificates of a user's send-as addresses
+    #[command(subcommand)]
+    Smime(SmimeCommand),
+    /// A user's send-as addresses (primary and aliases)
+    #[command(subcommand)]
+    SendAs(SendAsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SendAsCommand {
+    /// List the send-as addresses
+    List(UserArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SmimeCommand {
+    /// Upload a certificate with its private key (linted first); prints its ID
+    Insert(SmimeInsertArgs),
+    /// List the certificates of an address
+    List(SmimeAddressArgs),
+    /// Show one certificate
+    Get(SmimeIdArgs),
+    /// Delete one certificate
+    Delete(SmimeIdArgs),
+    /// Make one certificate the address's default
+    SetDefault(SmimeIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SmimeAddressArgs {
+    /// The user (primary address)
+    #[arg(short, long, value_name = "EMAIL")]
+    pub(crate) user_id: String,
+
+    /// The send-as address [default: the user]
+    #[arg(long, value_name = "EMAIL")]
+    pub(crate) send_as: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SmimeIdArgs {
+    /// The smimeInfo ID
+    pub(crate) id: String,
+
+    #[command(flatten)]
+    pub(crate) address: SmimeAddressArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["pkcs12_file", "certificate_id"])))]
+pub(crate) struct SmimeInsertArgs {
+    #[command(flatten)]
+    pub(crate) address: SmimeAddressArgs,
+
+    /// The PKCS#12 to upload (certificate, key and chain)
+    #[arg(long, value_name = "FILE", requires = "pkcs12_password")]
+    pub(crate) pkcs12_file: Option<PathBuf>,
+
+    /// Its password
+    #[arg(
+        long,
+        env = "MAILPKI_PKCS12_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub(crate) pkcs12_password: Option<String>,
+
+    /// Upload this stored certificate with its private key and chain
+    #[arg(long, value_name = "ID")]
+    pub(crate) certificate_id: Option<String>,
+
+    /// Make it the address's default certificate
+    #[arg(long)]
+    pub(crate) set_default: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -44,7 +44,7 @@ pub(crate) struct CreateQuery {
     chain_validation: Option<String>,
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+pub(crate) fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid_argument(format!("Invalid JSON payload received. {e}")))
 }
@@ -127,7 +127,7 @@ fn page<T: Clone>(items: &[T], query: &ListQuery) -> Result<(Vec<T>, Option<Stri
     Ok((items[start..end].to_vec(), next))
 }
 
-fn rejected(reason: &str) -> ApiError {
+pub(crate) fn rejected(reason: &str) -> ApiError {
     // Google says no more than this; the reason goes to the emulator's log.
     tracing::warn!(reason, "key pair rejected");
     ApiError::invalid_argument("Invalid certificate.")
@@ -191,7 +191,7 @@ fn validate_pkcs7(
     Ok((pem, fingerprint, emails, der_end))
 }
 
-fn x509_not_after(der: &[u8]) -> i64 {
+pub(crate) fn x509_not_after(der: &[u8]) -> i64 {
     openssl::x509::X509::from_der(der)
         .ok()
         .and_then(|c| {
@@ -203,7 +203,7 @@ fn x509_not_after(der: &[u8]) -> i64 {
 }
 
 /// The chain must lead to a trusted root through at least one intermediate.
-fn verify_chain(shared: &Shared, leaf: &X509, rest: &[X509]) -> Result<(), ApiError> {
+pub(crate) fn verify_chain(shared: &Shared, leaf: &X509, rest: &[X509]) -> Result<(), ApiError> {
     let mut builder = X509StoreBuilder::new().map_err(|_| rejected("store"))?;
     for pem in &shared.tenant.trusted_roots {
         if let Ok(root) = X509::from_pem(pem.as_bytes()) {

@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod cse;
 mod errors;
+mod smime;
 mod state;
 
 use std::net::SocketAddr;
@@ -22,7 +23,6 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine;
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use serde_json::{Value, json};
@@ -189,6 +189,18 @@ fn router(app: AppState) -> Router {
                 .delete(cse::delete_identity),
         )
         .route(&format!("{base}/sendAs"), get(cse::list_send_as))
+        .route(
+            &format!("{base}/sendAs/{{send_as}}/smimeInfo"),
+            post(smime::insert).get(smime::list),
+        )
+        .route(
+            &format!("{base}/sendAs/{{send_as}}/smimeInfo/{{id}}"),
+            get(smime::get).delete(smime::delete),
+        )
+        .route(
+            &format!("{base}/sendAs/{{send_as}}/smimeInfo/{{id}}/setDefault"),
+            post(smime::set_default),
+        )
         .route("/admin/users", post(admin::put_user))
         .route("/admin/service-accounts", post(admin::new_service_account))
         .route("/admin/trusted-roots", post(admin::add_root))
@@ -301,10 +313,4 @@ impl Emulator {
             .await
             .map_err(|source| EmulatorError::Bind { addr, source })
     }
-}
-
-/// Base64 of a PEM-less DER, used by the S/MIME endpoints to come.
-#[allow(dead_code)]
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

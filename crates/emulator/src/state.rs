@@ -27,6 +27,19 @@ pub(crate) struct User {
     pub(crate) key_pairs: Vec<KeyPair>,
     /// By lower-case address.
     pub(crate) identities: BTreeMap<String, Identity>,
+    /// Hosted S/MIME certificates by lower-case send-as address.
+    #[serde(default)]
+    pub(crate) smime: BTreeMap<String, Vec<SmimeEntry>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SmimeEntry {
+    pub(crate) id: String,
+    pub(crate) issuer_cn: String,
+    /// Milliseconds since the epoch.
+    pub(crate) expiration_ms: i64,
+    pub(crate) pem: String,
+    pub(crate) is_default: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 
 mod identities;
 mod key_pairs;
+mod smime;
 
 use std::sync::Arc;
 
@@ -9,7 +10,9 @@ use anyhow::{Context, Result};
 use mailpki_gmail::{DEFAULT_API_URL, GmailClient, ServiceAccountKey, TokenSource};
 
 use super::Ctx;
-use crate::args::{GoogleArgs, GoogleCommand, IdentitiesCommand, KeyPairsCommand};
+use crate::args::{
+    GoogleArgs, GoogleCommand, IdentitiesCommand, KeyPairsCommand, SendAsCommand, SmimeCommand,
+};
 
 pub(crate) fn run(ctx: &Ctx, command: GoogleCommand) -> Result<()> {
     match command {
@@ -34,6 +37,14 @@ pub(crate) fn run(ctx: &Ctx, command: GoogleCommand) -> Result<()> {
             IdentitiesCommand::Delete(args) => identities::delete(ctx, &args),
             IdentitiesCommand::List(args) => identities::list(ctx, &args),
         },
+        GoogleCommand::Smime(c) => match c {
+            SmimeCommand::Insert(args) => smime::insert(ctx, &args),
+            SmimeCommand::List(args) => smime::list(ctx, &args),
+            SmimeCommand::Get(args) => smime::get(ctx, &args),
+            SmimeCommand::Delete(args) => smime::delete(ctx, &args),
+            SmimeCommand::SetDefault(args) => smime::set_default(ctx, &args),
+        },
+        GoogleCommand::SendAs(SendAsCommand::List(args)) => smime::send_as_list(ctx, &args),
     }
 }
 
