@@ -13,6 +13,7 @@ mod google;
 mod import;
 mod issuance;
 mod lifecycle;
+mod onboard;
 mod smime;
 mod store_safety;
 

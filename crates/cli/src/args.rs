@@ -126,6 +126,50 @@ pub(crate) enum GoogleCommand {
     /// A user's send-as addresses (primary and aliases)
     #[command(subcommand)]
     SendAs(SendAsCommand),
+    /// Onboard every user of a CSV to CSE: mint, key pair, identity; resumable
+    Onboard(Box<OnboardArgs>),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OnboardArgs {
+    /// CSV of users, one per line: `email[,subject]`; a header line is optional
+    #[arg(long, value_name = "FILE")]
+    pub(crate) csv: PathBuf,
+
+    /// The symmetric key in the store that wraps private keys for the key service
+    #[arg(long, value_name = "ID")]
+    pub(crate) cse_key_id: String,
+
+    /// The issuer's private key ID
+    #[arg(short = 'i', long, value_name = "ID")]
+    pub(crate) issuer_private_key_id: String,
+
+    /// Extensions of the minted certificates [default: the built-in profile]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) leaf_certificate_extensions: Option<PathBuf>,
+
+    /// Validity of the minted certificates in days [default: 365]
+    #[arg(long)]
+    pub(crate) days: Option<u32>,
+
+    /// The key service URL written into the key pairs [default: [google] kacls_url]
+    #[arg(long, value_name = "URL")]
+    pub(crate) kacls_url: Option<String>,
+
+    /// Users in flight at once
+    #[arg(long, default_value_t = 16)]
+    pub(crate) concurrency: usize,
+
+    /// Write one row per user (outcome, IDs, reason) to this file: .json, else CSV
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+
+    /// Name of this run: a re-run with the same name resumes it [default: from the CSV path]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) batch_id: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,17 +1,19 @@
 //! The `mailpki` binary. This file turns errors into messages, hints and exit codes; the
 //! commands themselves live in [`commands`].
 //!
-//! Exit codes: 0 success, 1 the request failed (bad input, missing object, no right),
-//! 2 usage error or internal failure.
+//! Exit codes: 0 success, 1 the request failed (bad input, missing object, no right, a user of
+//! a batch failed), 2 usage error or internal failure, 75 a batch left users to retry later.
 
 #![allow(clippy::print_stderr)]
 
 mod args;
+mod bulk;
 mod commands;
 mod config;
 mod failpoint;
 mod mint;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -144,6 +146,9 @@ fn gmail_hint(error: &mailpki_gmail::GmailError) -> Option<String> {
 fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     if error.downcast_ref::<Rejected>().is_some() {
         return ExitCode::from(1);
+    }
+    if error.downcast_ref::<bulk::RetryLater>().is_some() {
+        return ExitCode::from(75);
     }
     let store = store_error(error);
     let internal = store.is_some_and(|e| !e.is_user_error())

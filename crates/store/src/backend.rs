@@ -69,6 +69,23 @@ pub trait Backend: Send + Sync {
     /// Objects `user` holds grants on (directly or through `*`), with the operations.
     fn grants_to(&self, user: &str) -> Result<Vec<(ObjectRecord, Vec<Operation>)>>;
 
+    /// Records that `subject` reached `step` in `batch`, with a value (an ID, say).
+    fn journal_set(
+        &self,
+        batch: &str,
+        subject: &str,
+        step: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()>;
+
+    /// The steps `subject` reached in `batch`.
+    fn journal_get(
+        &self,
+        batch: &str,
+        subject: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>>;
+
     fn meta_get(&self, key: &str) -> Result<Option<String>>;
 
     /// Sets a value only if the key is absent; returns the value now stored.

@@ -21,7 +21,8 @@ use crate::model::{
 const APPLICATION_ID: i64 = 0x4D50_4B49;
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE objects (
     uid TEXT PRIMARY KEY,
@@ -71,7 +72,18 @@ CREATE TABLE grants (
     PRIMARY KEY (uid, grantee, operation)
 );
 CREATE INDEX grants_grantee ON grants(grantee);
-"];
+",
+    r"
+CREATE TABLE journal (
+    batch TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    step TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated INTEGER NOT NULL,
+    PRIMARY KEY (batch, subject, step)
+);
+",
+];
 
 const COLUMNS: &str = "o.uid, o.object_type, o.state, o.algorithm, o.length, o.owner, o.created, \
     o.updated, o.material, o.sealed, o.spki_sha256, o.revocation_reason, o.subject, o.issuer, \
@@ -573,6 +585,32 @@ impl Backend for SqliteBackend {
                 Ok((record, ops))
             })
             .collect()
+    }
+
+    fn journal_set(
+        &self,
+        batch: &str,
+        subject: &str,
+        step: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO journal (batch, subject, step, value, updated) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (batch, subject, step) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            params![batch, subject, step, value, now],
+        )?;
+        Ok(())
+    }
+
+    fn journal_get(&self, batch: &str, subject: &str) -> Result<BTreeMap<String, String>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT step, value FROM journal WHERE batch = ?1 AND subject = ?2")?;
+        let rows = stmt
+            .query_map(params![batch, subject], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<String>> {

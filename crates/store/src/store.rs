@@ -832,6 +832,23 @@ impl Store {
         Ok(chain_ids)
     }
 
+    /// Records a step of a batch job (the journal that lets interrupted batches resume). The
+    /// batch name should include the acting user, as journals are not access-controlled.
+    pub fn journal_record(
+        &self,
+        batch: &str,
+        subject: &str,
+        step: &str,
+        value: &str,
+    ) -> Result<()> {
+        self.backend.journal_set(batch, subject, step, value, now())
+    }
+
+    /// The steps a subject reached in a batch.
+    pub fn journal_steps(&self, batch: &str, subject: &str) -> Result<BTreeMap<String, String>> {
+        self.backend.journal_get(batch, subject)
+    }
+
     /// Tags an object the actor owns (records such as the Gmail key pair a certificate became).
     pub fn add_tags(&self, actor: &Actor, uid: &str, tags: &[String]) -> Result<()> {
         self.owned_record(actor, uid)?;

@@ -4,7 +4,7 @@
 mod config;
 mod emulator;
 mod google;
-mod kms;
+pub(crate) mod kms;
 
 use std::path::Path;
 

@@ -145,6 +145,58 @@ fn leaf(
     })
 }
 
+/// The key pair Gmail takes for `user`: the certificate linted for the user (refused if Gmail
+/// would reject it), the chain as PKCS#7, the private key wrapped with the CSE key.
+pub(crate) fn build_request(
+    certificate: &X509,
+    chain: &[X509],
+    key: &PKey<Private>,
+    user: &EmailAddress,
+    wrapping_key: &[u8],
+    kacls_uri: &str,
+) -> Result<CseKeyPair> {
+    if key.id() != Id::RSA {
+        bail!("CSE key pairs need an RSA key: the key service signs and decrypts with RSA");
+    }
+    if !certificate.public_key()?.public_eq(key) {
+        bail!("the private key does not belong to the certificate");
+    }
+    let chain_der = chain
+        .iter()
+        .map(|c| c.to_der())
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = lint(
+        &certificate.to_der()?,
+        &chain_der,
+        &LintOptions {
+            expected_email: Some(user.clone()),
+            at: None,
+        },
+    )?;
+    if !report.accepted_by_google() {
+        return Err(mailpki_issuance::IssuanceError::NonCompliant {
+            findings: report.errors().cloned().collect(),
+        })
+        .context("refusing to upload a certificate Gmail would reject");
+    }
+    let mut certificates = vec![certificate.clone()];
+    certificates.extend(chain.iter().cloned());
+    let pkcs7 = String::from_utf8(pkcs7_pem(&certificates)?)?;
+    let pkcs8 = Zeroizing::new(key.private_key_to_pkcs8()?);
+    let kacls_data = cse_wrap(wrapping_key, &pkcs8)?;
+    Ok(CseKeyPair {
+        pkcs7: Some(pkcs7),
+        private_key_metadata: vec![CsePrivateKeyMetadata {
+            kacls_key_metadata: Some(KaclsKeyMetadata {
+                kacls_uri: kacls_uri.to_owned(),
+                kacls_data,
+            }),
+            ..CsePrivateKeyMetadata::default()
+        }],
+        ..CseKeyPair::default()
+    })
+}
+
 pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
     let user: EmailAddress = args.user_id.parse().context("invalid user ID")?;
     let kacls_uri = args
@@ -166,47 +218,20 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
         .symmetric_key(&actor, &args.cse_key_id, Operation::Encrypt)
         .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
     let leaf = leaf(ctx, &store, &actor, args, &user)?;
-    if leaf.key.id() != Id::RSA {
-        bail!("CSE key pairs need an RSA key: the key service signs and decrypts with RSA");
-    }
-    if !leaf.certificate.public_key()?.public_eq(&leaf.key) {
-        bail!("the private key does not belong to the certificate");
-    }
-    let chain_der = leaf
-        .chain
-        .iter()
-        .map(|c| c.to_der())
-        .collect::<Result<Vec<_>, _>>()?;
-    let report = lint(
-        &leaf.certificate.to_der()?,
-        &chain_der,
-        &LintOptions {
-            expected_email: Some(user.clone()),
-            at: None,
-        },
+    let request = build_request(
+        &leaf.certificate,
+        &leaf.chain,
+        &leaf.key,
+        &user,
+        &wrapping_key,
+        &kacls_uri,
     )?;
-    if !report.accepted_by_google() {
-        return Err(mailpki_issuance::IssuanceError::NonCompliant {
-            findings: report.errors().cloned().collect(),
-        })
-        .context("refusing to upload a certificate Gmail would reject");
-    }
-    let mut certificates = vec![leaf.certificate.clone()];
-    certificates.extend(leaf.chain.iter().cloned());
-    let pkcs7 = String::from_utf8(pkcs7_pem(&certificates)?)?;
-    let pkcs8 = Zeroizing::new(leaf.key.private_key_to_pkcs8()?);
-    let kacls_data = cse_wrap(&wrapping_key, &pkcs8)?;
-    let request = CseKeyPair {
-        pkcs7: Some(pkcs7.clone()),
-        private_key_metadata: vec![CsePrivateKeyMetadata {
-            kacls_key_metadata: Some(KaclsKeyMetadata {
-                kacls_uri,
-                kacls_data: kacls_data.clone(),
-            }),
-            ..CsePrivateKeyMetadata::default()
-        }],
-        ..CseKeyPair::default()
-    };
+    let pkcs7 = request.pkcs7.clone().unwrap_or_default();
+    let kacls_data = request.private_key_metadata[0]
+        .kacls_key_metadata
+        .as_ref()
+        .map(|k| k.kacls_data.clone())
+        .unwrap_or_default();
     let Some(gmail) = gmail else {
         crate::commands::create_private_dir(&args.output_dir)?;
         let p7_path = args.output_dir.join(format!("{user}.pkcs7.pem"));

@@ -1,7 +1,8 @@
 //! `mailpki google ...`: Gmail CSE key pairs and identities.
 
 mod identities;
-mod key_pairs;
+pub(crate) mod key_pairs;
+mod onboard;
 mod smime;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub(crate) fn run(ctx: &Ctx, command: GoogleCommand) -> Result<()> {
             SmimeCommand::SetDefault(args) => smime::set_default(ctx, &args),
         },
         GoogleCommand::SendAs(SendAsCommand::List(args)) => smime::send_as_list(ctx, &args),
+        GoogleCommand::Onboard(args) => onboard::run(ctx, &args),
     }
 }
 

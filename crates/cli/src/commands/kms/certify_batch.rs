@@ -12,11 +12,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mailpki_issuance::{EmailAddress, SubjectName};
@@ -32,6 +31,7 @@ use crate::args::CertifyBatchArgs;
 use crate::commands::{Ctx, read_password};
 use crate::mint::{KeyChoice, Minter, store_minted};
 use crate::output::Printer;
+use crate::progress::Progress;
 
 const MANIFEST: &str = "manifest.csv";
 const MANIFEST_HEADER: &str =
@@ -161,7 +161,7 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
 }
 
 /// Counts data lines, for the progress bar's length.
-fn count_lines(path: &Path) -> Result<u64> {
+pub(crate) fn count_lines(path: &Path) -> Result<u64> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut count = 0;
     for (i, line) in BufReader::new(file)
@@ -180,72 +180,6 @@ fn count_lines(path: &Path) -> Result<u64> {
         }
     }
     Ok(count)
-}
-
-/// Progress on a terminal (a bar), or plain lines every ten percent otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    total: u64,
-    done: u64,
-    failed: u64,
-    next_report: u64,
-    printer: Printer,
-    started: Instant,
-}
-
-impl Progress {
-    fn new(total: u64, printer: Printer) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} ({per_sec}, eta {eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        Self {
-            bar,
-            total,
-            done: 0,
-            failed: 0,
-            next_report: total / 10,
-            printer,
-            started: Instant::now(),
-        }
-    }
-
-    fn tick(&mut self, failed: bool) {
-        self.done += 1;
-        if failed {
-            self.failed += 1;
-        }
-        match &self.bar {
-            Some(bar) => {
-                bar.set_message(format!("{} failed", self.failed));
-                bar.inc(1);
-            }
-            None if self.done >= self.next_report && self.total >= 10 => {
-                self.next_report = self.done + self.total / 10;
-                // Counts stay far below 2^52: the conversion is exact.
-                #[allow(clippy::cast_precision_loss)]
-                let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-                self.printer.info(&format!(
-                    "certify-batch: {}/{} users, {} failed, {rate:.1}/s",
-                    self.done, self.total, self.failed
-                ));
-            }
-            None => {}
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &CertifyBatchArgs) -> Result<()> {
@@ -293,7 +227,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyBatchArgs) -> Result<()> {
     let (out_tx, out_rx) = sync_channel::<Outcome>(jobs * 2);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let mut manifest = Manifest::open(&manifest_path)?;
-    let mut progress = Progress::new(total, ctx.printer);
+    let mut progress = Progress::new("certify-batch", total, ctx.printer);
     let mut summary = Summary {
         skipped: done.len() as u64,
         ..Summary::default()
@@ -601,7 +535,7 @@ fn write_results(
                 reason,
             } => {
                 summary.failures.push((line, email, reason));
-                progress.tick(true);
+                progress.tick(crate::progress::Tick::Failed);
             }
             Outcome::Minted {
                 job,
@@ -621,7 +555,7 @@ fn write_results(
                 };
                 finish_user(out_dir, manifest, &job, &entry, &pkcs12)?;
                 summary.minted += 1;
-                progress.tick(false);
+                progress.tick(crate::progress::Tick::Done);
             }
             Outcome::Recover {
                 job,
@@ -648,7 +582,7 @@ fn write_results(
                 };
                 finish_user(out_dir, manifest, &job, &entry, &pkcs12)?;
                 summary.recovered += 1;
-                progress.tick(false);
+                progress.tick(crate::progress::Tick::Done);
             }
         }
     }
