@@ -1,6 +1,6 @@
 //! `google smime ...` and `google send-as list` against the emulator.
 
-use mailpki_test_support::{EmulatorProcess, TestEnv, TestPki};
+use mailpki_test_support::{EmulatorProcess, TestEnv, TestPki, s};
 use serde_json::json;
 
 use crate::{env_with_pki, import_issuer};
@@ -148,4 +148,213 @@ fn aliases_need_their_own_certificate() {
         .ok()
         .json();
     assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+/// Mints a certificate for `email` valid `days` and exports it as `<id>.p12` (password `pw`).
+fn p12(env: &TestEnv, key: &str, id: &str, email: &str, days: u32) -> std::path::PathBuf {
+    env.run("kms certificates certify -g --certificate-id")
+        .arg(id)
+        .then("-k")
+        .arg(key)
+        .then("-d")
+        .arg(days.to_string())
+        .then("--subject-name")
+        .arg(format!("CN={email}, emailAddress={email}"))
+        .ok();
+    let path = env.path(&format!("{id}.p12"));
+    env.run("kms certificates export -f pkcs12 -p pw -c")
+        .arg(id)
+        .arg(&path)
+        .ok();
+    path
+}
+
+#[test]
+fn import_csv_uploads_googles_sample_format_row_by_row() {
+    let (env, _pki, emu, key) = setup();
+    let jane = p12(&env, &key, "jane", JANE, 365);
+    let sales = p12(&env, &key, "sales", ALIAS, 365);
+    let ghost = p12(&env, &key, "ghost", "ghost@example.com", 365);
+    let csv = env.path("certificates.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "{JANE},{},pw\n{JANE},{},pw,{ALIAS}\n{JANE},missing.p12,pw,x@example.com\n{JANE},{},wrong,y@example.com\n{JANE},{},pw,{JANE}\nghost@example.com,{},pw\n",
+            s(&jane),
+            s(&sales),
+            s(&jane),
+            s(&sales),
+            s(&ghost)
+        ),
+    )
+    .unwrap();
+    let out = emu
+        .run(&env, "--json google smime import-csv --set-default")
+        .arg(&csv)
+        .fails(1)
+        .json();
+    assert_eq!(out["done"], 2, "{out}");
+    let reasons: Vec<String> = out["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .map(|r| r["detail"]["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("cannot read")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("password is wrong")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("duplicate row")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("Invalid email or User ID")),
+        "{reasons:?}"
+    );
+    let listed = emu
+        .run(&env, "--json google smime list --user-id")
+        .arg(JANE)
+        .ok()
+        .json();
+    assert_eq!(listed[0]["isDefault"], true);
+    // Re-running uploads nothing again.
+    let again = emu
+        .run(&env, "--json google smime import-csv")
+        .arg(&csv)
+        .fails(1)
+        .json();
+    assert_eq!(again["done"], 0);
+    assert_eq!(again["skipped"], 2);
+}
+
+#[test]
+fn rotation_keeps_valid_defaults_and_replaces_the_rest() {
+    let (env, _pki, emu, key) = setup();
+    for u in [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "d@example.com",
+    ] {
+        emu.admin("POST", "/admin/users", &json!({"email": u}));
+    }
+    let upload = |id: &str, email: &str, days: u32, default: bool| {
+        let path = p12(&env, &key, id, email, days);
+        let mut run = emu
+            .run(
+                &env,
+                "--json google smime insert --pkcs12-password pw --user-id",
+            )
+            .arg(email)
+            .then("--pkcs12-file")
+            .arg(&path);
+        if default {
+            run = run.then("--set-default");
+        }
+        run.ok().json()["id"].as_str().unwrap().to_owned()
+    };
+    // a: nothing yet. b: two valid, no default. c: a long-valid default. d: a default about to expire.
+    upload("b1", "b@example.com", 100, false);
+    let b2 = upload("b2", "b@example.com", 300, false);
+    let c1 = upload("c1", "c@example.com", 365, true);
+    let d1 = upload("d1", "d@example.com", 10, true);
+    let csv = env.path("users.csv");
+    std::fs::write(
+        &csv,
+        "user\na@example.com\nb@example.com\nc@example.com\nd@example.com\n",
+    )
+    .unwrap();
+    let count = |u: &str| {
+        emu.run(&env, "--json google smime list --user-id")
+            .arg(u)
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    let dry = emu
+        .run(&env, "--json google smime rotate --dry-run -i")
+        .arg(&key)
+        .then("--csv")
+        .arg(&csv)
+        .ok()
+        .json();
+    assert_eq!(dry["done"], 3);
+    assert_eq!(
+        (count("a@example.com"), count("d@example.com")),
+        (0, 1),
+        "a dry run changes nothing"
+    );
+
+    let out = emu
+        .run(&env, "--json google smime rotate --threshold-days 30 -i")
+        .arg(&key)
+        .then("--csv")
+        .arg(&csv)
+        .ok()
+        .json();
+    let by_user = |u: &str| {
+        out["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["user"] == u)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by_user("a@example.com")["detail"]["action"],
+        "uploaded and set default"
+    );
+    assert_eq!(
+        by_user("b@example.com")["detail"],
+        json!({"send_as": "b@example.com", "action": "set default", "smime_id": b2})
+    );
+    assert_eq!(by_user("c@example.com")["outcome"], "skipped");
+    assert_eq!(
+        by_user("d@example.com")["detail"]["action"],
+        "uploaded and set default"
+    );
+    let default_of = |u: &str| {
+        let listed = emu
+            .run(&env, "--json google smime list --user-id")
+            .arg(u)
+            .ok()
+            .json();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["isDefault"] == true)
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(default_of("c@example.com"), Some(c1));
+    assert_ne!(default_of("d@example.com"), Some(d1));
+    assert_eq!(
+        (
+            count("a@example.com"),
+            count("b@example.com"),
+            count("d@example.com")
+        ),
+        (1, 2, 2)
+    );
+    // Rotation is idempotent.
+    let again = emu
+        .run(&env, "--json google smime rotate -i")
+        .arg(&key)
+        .then("--csv")
+        .arg(&csv)
+        .ok()
+        .json();
+    assert_eq!(again["skipped"], 4);
 }

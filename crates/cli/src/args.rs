@@ -190,6 +190,64 @@ pub(crate) enum SmimeCommand {
     Delete(SmimeIdArgs),
     /// Make one certificate the address's default
     SetDefault(SmimeIdArgs),
+    /// Upload certificates for every row of a CSV: `user,p12path,password[,alias]`
+    ImportCsv(Box<SmimeImportArgs>),
+    /// Keep a valid default certificate for every user of a CSV, uploading new ones as needed
+    Rotate(Box<SmimeRotateArgs>),
+}
+
+/// Options of the bulk S/MIME commands.
+#[derive(Debug, Args)]
+pub(crate) struct BulkArgs {
+    /// Users in flight at once
+    #[arg(long, default_value_t = 16)]
+    pub(crate) concurrency: usize,
+
+    /// Write one row per user (outcome, IDs, reason) to this file: .json, else CSV
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SmimeImportArgs {
+    /// The CSV: `user,p12path,password[,alias]` per line (Google's sample format), header optional
+    pub(crate) csv: PathBuf,
+
+    /// Make each uploaded certificate its address's default
+    #[arg(long)]
+    pub(crate) set_default: bool,
+
+    #[command(flatten)]
+    pub(crate) bulk: BulkArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SmimeRotateArgs {
+    /// The CSV: `user[,p12path,password][,alias]` per line, header optional
+    #[arg(long, value_name = "FILE")]
+    pub(crate) csv: PathBuf,
+
+    /// A default expiring within this many days is replaced
+    #[arg(long, default_value_t = 30)]
+    pub(crate) threshold_days: u32,
+
+    /// Mint new certificates with this issuer private key (else the CSV's PKCS#12 files)
+    #[arg(short = 'i', long, value_name = "ID")]
+    pub(crate) issuer_private_key_id: Option<String>,
+
+    /// Validity of minted certificates in days [default: 365]
+    #[arg(long)]
+    pub(crate) days: Option<u32>,
+
+    /// Show what would change, change nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    #[command(flatten)]
+    pub(crate) bulk: BulkArgs,
 }
 
 #[derive(Debug, Args)]

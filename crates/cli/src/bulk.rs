@@ -97,15 +97,13 @@ pub(crate) fn read_rows(path: &Path) -> Result<impl Iterator<Item = Result<UserR
                 return None;
             }
             let fields: Vec<String> = record.iter().skip(1).map(str::to_owned).collect();
-            // Rows are keyed by user and, when given, the alias column; the same key twice is a
-            // mistake in the CSV, not a second job.
+            // Rows are keyed by user and address (the alias column, else the user); the same
+            // key twice is a mistake in the CSV, not a second job.
+            let address = fields.get(2).filter(|a| !a.is_empty()).unwrap_or(&user);
             let key = format!(
                 "{}|{}",
                 user.to_ascii_lowercase(),
-                fields
-                    .get(2)
-                    .map(|a| a.to_ascii_lowercase())
-                    .unwrap_or_default()
+                address.to_ascii_lowercase()
             );
             if let Some(first) = seen.insert(key, line) {
                 return Some(Err(failed(

@@ -4,6 +4,7 @@ mod identities;
 pub(crate) mod key_pairs;
 mod onboard;
 mod smime;
+mod smime_bulk;
 
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub(crate) fn run(ctx: &Ctx, command: GoogleCommand) -> Result<()> {
             SmimeCommand::Get(args) => smime::get(ctx, &args),
             SmimeCommand::Delete(args) => smime::delete(ctx, &args),
             SmimeCommand::SetDefault(args) => smime::set_default(ctx, &args),
+            SmimeCommand::ImportCsv(args) => smime_bulk::import_csv(ctx, &args),
+            SmimeCommand::Rotate(args) => smime_bulk::rotate(ctx, &args),
         },
         GoogleCommand::SendAs(SendAsCommand::List(args)) => smime::send_as_list(ctx, &args),
         GoogleCommand::Onboard(args) => onboard::run(ctx, &args),
