@@ -194,7 +194,7 @@ fn import_csv_uploads_googles_sample_format_row_by_row() {
         .fails(1)
         .json();
     assert_eq!(out["done"], 2, "{out}");
-    let reasons: Vec<String> = out["users"]
+    let reasons: Vec<String> = out["problems"]
         .as_array()
         .unwrap()
         .iter()
@@ -296,15 +296,24 @@ fn rotation_keeps_valid_defaults_and_replaces_the_rest() {
         "a dry run changes nothing"
     );
 
+    let report_file = env.path("rotate.json");
     let out = emu
         .run(&env, "--json google smime rotate --threshold-days 30 -i")
         .arg(&key)
         .then("--csv")
         .arg(&csv)
+        .then("--report")
+        .arg(&report_file)
         .ok()
         .json();
+    assert_eq!(
+        (out["done"].as_u64(), out["skipped"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report_file).unwrap()).unwrap();
     let by_user = |u: &str| {
-        out["users"]
+        report
             .as_array()
             .unwrap()
             .iter()

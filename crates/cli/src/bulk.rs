@@ -68,7 +68,9 @@ pub(crate) fn read_rows(path: &Path) -> Result<impl Iterator<Item = Result<UserR
         .trim(csv::Trim::All)
         .from_path(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    // Hashes, not the keys themselves, so memory stays small however long the CSV.
+    let mut seen: HashMap<u64, u64> = HashMap::new();
+    let hasher = std::collections::hash_map::RandomState::new();
     Ok(reader
         .into_records()
         .enumerate()
@@ -105,7 +107,8 @@ pub(crate) fn read_rows(path: &Path) -> Result<impl Iterator<Item = Result<UserR
                 user.to_ascii_lowercase(),
                 address.to_ascii_lowercase()
             );
-            if let Some(first) = seen.insert(key, line) {
+            let hashed = std::hash::BuildHasher::hash_one(&hasher, &key);
+            if let Some(first) = seen.insert(hashed, line) {
                 return Some(Err(failed(
                     line,
                     &user,
@@ -134,19 +137,115 @@ fn row_of(row: &UserRow, outcome: Outcome) -> (ReportRow, Tick) {
     )
 }
 
-/// Runs `work` for every row, `concurrency` users at a time.
+/// Counts of outcomes, and the rows that need attention (failed, retry later).
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) done: u64,
+    pub(crate) skipped: u64,
+    pub(crate) retry_later: u64,
+    pub(crate) failed: u64,
+    pub(crate) problems: Vec<ReportRow>,
+}
+
+impl Tally {
+    fn add(&mut self, row: ReportRow) {
+        match row.outcome {
+            "done" => self.done += 1,
+            "skipped" => self.skipped += 1,
+            "retry-later" => self.retry_later += 1,
+            _ => self.failed += 1,
+        }
+        if matches!(row.outcome, "failed" | "retry-later") {
+            self.problems.push(row);
+        }
+    }
+}
+
+/// Where report rows go as users finish: a JSON array or CSV, written row by row.
+enum Sink {
+    None,
+    Csv(Box<csv::Writer<std::fs::File>>),
+    Json { file: std::fs::File, rows: u64 },
+}
+
+impl Sink {
+    fn open(path: Option<&Path>) -> Result<Self> {
+        use std::io::Write;
+        let Some(path) = path else {
+            return Ok(Self::None);
+        };
+        if path.exists() {
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot replace {}", path.display()))?;
+        }
+        mailpki_store::write_private_file(path, b"")?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        if path.extension().is_some_and(|e| e == "json") {
+            let mut file = file;
+            file.write_all(b"[")?;
+            Ok(Self::Json { file, rows: 0 })
+        } else {
+            let mut writer = csv::Writer::from_writer(file);
+            writer.write_record(["line", "user", "outcome", "detail"])?;
+            Ok(Self::Csv(Box::new(writer)))
+        }
+    }
+
+    fn write(&mut self, row: &ReportRow) -> Result<()> {
+        use std::io::Write;
+        match self {
+            Self::None => {}
+            Self::Csv(writer) => {
+                let detail = row.detail["reason"]
+                    .as_str()
+                    .map_or_else(|| row.detail.to_string(), str::to_owned);
+                writer.write_record([
+                    row.line.to_string(),
+                    row.user.clone(),
+                    row.outcome.to_owned(),
+                    detail,
+                ])?;
+                writer.flush()?;
+            }
+            Self::Json { file, rows } => {
+                let separator = if *rows == 0 { "\n" } else { ",\n" };
+                file.write_all(format!("{separator}{}", serde_json::to_string(row)?).as_bytes())?;
+                *rows += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn close(self) -> Result<()> {
+        use std::io::Write;
+        match self {
+            Self::None => {}
+            Self::Csv(mut writer) => writer.flush()?,
+            Self::Json { mut file, .. } => file.write_all(b"\n]\n")?,
+        }
+        Ok(())
+    }
+}
+
+/// Runs `work` for every row, `concurrency` users at a time, writing each user's outcome to
+/// `report` as it comes.
 pub(crate) async fn run<F, Fut>(
     rows: impl Iterator<Item = Result<UserRow, ReportRow>>,
     concurrency: usize,
     progress: &mut Progress,
     printer: Printer,
+    report: Option<&Path>,
     work: F,
-) -> Vec<ReportRow>
+) -> Result<Tally>
 where
     F: Fn(UserRow) -> Fut,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
-    let mut report = Vec::new();
+    let mut sink = Sink::open(report)?;
+    let mut tally = Tally::default();
     let mut in_flight: JoinSet<(UserRow, Outcome)> = JoinSet::new();
     let mut rows = rows.peekable();
     let mut stopping = false;
@@ -161,7 +260,8 @@ where
                 }
                 Some(Err(bad)) => {
                     progress.tick(Tick::Failed);
-                    report.push(bad);
+                    sink.write(&bad)?;
+                    tally.add(bad);
                 }
                 None => break,
             }
@@ -174,7 +274,8 @@ where
                 if let Some(Ok((row, outcome))) = joined {
                     let (entry, tick) = row_of(&row, outcome);
                     progress.tick(tick);
-                    report.push(entry);
+                    sink.write(&entry)?;
+                    tally.add(entry);
                 }
             }
             _ = &mut interrupt, if !stopping => {
@@ -183,8 +284,9 @@ where
             }
         }
     }
-    report.sort_by_key(|r| r.line);
-    report
+    sink.close()?;
+    tally.problems.sort_by_key(|r| r.line);
+    Ok(tally)
 }
 
 /// Exit status for bulk commands whose users must be tried again later (sysexits' TEMPFAIL).
@@ -192,27 +294,9 @@ where
 #[error("some users are not ready yet")]
 pub(crate) struct RetryLater;
 
-/// Writes the report (`.json`, else CSV), prints the summary, and fails when any user did.
-pub(crate) fn finish(
-    printer: Printer,
-    label: &str,
-    report: &[ReportRow],
-    report_file: Option<&Path>,
-) -> Result<()> {
-    if let Some(path) = report_file {
-        write_report(path, report)?;
-    }
-    let count = |o: &str| report.iter().filter(|r| r.outcome == o).count();
-    let (done, skipped, later, failed) = (
-        count("done"),
-        count("skipped"),
-        count("retry-later"),
-        count("failed"),
-    );
-    for r in report
-        .iter()
-        .filter(|r| r.outcome == "failed" || r.outcome == "retry-later")
-    {
+/// Prints the summary and the rows that need attention; fails when any user did.
+pub(crate) fn finish(printer: Printer, label: &str, tally: &Tally) -> Result<()> {
+    for r in &tally.problems {
         let reason = r.detail["reason"].as_str().unwrap_or_default();
         printer.warn(&format!(
             "line {} ({}): {}: {reason}",
@@ -220,42 +304,23 @@ pub(crate) fn finish(
         ));
     }
     printer.print(
-        format!("{label}: {done} done, {skipped} skipped, {later} retry later, {failed} failed"),
-        &json!({"done": done, "skipped": skipped, "retry_later": later, "failed": failed, "users": report}),
+        format!(
+            "{label}: {} done, {} skipped, {} retry later, {} failed",
+            tally.done, tally.skipped, tally.retry_later, tally.failed
+        ),
+        &json!({
+            "done": tally.done,
+            "skipped": tally.skipped,
+            "retry_later": tally.retry_later,
+            "failed": tally.failed,
+            "problems": tally.problems,
+        }),
     )?;
-    if failed > 0 {
+    if tally.failed > 0 {
         Err(crate::Rejected.into())
-    } else if later > 0 {
+    } else if tally.retry_later > 0 {
         Err(RetryLater.into())
     } else {
         Ok(())
     }
-}
-
-fn write_report(path: &Path, report: &[ReportRow]) -> Result<()> {
-    let data = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::to_vec_pretty(report)?
-    } else {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.write_record(["line", "user", "outcome", "detail"])?;
-        for r in report {
-            let detail = r.detail["reason"]
-                .as_str()
-                .map_or_else(|| r.detail.to_string(), str::to_owned);
-            writer.write_record([
-                r.line.to_string(),
-                r.user.clone(),
-                r.outcome.to_owned(),
-                detail,
-            ])?;
-        }
-        writer
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("cannot write the report: {e}"))?
-    };
-    if path.exists() {
-        std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
-    }
-    mailpki_store::write_private_file(path, &data)?;
-    Ok(())
 }

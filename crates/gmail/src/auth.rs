@@ -19,6 +19,8 @@ use crate::error::{GmailError, Result};
 
 /// Tokens are renewed this long before Google says they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(120);
+/// Cached tokens at most: a bulk run over ten thousand users needs each token only briefly.
+const CACHE_LIMIT: usize = 1024;
 
 /// Google's JSON key file for a service account (the fields used here).
 #[derive(Deserialize)]
@@ -218,6 +220,14 @@ impl TokenSource {
             })?;
         let lifetime = Duration::from_secs(reply.expires_in).saturating_sub(EXPIRY_MARGIN);
         tracing::debug!(user, scopes, "new access token");
+        if cache.len() >= CACHE_LIMIT {
+            let now = Instant::now();
+            cache.retain(|_, c| c.renew_at > now);
+            if cache.len() >= CACHE_LIMIT {
+                // Still full of live tokens: drop them all; a user still at work fetches anew.
+                cache.clear();
+            }
+        }
         cache.insert(
             cache_key,
             Cached {

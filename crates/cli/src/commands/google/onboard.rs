@@ -87,11 +87,12 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
     });
     let rows = bulk::read_rows(&args.csv)?;
     let mut progress = Progress::new("onboard", total, ctx.printer);
-    let report = block_on(bulk::run(
+    let tally = block_on(bulk::run(
         rows,
         args.concurrency,
         &mut progress,
         ctx.printer,
+        args.report.as_deref(),
         |row| {
             let shared = Arc::clone(&shared);
             async move {
@@ -101,9 +102,9 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
                 }
             }
         },
-    ))?;
+    ))??;
     progress.finish();
-    bulk::finish(ctx.printer, "onboard", &report, args.report.as_deref())
+    bulk::finish(ctx.printer, "onboard", &tally)
 }
 
 /// The key pair of `user` in Gmail whose certificate is `leaf`, if any.

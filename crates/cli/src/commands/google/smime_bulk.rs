@@ -98,11 +98,12 @@ pub(crate) fn import_csv(ctx: &Ctx, args: &SmimeImportArgs) -> Result<()> {
     let mut progress = Progress::new("import-csv", total, ctx.printer);
     let csv = Arc::new(args.csv.clone());
     let set_default = args.set_default;
-    let report = block_on(bulk::run(
+    let tally = block_on(bulk::run(
         rows,
         args.bulk.concurrency,
         &mut progress,
         ctx.printer,
+        args.bulk.report.as_deref(),
         |row| {
             let (gmail, csv) = (gmail.clone(), Arc::clone(&csv));
             async move {
@@ -130,14 +131,9 @@ pub(crate) fn import_csv(ctx: &Ctx, args: &SmimeImportArgs) -> Result<()> {
                 work.await.unwrap_or_else(|e| Outcome::from_error(&e))
             }
         },
-    ))?;
+    ))??;
     progress.finish();
-    bulk::finish(
-        ctx.printer,
-        "import-csv",
-        &report,
-        args.bulk.report.as_deref(),
-    )
+    bulk::finish(ctx.printer, "import-csv", &tally)
 }
 
 /// What rotation does for one address.
@@ -325,11 +321,12 @@ pub(crate) fn rotate(ctx: &Ctx, args: &SmimeRotateArgs) -> Result<()> {
     let total = crate::commands::kms::count_csv_rows(&args.csv)?;
     let rows = bulk::read_rows(&args.csv)?;
     let mut progress = Progress::new("rotate", total, ctx.printer);
-    let report = block_on(bulk::run(
+    let tally = block_on(bulk::run(
         rows,
         args.bulk.concurrency,
         &mut progress,
         ctx.printer,
+        args.bulk.report.as_deref(),
         |row| {
             let shared = Arc::clone(&shared);
             async move {
@@ -338,7 +335,7 @@ pub(crate) fn rotate(ctx: &Ctx, args: &SmimeRotateArgs) -> Result<()> {
                     .unwrap_or_else(|e| Outcome::from_error(&e))
             }
         },
-    ))?;
+    ))??;
     progress.finish();
     bulk::finish(
         ctx.printer,
@@ -347,8 +344,7 @@ pub(crate) fn rotate(ctx: &Ctx, args: &SmimeRotateArgs) -> Result<()> {
         } else {
             "rotate"
         },
-        &report,
-        args.bulk.report.as_deref(),
+        &tally,
     )
 }
 
