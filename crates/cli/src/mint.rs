@@ -123,6 +123,36 @@ impl Minter {
         })
     }
 
+    /// A minter for the Google commands: the issuer by its private key ID, the built-in profile
+    /// or an extension file, URLs from the configuration.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn for_issuer_key(
+        store: &Store,
+        actor: &Actor,
+        issuer_key: &str,
+        extensions: Option<std::path::PathBuf>,
+        days: Option<u32>,
+        algorithm: Option<&str>,
+        config: &IssuanceConfig,
+        printer: Printer,
+    ) -> Result<Self> {
+        let profile = ProfileArgs {
+            certificate_extensions: extensions,
+            extensions_section: None,
+            days,
+            algorithm: algorithm.map(str::to_owned),
+            crl_urls: Vec::new(),
+            ca_issuers_urls: Vec::new(),
+            ocsp_urls: Vec::new(),
+            allow_non_compliant: false,
+        };
+        let issuer = IssuerArgs {
+            issuer_private_key_id: Some(issuer_key.to_owned()),
+            issuer_certificate_id: None,
+        };
+        Self::new(store, actor, &issuer, &profile, config, printer)
+    }
+
     pub(crate) fn issuer(&self) -> &IssuerMaterial {
         &self.issuer
     }

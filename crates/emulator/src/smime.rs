@@ -181,6 +181,18 @@ pub(crate) async fn get(
     Ok(Json(entry_json(entry)).into_response())
 }
 
+/// The certificates of one address, for changing.
+fn entries_mut<'a>(
+    shared: &'a mut Shared,
+    user: &str,
+    send_as: &str,
+) -> Result<&'a mut Vec<SmimeEntry>, ApiError> {
+    shared
+        .user_mut(user)
+        .and_then(|u| u.smime.get_mut(send_as))
+        .ok_or_else(ApiError::not_found)
+}
+
 /// `DELETE .../smimeInfo/{id}`.
 pub(crate) async fn delete(
     State(app): State<AppState>,
@@ -189,10 +201,7 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let mut shared = app.shared.lock().await;
     let (user, send_as) = open(&mut shared, &headers, &user, &send_as)?;
-    let list = shared
-        .user_mut(&user)
-        .and_then(|u| u.smime.get_mut(&send_as))
-        .ok_or_else(ApiError::not_found)?;
+    let list = entries_mut(&mut shared, &user, &send_as)?;
     let before = list.len();
     list.retain(|e| e.id != id);
     if list.len() == before {
@@ -210,10 +219,7 @@ pub(crate) async fn set_default(
 ) -> Result<Response, ApiError> {
     let mut shared = app.shared.lock().await;
     let (user, send_as) = open(&mut shared, &headers, &user, &send_as)?;
-    let list = shared
-        .user_mut(&user)
-        .and_then(|u| u.smime.get_mut(&send_as))
-        .ok_or_else(ApiError::not_found)?;
+    let list = entries_mut(&mut shared, &user, &send_as)?;
     if !list.iter().any(|e| e.id == id) {
         return Err(ApiError::not_found());
     }

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::{block_on, client};
-use crate::args::{IssuerArgs, KeyPairCreateArgs, KeyPairIdArgs, ProfileArgs, UserArgs};
+use crate::args::{KeyPairCreateArgs, KeyPairIdArgs, UserArgs};
 use crate::commands::{Ctx, read_input};
 use crate::mint::{KeyChoice, Minter, report_findings, store_minted};
 
@@ -84,26 +84,14 @@ fn leaf(
         Some(s) => s.parse::<SubjectName>().context("invalid --subject-name")?,
         None => SubjectName::mailbox(user),
     };
-    let profile = ProfileArgs {
-        certificate_extensions: args.leaf_certificate_extensions.clone(),
-        extensions_section: None,
-        days: args.days,
-        // The key service signs and decrypts with RSA.
-        algorithm: Some("rsa2048".to_owned()),
-        crl_urls: Vec::new(),
-        ca_issuers_urls: Vec::new(),
-        ocsp_urls: Vec::new(),
-        allow_non_compliant: false,
-    };
-    let issuer_args = IssuerArgs {
-        issuer_private_key_id: Some(issuer.clone()),
-        issuer_certificate_id: None,
-    };
-    let minter = Minter::new(
+    // The key service signs and decrypts with RSA.
+    let minter = Minter::for_issuer_key(
         store,
         actor,
-        &issuer_args,
-        &profile,
+        issuer,
+        args.leaf_certificate_extensions.clone(),
+        args.days,
+        Some("rsa2048"),
         &ctx.settings.issuance,
         ctx.printer,
     )?;

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::{block_on, client};
-use crate::args::{IssuerArgs, OnboardArgs, ProfileArgs};
+use crate::args::OnboardArgs;
 use crate::bulk::{self, Outcome, UserRow};
 use crate::commands::Ctx;
 use crate::commands::google::key_pairs::build_request;
@@ -48,25 +48,14 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
     let wrapping_key = store
         .symmetric_key(&actor, &args.cse_key_id, Operation::Encrypt)
         .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
-    let profile = ProfileArgs {
-        certificate_extensions: args.leaf_certificate_extensions.clone(),
-        extensions_section: None,
-        days: args.days,
-        algorithm: Some("rsa2048".to_owned()),
-        crl_urls: Vec::new(),
-        ca_issuers_urls: Vec::new(),
-        ocsp_urls: Vec::new(),
-        allow_non_compliant: false,
-    };
-    let issuer = IssuerArgs {
-        issuer_private_key_id: Some(args.issuer_private_key_id.clone()),
-        issuer_certificate_id: None,
-    };
-    let minter = Minter::new(
+    // The key service signs and decrypts with RSA.
+    let minter = Minter::for_issuer_key(
         &store,
         &actor,
-        &issuer,
-        &profile,
+        &args.issuer_private_key_id,
+        args.leaf_certificate_extensions.clone(),
+        args.days,
+        Some("rsa2048"),
         &ctx.settings.issuance,
         ctx.printer,
     )?;

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::smime::{smime_request, upload};
 use super::{block_on, client};
-use crate::args::{IssuerArgs, ProfileArgs, SmimeImportArgs, SmimeRotateArgs};
+use crate::args::{SmimeImportArgs, SmimeRotateArgs};
 use crate::bulk::{self, Outcome, UserRow};
 use crate::commands::Ctx;
 use crate::mint::{KeyChoice, Minter};
@@ -286,25 +286,13 @@ pub(crate) fn rotate(ctx: &Ctx, args: &SmimeRotateArgs) -> Result<()> {
     let minter = match &args.issuer_private_key_id {
         Some(key) => {
             let (store, actor): (Store, _) = ctx.open_store()?;
-            let profile = ProfileArgs {
-                certificate_extensions: None,
-                extensions_section: None,
-                days: args.days,
-                algorithm: None,
-                crl_urls: Vec::new(),
-                ca_issuers_urls: Vec::new(),
-                ocsp_urls: Vec::new(),
-                allow_non_compliant: false,
-            };
-            let issuer = IssuerArgs {
-                issuer_private_key_id: Some(key.clone()),
-                issuer_certificate_id: None,
-            };
-            Some(Minter::new(
+            Some(Minter::for_issuer_key(
                 &store,
                 &actor,
-                &issuer,
-                &profile,
+                key,
+                None,
+                args.days,
+                None,
                 &ctx.settings.issuance,
                 ctx.printer,
             )?)
