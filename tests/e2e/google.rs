@@ -429,6 +429,30 @@ fn bad_requests_fail_with_the_admins_fix_and_change_nothing() {
         .json();
     assert_eq!(late.as_array().unwrap().len(), 1);
     assert!(!late[0]["tags"].to_string().contains("gmail:keypair="));
+    // Once CSE is active, the same command uploads that certificate instead of minting again.
+    t.emulator.admin(
+        "POST",
+        "/admin/users",
+        &json!({"email": "late@example.com", "cse_enabled": true}),
+    );
+    t.run("google key-pairs create --cse-key-id cse_key --kacls-url")
+        .arg(KACLS)
+        .then("-i")
+        .arg(&t.issuer_key)
+        .arg("late@example.com")
+        .ok()
+        .stderr_has("minted earlier for late@example.com and never uploaded");
+    let late_again = t
+        .env
+        .run("--json kms certificates list -t mailpki:cse-user=late@example.com")
+        .ok()
+        .json();
+    assert_eq!(
+        late_again.as_array().unwrap().len(),
+        1,
+        "no second certificate"
+    );
+    assert!(late_again[0]["tags"].to_string().contains("gmail:keypair="));
     let uploads = t.count("POST", "/cse/keypairs");
     // A non-compliant leaf is refused before any upload.
     let ext = t.env.path("server.ext");

@@ -381,3 +381,40 @@ fn list_filters_by_tag_subject_and_expiry() {
         .fails(1)
         .stderr_has("3 objects carry the tags");
 }
+
+/// Windows and some tools export with an empty password, without a MAC, or unencrypted.
+#[test]
+fn pkcs12_without_password_or_mac_imports() {
+    let (env, pki) = env_with_pki();
+    let variants: [(&str, &[&str]); 3] = [
+        ("empty", &[]),
+        ("nomac", &["-nomac"]),
+        ("plain", &["-keypbe", "NONE", "-certpbe", "NONE", "-nomac"]),
+    ];
+    for (name, extra) in variants {
+        let file = format!("{name}.p12");
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "issuing.key",
+            "-in",
+            "issuing.pem",
+            "-certfile",
+            "root.pem",
+            "-out",
+            &file,
+            "-passout",
+            "pass:",
+        ];
+        args.extend(extra);
+        openssl(&pki.dir, &args);
+        let report = env
+            .run("--json kms certificates import -f pkcs12")
+            .arg(pki.path(&file))
+            .arg(name)
+            .ok()
+            .json();
+        assert!(report["private_key"].is_string(), "{name}: {report}");
+    }
+}

@@ -84,6 +84,23 @@ fn leaf(
         Some(s) => s.parse::<SubjectName>().context("invalid --subject-name")?,
         None => SubjectName::mailbox(user),
     };
+    // A certificate minted for this user by an earlier attempt that Gmail refused (CSE not
+    // active yet, say) is used rather than minting another.
+    if args.rsa_private_key_id.is_none()
+        && !args.dry_run
+        && let Some(id) = unuploaded_leaf(store, actor, user, &subject)?
+    {
+        ctx.printer.warn(&format!(
+            "using certificate `{id}`, minted earlier for {user} and never uploaded"
+        ));
+        let key_id = store.private_key_id_of(actor, &id)?;
+        return Ok(Leaf {
+            certificate: store.certificate(actor, &id, Operation::Get)?,
+            chain: store.chain(actor, &id)?,
+            key: store.private_key(actor, &key_id, Operation::Export)?,
+            stored_id: Some(id),
+        });
+    }
     // The key service signs and decrypts with RSA.
     let minter = Minter::for_issuer_key(
         store,
@@ -183,6 +200,39 @@ pub(crate) fn build_request(
         }],
         ..CseKeyPair::default()
     })
+}
+
+/// A live certificate minted for `user` with `subject` that was never uploaded to Gmail.
+fn unuploaded_leaf(
+    store: &Store,
+    actor: &Actor,
+    user: &EmailAddress,
+    subject: &SubjectName,
+) -> Result<Option<String>> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() + 86_400;
+    let filter = mailpki_store::ObjectFilter {
+        object_type: Some(mailpki_store::ObjectType::Certificate),
+        tags: vec![format!("mailpki:cse-user={}", user.normalized())],
+        ..mailpki_store::ObjectFilter::default()
+    };
+    let wanted = subject.to_string();
+    Ok(store
+        .list(actor, &filter)?
+        .into_iter()
+        .filter(|c| c.state == mailpki_store::State::Active)
+        .filter(|c| !c.tags.iter().any(|t| t.starts_with("gmail:keypair=")))
+        .filter(|c| c.certificate_subject.as_deref() == Some(wanted.as_str()))
+        .filter(|c| {
+            c.certificate_not_after
+                .as_deref()
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .is_some_and(|t| t.unix_timestamp() > now)
+        })
+        .map(|c| c.unique_identifier)
+        .next())
 }
 
 pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
