@@ -496,26 +496,6 @@ fn validity_never_outlives_the_issuer() {
     openssl(
         &pki.dir,
         [
-            "x509",
-            "-req",
-            "-in",
-            "issuing.csr",
-            "-CA",
-            "root.pem",
-            "-CAkey",
-            "root.key",
-            "-CAcreateserial",
-            "-out",
-            "short.pem",
-            "-days",
-            "10",
-            "-extfile",
-            "issuing.ext",
-        ],
-    );
-    openssl(
-        &pki.dir,
-        [
             "pkcs12",
             "-export",
             "-inkey",
