@@ -316,6 +316,44 @@ impl RawRow {
     }
 }
 
+/// The WHERE clause and arguments of `find`: visible to `user`, and every condition of `filter`.
+fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
+    let mut clauses = vec![
+        "(o.owner = ?1 OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
+         AND g.grantee IN (?1, '*')))"
+            .to_owned(),
+    ];
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(user.to_owned())];
+    if let Some(t) = filter.object_type {
+        args.push(Box::new(t.as_str()));
+        clauses.push(format!("o.object_type = ?{}", args.len()));
+    }
+    for tag in &filter.tags {
+        args.push(Box::new(tag.clone()));
+        // `IN` lets SQLite start from the tag index; a correlated EXISTS scans every object,
+        // which made per-user lookups in 10,000-user batches quadratic.
+        clauses.push(format!(
+            "o.uid IN (SELECT uid FROM tags WHERE tag = ?{})",
+            args.len()
+        ));
+    }
+    if let Some(s) = &filter.subject_contains {
+        args.push(Box::new(format!(
+            "%{}%",
+            s.replace('%', "\\%").replace('_', "\\_")
+        )));
+        clauses.push(format!("o.subject LIKE ?{} ESCAPE '\\'", args.len()));
+    }
+    if let Some(t) = filter.expires_before {
+        args.push(Box::new(t));
+        clauses.push(format!("o.not_after < ?{}", args.len()));
+    }
+    if !filter.include_destroyed {
+        clauses.push("o.state <> 'Destroyed'".to_owned());
+    }
+    (clauses.join(" AND "), args)
+}
+
 fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
     let (material, sealed) = match &r.material {
         Material::Clear(b) => (Some(b.as_slice()), false),
@@ -419,39 +457,9 @@ impl Backend for SqliteBackend {
     }
 
     fn find(&self, filter: &ObjectFilter, user: &str) -> Result<Vec<ObjectRecord>> {
-        let mut clauses = vec![
-            "(o.owner = ?1 OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
-             AND g.grantee IN (?1, '*')))"
-                .to_owned(),
-        ];
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(user.to_owned())];
-        if let Some(t) = filter.object_type {
-            args.push(Box::new(t.as_str()));
-            clauses.push(format!("o.object_type = ?{}", args.len()));
-        }
-        for tag in &filter.tags {
-            args.push(Box::new(tag.clone()));
-            clauses.push(format!(
-                "EXISTS (SELECT 1 FROM tags t WHERE t.uid = o.uid AND t.tag = ?{})",
-                args.len()
-            ));
-        }
-        if let Some(s) = &filter.subject_contains {
-            args.push(Box::new(format!(
-                "%{}%",
-                s.replace('%', "\\%").replace('_', "\\_")
-            )));
-            clauses.push(format!("o.subject LIKE ?{} ESCAPE '\\'", args.len()));
-        }
-        if let Some(t) = filter.expires_before {
-            args.push(Box::new(t));
-            clauses.push(format!("o.not_after < ?{}", args.len()));
-        }
-        if !filter.include_destroyed {
-            clauses.push("o.state <> 'Destroyed'".to_owned());
-        }
+        let (clause, args) = filter_clause(filter, user);
         let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
-        Self::query_records(&self.conn(), &clauses.join(" AND "), &refs)
+        Self::query_records(&self.conn(), &clause, &refs)
     }
 
     fn find_by_spki(&self, spki_sha256: &str) -> Result<Vec<ObjectRecord>> {
@@ -664,6 +672,32 @@ mod tests {
             SqliteBackend::open(&path),
             Err(StoreError::NotAStore { .. })
         ));
+        Ok(())
+    }
+
+    /// Regression: tag lookups scanned the whole objects table.
+    #[test]
+    fn tag_lookups_use_the_tag_index() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(StoreError::io("tempdir"))?;
+        let (backend, _) = SqliteBackend::open(&dir.path().join("kms.sqlite"))?;
+        let conn = backend.conn();
+        let filter = ObjectFilter {
+            tags: vec![
+                "mailpki:batch=b".into(),
+                "mailpki:email=u@example.com".into(),
+            ],
+            ..ObjectFilter::default()
+        };
+        let (clause, args) = filter_clause(&filter, "alice");
+        let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
+        let plan: Vec<String> = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM objects o WHERE {clause}"
+            ))?
+            .query_map(refs.as_slice(), |r| r.get::<_, String>(3))?
+            .collect::<rusqlite::Result<_>>()?;
+        assert!(plan.iter().any(|p| p.contains("tags_tag")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p == "SCAN o"), "{plan:?}");
         Ok(())
     }
 
