@@ -226,3 +226,18 @@ fn a_killed_batch_resumes_without_duplicates() {
     batch(&env, &key, &csv).ok();
     assert_each_user_once(&env, &pki, 30);
 }
+
+/// Spreadsheets put a byte order mark before the header: it is not a user.
+#[test]
+fn a_csv_saved_by_a_spreadsheet_works() {
+    let (env, pki) = env_with_pki();
+    let key = import_issuer(&env, &pki, "ca")["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = env.path("users.csv");
+    std::fs::write(&path, "\u{feff}email,subject,pkcs12_password\r\nuser0@example.com,,pw0\r\nuser1@example.com,,pw1\r\n").unwrap();
+    let report = batch(&env, &key, &path).ok().json();
+    assert_eq!(report["minted"], 2);
+    assert_eq!(report["failed"].as_array().unwrap().len(), 0);
+}

@@ -91,7 +91,7 @@ pub(crate) fn read_rows(path: &Path) -> Result<impl Iterator<Item = Result<UserR
             let line = record
                 .position()
                 .map_or(index as u64 + 1, csv::Position::line);
-            let user = record.get(0).unwrap_or_default().to_owned();
+            let user = strip_bom(record.get(0).unwrap_or_default()).to_owned();
             if user.is_empty()
                 || (index == 0
                     && (user.eq_ignore_ascii_case("email") || user.eq_ignore_ascii_case("user")))
@@ -117,6 +117,11 @@ pub(crate) fn read_rows(path: &Path) -> Result<impl Iterator<Item = Result<UserR
             }
             Some(Ok(UserRow { line, user, fields }))
         }))
+}
+
+/// Spreadsheets save CSV with a UTF-8 byte order mark before the first field.
+pub(crate) fn strip_bom(field: &str) -> &str {
+    field.strip_prefix('\u{feff}').unwrap_or(field).trim()
 }
 
 fn row_of(row: &UserRow, outcome: Outcome) -> (ReportRow, Tick) {

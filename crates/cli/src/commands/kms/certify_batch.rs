@@ -169,7 +169,7 @@ pub(crate) fn count_lines(path: &Path) -> Result<u64> {
         .map_while(Result::ok)
         .enumerate()
     {
-        let line = line.trim();
+        let line = crate::bulk::strip_bom(&line);
         let header = i == 0
             && line
                 .split(',')
@@ -384,7 +384,10 @@ fn parse_row(
         .position()
         .map_or(index as u64 + 1, csv::Position::line);
     let field = |i: usize| record.get(i).filter(|f| !f.is_empty());
-    let Some(raw_email) = field(0) else {
+    let Some(raw_email) = field(0)
+        .map(crate::bulk::strip_bom)
+        .filter(|f| !f.is_empty())
+    else {
         return Ok(None);
     };
     if index == 0 && raw_email.eq_ignore_ascii_case("email") {
