@@ -241,3 +241,72 @@ fn json_errors_for_scripts() {
             .contains("no object with ID `nope`")
     );
 }
+
+/// With every log on (RUST_LOG=trace), no password, private key or access token reaches
+/// stdout or stderr, through import, minting, export and a Gmail upload.
+#[test]
+fn secrets_stay_out_of_output_even_at_trace() {
+    let (env, pki) = env_with_pki();
+    let p12 = s(&pki.pkcs12("ca.p12", "modern"));
+    let prime = pki.issuing_key_prime();
+    let prime_hex = prime.iter().fold(String::new(), |mut out, b| {
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
+        out
+    });
+    let mut outputs = Vec::new();
+    let mut record = |out: mailpki_test_support::Outcome| {
+        outputs.push(format!("{}{}", out.stdout(), out.stderr()));
+        out
+    };
+    let report = record(
+        env.run("--json kms certificates import -f pkcs12")
+            .arg(&p12)
+            .then("-p")
+            .arg(TestPki::PASSWORD)
+            .arg("ca")
+            .env("RUST_LOG", "trace")
+            .ok(),
+    )
+    .json();
+    let key = report["private_key"].as_str().unwrap().to_owned();
+    env.run("kms sym keys create cse_key").ok();
+    let emulator = env.start_emulator(&["jane@example.com"], &pki.path("root.pem"));
+    record(
+        emulator
+            .run(
+                &env,
+                "google key-pairs create --cse-key-id cse_key --kacls-url https://k.example.com -i",
+            )
+            .arg(&key)
+            .arg("jane@example.com")
+            .env("RUST_LOG", "trace")
+            .ok(),
+    );
+    record(
+        env.run("kms certificates export -c ca -f pkcs12 -p export-secret-pw")
+            .arg(env.path("out.p12"))
+            .env("RUST_LOG", "trace")
+            .ok(),
+    );
+    let sa: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&emulator.key_file).unwrap()).unwrap();
+    let sa_key_line = sa["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let all = outputs.join("\n");
+    assert!(all.len() > 1000, "trace logging produced output");
+    for (what, secret) in [
+        ("the PKCS#12 password", TestPki::PASSWORD),
+        ("the export password", "export-secret-pw"),
+        ("the CA key (hex)", &prime_hex[..32]),
+        ("the service account key", &sa_key_line),
+        ("an access token", "ya29.emu-"),
+    ] {
+        assert!(!all.contains(secret), "{what} appears in the output");
+    }
+}
