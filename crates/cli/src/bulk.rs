@@ -179,11 +179,7 @@ impl Sink {
         let Some(path) = path else {
             return Ok(Self::None);
         };
-        if path.exists() {
-            std::fs::remove_file(path)
-                .with_context(|| format!("cannot replace {}", path.display()))?;
-        }
-        mailpki_store::write_private_file(path, b"")?;
+        mailpki_store::replace_private_file(path, b"")?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)

@@ -212,8 +212,19 @@ pub fn write_private_file(path: &Path, data: &[u8]) -> Result<()> {
         .map_err(StoreError::io(path))
 }
 
+/// Writes `data` to `path` (mode 0600) through a temporary file beside it, replacing any file
+/// there: readers see the old file or the whole new one, never a part of it.
+pub fn replace_private_file(path: &Path, data: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let _ = fs::remove_file(&tmp);
+    write_private_file(&tmp, data)?;
+    fs::rename(&tmp, path).map_err(StoreError::io(path))
+}
+
 /// Creates a folder and its missing parents; new folders get mode 0700.
-pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
+pub fn create_private_dir(path: &Path) -> Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

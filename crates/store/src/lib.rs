@@ -19,7 +19,10 @@ pub use codec::{
     Bundle, ImportFormat, Pkcs12Profile, build_pkcs12, certificate_info, format_name,
     is_self_signed, issued_by, key_algorithm, parse as parse_bundle, pkcs7_pem, spki_sha256,
 };
-pub use crypto::{MasterKeySource, cse_unwrap, cse_wrap, write_private_file};
+pub use crypto::{
+    MasterKeySource, create_private_dir, cse_unwrap, cse_wrap, replace_private_file,
+    write_private_file,
+};
 pub use error::{Result, StoreError};
 pub use model::{
     Actor, Algorithm, Attributes, CertificateInfo, LinkType, Material, ObjectFilter, ObjectRecord,

@@ -1,8 +1,8 @@
 //! `mailpki emulator serve`: the Gmail API emulator as a process, for tests and CI pipelines.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mailpki_emulator::{Config, Emulator, default_scopes};
-use mailpki_store::write_private_file;
+use mailpki_store::replace_private_file;
 
 use super::Ctx;
 use super::google::block_on;
@@ -25,11 +25,7 @@ pub(crate) fn serve(ctx: &Ctx, args: &EmulatorServeArgs) -> Result<()> {
                 .state()
                 .create_service_account(default_scopes())
                 .await?;
-            if path.exists() {
-                std::fs::remove_file(path)
-                    .with_context(|| format!("cannot replace {}", path.display()))?;
-            }
-            write_private_file(path, serde_json::to_string_pretty(&key_file)?.as_bytes())?;
+            replace_private_file(path, serde_json::to_string_pretty(&key_file)?.as_bytes())?;
         }
         // The first line is the URL, for scripts that start the emulator and read it.
         ctx.printer.print(

@@ -105,17 +105,3 @@ pub(crate) fn read_input(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         format!("cannot read {}", path.display())
     })?))
 }
-
-/// Creates a folder (and parents) for secret output, mode 0700 where it is new.
-pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(path)
-        .with_context(|| format!("cannot create {}", path.display()))
-}

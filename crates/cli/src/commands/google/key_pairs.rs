@@ -5,7 +5,7 @@ use mailpki_gmail::KeyPairAction;
 use mailpki_gmail::types::{CseKeyPair, CsePrivateKeyMetadata, KaclsKeyMetadata};
 use mailpki_issuance::{EmailAddress, LintOptions, SubjectName, lint};
 use mailpki_store::{
-    Actor, ImportFormat, Operation, Store, cse_wrap, parse_bundle, pkcs7_pem, write_private_file,
+    Actor, ImportFormat, Operation, Store, cse_wrap, parse_bundle, pkcs7_pem, replace_private_file,
 };
 use openssl::pkey::{Id, PKey, Private};
 use openssl::x509::X509;
@@ -271,18 +271,14 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
         .map(|k| k.kacls_data.clone())
         .unwrap_or_default();
     let Some(gmail) = gmail else {
-        crate::commands::create_private_dir(&args.output_dir)?;
+        mailpki_store::create_private_dir(&args.output_dir)?;
         let p7_path = args.output_dir.join(format!("{user}.pkcs7.pem"));
         let wrapped_path = args.output_dir.join(format!("{user}.wrapped-key"));
         for (path, data) in [
             (&p7_path, pkcs7.as_bytes()),
             (&wrapped_path, kacls_data.as_bytes()),
         ] {
-            if path.exists() {
-                std::fs::remove_file(path)
-                    .with_context(|| format!("cannot replace {}", path.display()))?;
-            }
-            write_private_file(path, data)?;
+            replace_private_file(path, data)?;
         }
         return ctx.printer.print(
             format!("dry run: wrote {} and {}", p7_path.display(), wrapped_path.display()),

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 use mailpki_issuance::{EmailAddress, SubjectName};
 use mailpki_store::{
-    Actor, ExportFormat, Pkcs12Profile, Store, build_pkcs12, certificate_info, rfc3339,
-    write_private_file,
+    Actor, ExportFormat, Pkcs12Profile, Store, build_pkcs12, certificate_info,
+    replace_private_file, rfc3339,
 };
 use openssl::hash::{MessageDigest, hash};
 use secrecy::SecretString;
@@ -151,15 +151,6 @@ impl Manifest {
     }
 }
 
-/// Writes `data` to `path` through a temporary file, so a file is whole or absent.
-fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("p12.tmp");
-    let _ = fs::remove_file(&tmp);
-    write_private_file(&tmp, data)?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
 /// Counts data lines, for the progress bar's length.
 pub(crate) fn count_lines(path: &Path) -> Result<u64> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -185,7 +176,7 @@ pub(crate) fn count_lines(path: &Path) -> Result<u64> {
 pub(crate) fn run(ctx: &Ctx, args: &CertifyBatchArgs) -> Result<()> {
     let default_password = read_password(&args.password)?;
     let total = count_lines(&args.csv)?;
-    crate::commands::create_private_dir(&args.out_dir)?;
+    mailpki_store::create_private_dir(&args.out_dir)?;
     let batch = match &args.batch_id {
         Some(id) => id.clone(),
         None => default_batch_id(&args.out_dir)?,
@@ -506,7 +497,7 @@ fn finish_user(
     pkcs12: &[u8],
 ) -> Result<()> {
     let name = file_name(&job.email);
-    write_atomically(&out_dir.join(&name), pkcs12)?;
+    replace_private_file(&out_dir.join(&name), pkcs12)?;
     manifest.append(&[
         job.email.as_str(),
         &entry.certificate_id,

@@ -1,7 +1,7 @@
 //! `mailpki kms certificates export`.
 
 use anyhow::{Context, Result, bail};
-use mailpki_store::{ExportFormat, Pkcs12Profile, write_private_file};
+use mailpki_store::{ExportFormat, Pkcs12Profile, replace_private_file};
 use serde_json::json;
 
 use crate::args::{ExportArgs, ExportFormatArg};
@@ -35,11 +35,8 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let bytes = store
         .export_certificate(&actor, &uid, &format)
         .with_context(|| format!("cannot export `{uid}`"))?;
-    if args.force && args.file.exists() {
-        std::fs::remove_file(&args.file)
-            .with_context(|| format!("cannot replace {}", args.file.display()))?;
-    }
-    write_private_file(&args.file, &bytes)?;
+    // Without --force an existing file was refused above.
+    replace_private_file(&args.file, &bytes)?;
     ctx.printer.print(
         format!("exported `{uid}` to {}", args.file.display()),
         &json!({ "unique_identifier": uid, "file": args.file }),
