@@ -392,26 +392,10 @@ fn pkcs12_without_password_or_mac_imports() {
         ("plain", &["-keypbe", "NONE", "-certpbe", "NONE", "-nomac"]),
     ];
     for (name, extra) in variants {
-        let file = format!("{name}.p12");
-        let mut args = vec![
-            "pkcs12",
-            "-export",
-            "-inkey",
-            "issuing.key",
-            "-in",
-            "issuing.pem",
-            "-certfile",
-            "root.pem",
-            "-out",
-            &file,
-            "-passout",
-            "pass:",
-        ];
-        args.extend(extra);
-        openssl(&pki.dir, &args);
+        let file = pki.pkcs12_with(&format!("{name}.p12"), "", extra);
         let report = env
             .run("--json kms certificates import -f pkcs12")
-            .arg(pki.path(&file))
+            .arg(&file)
             .arg(name)
             .ok()
             .json();

@@ -328,7 +328,24 @@ impl TestPki {
     /// (OpenSSL 3's AES-256/PBKDF2), `legacy` (RC2-40 + 3DES, as old OpenSSL and Windows
     /// write) or `3des` (3DES for both, SHA-1 MAC). Returns the file's path.
     pub fn pkcs12(&self, name: &str, profile: &str) -> PathBuf {
-        let pass = format!("pass:{}", Self::PASSWORD);
+        let extra: &[&str] = match profile {
+            "legacy" => &["-legacy"],
+            "3des" => &[
+                "-keypbe",
+                "PBE-SHA1-3DES",
+                "-certpbe",
+                "PBE-SHA1-3DES",
+                "-macalg",
+                "sha1",
+            ],
+            _ => &[],
+        };
+        self.pkcs12_with(name, Self::PASSWORD, extra)
+    }
+
+    /// Exports the issuing CA as PKCS#12 with `password` and more `openssl pkcs12` options.
+    pub fn pkcs12_with(&self, name: &str, password: &str, extra: &[&str]) -> PathBuf {
+        let pass = format!("pass:{password}");
         let mut args = vec![
             "pkcs12",
             "-export",
@@ -345,18 +362,7 @@ impl TestPki {
             "-passout",
             &pass,
         ];
-        match profile {
-            "legacy" => args.push("-legacy"),
-            "3des" => args.extend([
-                "-keypbe",
-                "PBE-SHA1-3DES",
-                "-certpbe",
-                "PBE-SHA1-3DES",
-                "-macalg",
-                "sha1",
-            ]),
-            _ => {}
-        }
+        args.extend(extra);
         openssl(&self.dir, &args);
         self.path(name)
     }
