@@ -132,13 +132,20 @@ async fn mint_for(s: &Shared, user: &EmailAddress, subject: &SubjectName) -> Res
 }
 
 /// Step 2: the key pair, found in Gmail (an earlier run uploaded it) or uploaded, journaled.
+/// Only a certificate from an earlier run (`from_journal`) can be in Gmail already.
 async fn upload_key_pair(
     s: &Shared,
     user: &EmailAddress,
     certificate_id: &str,
     certificate: &X509,
+    from_journal: bool,
 ) -> Result<String> {
-    let id = if let Some(id) = find_key_pair(&s.gmail, user.as_str(), certificate).await? {
+    let earlier = if from_journal {
+        find_key_pair(&s.gmail, user.as_str(), certificate).await?
+    } else {
+        None
+    };
+    let id = if let Some(id) = earlier {
         id
     } else {
         let key_id = s.store.private_key_id_of(&s.actor, certificate_id)?;
@@ -206,7 +213,8 @@ async fn onboard_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
     let key_pair_id = if let Some(id) = steps.get("keypair") {
         id.clone()
     } else {
-        upload_key_pair(s, &user, &certificate_id, &certificate).await?
+        let from_journal = steps.contains_key("minted");
+        upload_key_pair(s, &user, &certificate_id, &certificate, from_journal).await?
     };
 
     // 3. The identity.
