@@ -3,7 +3,9 @@
 //! rights. SQLite is the embedded backend; another database implements the same trait.
 
 use crate::error::Result;
-use crate::model::{LinkType, ObjectFilter, ObjectRecord, Operation, State};
+use crate::model::{
+    ApiToken, AuditEntry, AuditFilter, LinkType, ObjectFilter, ObjectRecord, Operation, State,
+};
 
 /// Writes applied in one transaction: all of them or none.
 #[derive(Debug, Default)]
@@ -90,4 +92,21 @@ pub trait Backend: Send + Sync {
 
     /// Sets a value only if the key is absent; returns the value now stored.
     fn meta_init(&self, key: &str, value: &str) -> Result<String>;
+
+    /// Appends a line to the audit log.
+    fn audit_append(&self, entry: &AuditEntry) -> Result<()>;
+
+    /// Audit lines matching `filter`, newest first.
+    fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+
+    /// Stores a new API token under the hash of its secret.
+    fn token_insert(&self, token: &ApiToken, secret_hash: &str) -> Result<()>;
+
+    /// The token whose secret hashes to `secret_hash`, revoked or not.
+    fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>>;
+
+    /// Marks a token revoked; returns whether a live token was found.
+    fn token_revoke(&self, id: &str, now: i64) -> Result<bool>;
+
+    fn token_list(&self) -> Result<Vec<ApiToken>>;
 }

@@ -136,6 +136,15 @@ pub enum StoreError {
 
     #[error("database error")]
     Database(#[from] rusqlite::Error),
+
+    #[error("database error: {0}")]
+    Postgres(postgres::Error),
+
+    #[error("the database is unavailable: {reason}")]
+    Unavailable { reason: String },
+
+    #[error("invalid database URL {url}: {reason}")]
+    InvalidDatabaseUrl { url: String, reason: String },
 }
 
 impl StoreError {
@@ -145,7 +154,12 @@ impl StoreError {
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self,
-            Self::Crypto { .. } | Self::Io { .. } | Self::Database(_) | Self::Corrupt { .. }
+            Self::Crypto { .. }
+                | Self::Io { .. }
+                | Self::Database(_)
+                | Self::Postgres(_)
+                | Self::Unavailable { .. }
+                | Self::Corrupt { .. }
         )
     }
 

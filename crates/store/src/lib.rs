@@ -11,6 +11,8 @@ mod codec;
 mod crypto;
 mod error;
 mod model;
+mod postgres;
+mod row;
 mod sqlite;
 mod store;
 
@@ -25,11 +27,12 @@ pub use crypto::{
 };
 pub use error::{Result, StoreError};
 pub use model::{
-    Actor, Algorithm, Attributes, CertificateInfo, LinkType, Material, ObjectFilter, ObjectRecord,
-    ObjectType, Operation, State, rfc3339,
+    Actor, Algorithm, ApiToken, Attributes, AuditEntry, AuditFilter, CertificateInfo, LinkType,
+    Material, ObjectFilter, ObjectRecord, ObjectType, Operation, State, rfc3339,
 };
+pub use postgres::{PoolOptions, PostgresBackend, is_postgres_url, redact_url};
 pub use sqlite::SqliteBackend;
 pub use store::{
-    AccessEntry, DestroyOptions, ExportFormat, ImportReport, ImportRequest, IssuerMaterial,
-    ObtainedEntry, Store,
+    API_TOKEN_PREFIX, AccessEntry, DestroyOptions, ExportFormat, ImportReport, ImportRequest,
+    IssuerMaterial, ObtainedEntry, Store,
 };

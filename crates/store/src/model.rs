@@ -321,6 +321,44 @@ pub struct ObjectFilter {
     pub include_destroyed: bool,
 }
 
+/// One line of the audit log: who did what to which object, when, with what outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// Unix seconds.
+    pub at: i64,
+    pub actor: String,
+    pub operation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// `ok`, `denied`, `failed` or `unauthenticated`.
+    pub outcome: String,
+    /// What went wrong, as the error message says it (never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Which audit lines to read, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub object: Option<String>,
+    pub limit: usize,
+}
+
+/// An API token as stored: its hash stands in for the secret, which is never kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ApiToken {
+    pub id: String,
+    /// The user the token acts as.
+    pub user: String,
+    pub created: i64,
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,15 +13,16 @@ use crate::backend::{Backend, WriteBatch};
 use crate::crypto::{create_private_dir, write_private_file};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Algorithm, CertificateInfo, LinkType, Material, ObjectFilter, ObjectRecord, ObjectType,
-    Operation, State,
+    Algorithm, ApiToken, AuditEntry, AuditFilter, CertificateInfo, LinkType, Material,
+    ObjectFilter, ObjectRecord, Operation, State,
 };
+use crate::row::RawRow;
 
 /// "MPKI" — marks a SQLite file as a mailpki store.
 const APPLICATION_ID: i64 = 0x4D50_4B49;
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE objects (
@@ -81,6 +82,28 @@ CREATE TABLE journal (
     value TEXT NOT NULL,
     updated INTEGER NOT NULL,
     PRIMARY KEY (batch, subject, step)
+);
+",
+    r"
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    object TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX audit_actor ON audit(actor);
+CREATE INDEX audit_object ON audit(object);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    expires INTEGER,
+    revoked INTEGER
 );
 ",
 ];
@@ -203,7 +226,7 @@ impl SqliteBackend {
         let rows = stmt
             .query_map(args, read_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(|raw| raw.into_record(conn)).collect()
+        rows.into_iter().map(|raw| attach(conn, raw)).collect()
     }
 }
 
@@ -213,23 +236,6 @@ fn table_count(conn: &Connection) -> Result<i64> {
         [],
         |r| r.get(0),
     )?)
-}
-
-/// A row as read, before tags and links are attached and enums parsed.
-struct RawRow {
-    uid: String,
-    object_type: String,
-    state: String,
-    algorithm: Option<String>,
-    length: Option<i64>,
-    owner: String,
-    created: i64,
-    updated: i64,
-    material: Option<Vec<u8>>,
-    sealed: bool,
-    spki_sha256: Option<String>,
-    revocation_reason: Option<String>,
-    cert: Option<CertificateInfo>,
 }
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
@@ -265,55 +271,19 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
     })
 }
 
-impl RawRow {
-    fn into_record(self, conn: &Connection) -> Result<ObjectRecord> {
-        let corrupt = |reason: String| StoreError::Corrupt {
-            uid: self.uid.clone(),
-            reason,
-        };
-        let object_type: ObjectType = self.object_type.parse().map_err(corrupt)?;
-        let state: State = self.state.parse().map_err(corrupt)?;
-        let algorithm = self
-            .algorithm
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(corrupt)?;
-        let mut tags_stmt = conn.prepare_cached("SELECT tag FROM tags WHERE uid = ?1")?;
-        let tags = tags_stmt
-            .query_map([&self.uid], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut links_stmt =
-            conn.prepare_cached("SELECT link_type, target FROM links WHERE uid = ?1")?;
-        let mut links = BTreeMap::new();
-        for row in links_stmt.query_map([&self.uid], |r| {
+fn attach(conn: &Connection, raw: RawRow) -> Result<ObjectRecord> {
+    let mut tags_stmt = conn.prepare_cached("SELECT tag FROM tags WHERE uid = ?1")?;
+    let tags = tags_stmt
+        .query_map([&raw.uid], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut links_stmt =
+        conn.prepare_cached("SELECT link_type, target FROM links WHERE uid = ?1")?;
+    let links = links_stmt
+        .query_map([&raw.uid], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })? {
-            let (link_type, target) = row?;
-            links.insert(link_type.parse::<LinkType>().map_err(corrupt)?, target);
-        }
-        let material = match (self.material, self.sealed) {
-            (None, _) => Material::Gone,
-            (Some(bytes), true) => Material::Sealed(bytes),
-            (Some(bytes), false) => Material::Clear(bytes),
-        };
-        Ok(ObjectRecord {
-            uid: self.uid,
-            object_type,
-            state,
-            algorithm,
-            length: self.length.map(|l| l as u32),
-            owner: self.owner,
-            tags,
-            links,
-            created: self.created,
-            updated: self.updated,
-            spki_sha256: self.spki_sha256,
-            revocation_reason: self.revocation_reason,
-            certificate: self.cert,
-            material,
-        })
-    }
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    raw.into_record(tags, links)
 }
 
 /// The WHERE clause and arguments of `find`: visible to `user`, and every condition of `filter`.
@@ -640,6 +610,104 @@ impl Backend for SqliteBackend {
         tx.commit()?;
         Ok(stored)
     }
+
+    fn audit_append(&self, e: &AuditEntry) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO audit (at, actor, operation, object, outcome, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![e.at, e.actor, e.operation, e.object, e.outcome, e.detail],
+        )?;
+        Ok(())
+    }
+
+    fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT at, actor, operation, object, outcome, detail FROM audit
+             WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR object = ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![filter.actor, filter.object, filter.limit as i64],
+                |r| {
+                    Ok(AuditEntry {
+                        at: r.get(0)?,
+                        actor: r.get(1)?,
+                        operation: r.get(2)?,
+                        object: r.get(3)?,
+                        outcome: r.get(4)?,
+                        detail: r.get(5)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn token_insert(&self, t: &ApiToken, secret_hash: &str) -> Result<()> {
+        let inserted = self.conn().execute(
+            "INSERT INTO api_tokens (id, user_name, secret_hash, created, created_by, expires)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                t.id,
+                t.user,
+                secret_hash,
+                t.created,
+                t.created_by,
+                t.expires
+            ],
+        );
+        match inserted {
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                Err(StoreError::AlreadyExists { uid: t.id.clone() })
+            }
+            other => other.map(drop).map_err(Into::into),
+        }
+    }
+
+    fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = ?1"),
+                [secret_hash],
+                read_token,
+            )
+            .optional()?)
+    }
+
+    fn token_revoke(&self, id: &str, now: i64) -> Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE api_tokens SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
+            params![id, now],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn token_list(&self) -> Result<Vec<ApiToken>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created, id"
+        ))?;
+        let rows = stmt
+            .query_map([], read_token)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+}
+
+const TOKEN_COLUMNS: &str = "id, user_name, created, created_by, expires, revoked";
+
+fn read_token(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    Ok(ApiToken {
+        id: r.get(0)?,
+        user: r.get(1)?,
+        created: r.get(2)?,
+        created_by: r.get(3)?,
+        expires: r.get(4)?,
+        revoked: r.get(5)?,
+    })
 }
 
 #[cfg(test)]

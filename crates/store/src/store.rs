@@ -14,8 +14,8 @@ use crate::codec::{self, Bundle, ImportFormat, Pkcs12Profile};
 use crate::crypto::{KEY_LEN, MasterKey, MasterKeySource};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Actor, Algorithm, Attributes, LinkType, Material, ObjectFilter, ObjectRecord, ObjectType,
-    Operation, State, check_tag, check_uid,
+    Actor, Algorithm, ApiToken, Attributes, AuditEntry, AuditFilter, LinkType, Material,
+    ObjectFilter, ObjectRecord, ObjectType, Operation, State, check_tag, check_uid,
 };
 use crate::sqlite::SqliteBackend;
 
@@ -139,6 +139,35 @@ impl Store {
     /// Opens (or creates) the SQLite store at `path`. A new store gets a new master key when
     /// the source is a file that does not exist yet; an existing store must be opened by the
     /// key it was made with.
+    /// Opens the store at `location`: a `postgres://` URL or a SQLite file path.
+    pub fn open(location: &str, source: &MasterKeySource) -> Result<Self> {
+        if crate::postgres::is_postgres_url(location) {
+            Self::open_postgres(location, source, &crate::postgres::PoolOptions::default())
+        } else {
+            Self::open_sqlite(Path::new(location), source)
+        }
+    }
+
+    /// Opens (or creates) the store in the PostgreSQL database at `url`.
+    pub fn open_postgres(
+        url: &str,
+        source: &MasterKeySource,
+        options: &crate::postgres::PoolOptions,
+    ) -> Result<Self> {
+        let (backend, created) = crate::postgres::PostgresBackend::open(url, options)?;
+        let location = PathBuf::from(backend.display_url());
+        if let MasterKeySource::File(key_path) = source
+            && !created
+            && !key_path.exists()
+        {
+            return Err(StoreError::MasterKeyMissing {
+                path: key_path.clone(),
+                store: location,
+            });
+        }
+        Self::with_backend(Box::new(backend), source, created, location)
+    }
+
     pub fn open_sqlite(path: &Path, source: &MasterKeySource) -> Result<Self> {
         // With no key file, only a new store may be made (and the key with it); an existing
         // file must first prove to be a store, and then it needs its own key.
@@ -1064,6 +1093,94 @@ struct ImportPlan<'a> {
     tags: &'a [String],
     remove: Vec<String>,
     batch: WriteBatch,
+}
+
+/// What an API token starts with, so that leaked ones are easy to spot and scan for.
+pub const API_TOKEN_PREFIX: &str = "mpk_";
+
+fn token_hash(secret: &str) -> Result<String> {
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), secret.as_bytes())
+        .map_err(StoreError::crypto("hashing an API token"))?;
+    Ok(codec::hex(&digest))
+}
+
+/// The audit log and the server's API tokens. The server authenticates callers before it
+/// gets here, so these take no actor; the CLI offers them only to server admins.
+impl Store {
+    pub fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.backend.audit_append(entry)
+    }
+
+    pub fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        self.backend.audit_list(filter)
+    }
+
+    /// Makes a token that acts as `user`; the secret is returned once and only its hash kept.
+    pub fn create_api_token(
+        &self,
+        user: &Actor,
+        created_by: &Actor,
+        expires: Option<i64>,
+    ) -> Result<(ApiToken, SecretString)> {
+        let mut random = Zeroizing::new([0u8; 32]);
+        openssl::rand::rand_bytes(random.as_mut())
+            .map_err(StoreError::crypto("drawing an API token"))?;
+        let secret = Zeroizing::new(format!(
+            "{API_TOKEN_PREFIX}{}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                random.as_ref()
+            )
+        ));
+        let token = ApiToken {
+            id: format!("tok-{}", &new_uid()[..8]),
+            user: user.to_string(),
+            created: now(),
+            created_by: created_by.to_string(),
+            expires,
+            revoked: None,
+        };
+        self.backend.token_insert(&token, &token_hash(&secret)?)?;
+        Ok((token, SecretString::from(secret.as_str().to_owned())))
+    }
+
+    /// The live token whose secret is `secret`: not revoked, not expired.
+    pub fn authenticate_api_token(&self, secret: &str) -> Result<Option<ApiToken>> {
+        if !secret.starts_with(API_TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let now = now();
+        Ok(self
+            .backend
+            .token_by_hash(&token_hash(secret)?)?
+            .filter(|t| t.revoked.is_none() && t.expires.is_none_or(|e| e > now)))
+    }
+
+    /// Revokes a token by ID; `false` when no live token has that ID.
+    pub fn revoke_api_token(&self, id: &str) -> Result<bool> {
+        self.backend.token_revoke(id, now())
+    }
+
+    pub fn api_tokens(&self) -> Result<Vec<ApiToken>> {
+        self.backend.token_list()
+    }
+
+    /// The private key `key_uid` wrapped under the CSE key `cse_key_uid`, as Gmail's
+    /// `kaclsData` carries it. The key leaves the store only in that wrapped form.
+    pub fn cse_wrap_private_key(
+        &self,
+        actor: &Actor,
+        key_uid: &str,
+        cse_key_uid: &str,
+    ) -> Result<String> {
+        let wrapping_key = self.symmetric_key(actor, cse_key_uid, Operation::Encrypt)?;
+        let key = self.private_key(actor, key_uid, Operation::Export)?;
+        let pkcs8 = Zeroizing::new(
+            key.private_key_to_pkcs8()
+                .map_err(StoreError::crypto("encoding the private key"))?,
+        );
+        crate::crypto::cse_wrap(&wrapping_key, &pkcs8)
+    }
 }
 
 impl ImportPlan<'_> {

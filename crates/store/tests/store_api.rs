@@ -1,13 +1,16 @@
 //! The store's API as other crates use it: opening, importing, and handing out keys only to
-//! actors allowed to use them.
+//! actors allowed to use them. Every test runs over each backend: SQLite, and PostgreSQL when
+//! `$MAILPKI_TEST_POSTGRES` names a server (always in CI).
 
 // Fixture helpers outside #[test] functions unwrap too: a broken fixture should fail loudly.
 #![allow(clippy::unwrap_used)]
 
 use mailpki_store::{
-    Actor, Algorithm, ImportFormat, ImportRequest, LinkType, MasterKeySource, Operation, Store,
-    StoreError,
+    Actor, Algorithm, AuditEntry, AuditFilter, ImportFormat, ImportRequest, LinkType,
+    MasterKeySource, Operation, Store, StoreError,
 };
+use mailpki_test_support::TestDatabase;
+use secrecy::ExposeSecret;
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;
@@ -41,18 +44,50 @@ fn ca_pem() -> Vec<u8> {
     pem
 }
 
-fn open(dir: &tempfile::TempDir) -> Store {
-    Store::open_sqlite(
-        &dir.path().join("kms.sqlite"),
-        &MasterKeySource::File(dir.path().join("master.key")),
-    )
-    .unwrap()
+/// Where one test's store lives: a SQLite file or a fresh PostgreSQL database, and its key.
+struct Fixture {
+    dir: tempfile::TempDir,
+    location: String,
+    _database: Option<TestDatabase>,
+}
+
+impl Fixture {
+    fn open(&self) -> Store {
+        Store::open(
+            &self.location,
+            &MasterKeySource::File(self.dir.path().join("master.key")),
+        )
+        .unwrap()
+    }
+}
+
+/// One fixture per backend this run can reach.
+fn fixtures() -> Vec<Fixture> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Fixture {
+        location: dir.path().join("kms.sqlite").display().to_string(),
+        dir,
+        _database: None,
+    };
+    let mut all = vec![sqlite];
+    if let Some(database) = TestDatabase::create() {
+        all.push(Fixture {
+            dir: tempfile::tempdir().unwrap(),
+            location: database.url.clone(),
+            _database: Some(database),
+        });
+    }
+    all
 }
 
 #[test]
 fn keys_go_only_to_actors_allowed_to_use_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    for fixture in fixtures() {
+        keys_go_only_to_actors_allowed_to_use_them_on(&fixture.open());
+    }
+}
+
+fn keys_go_only_to_actors_allowed_to_use_them_on(store: &Store) {
     let alice = Actor::new("alice").unwrap();
     let bob = Actor::new("bob").unwrap();
     let pem = ca_pem();
@@ -113,10 +148,15 @@ fn keys_go_only_to_actors_allowed_to_use_them() {
 
 #[test]
 fn symmetric_keys_survive_reopening_and_differ() {
-    let dir = tempfile::tempdir().unwrap();
+    for fixture in fixtures() {
+        symmetric_keys_survive_reopening_and_differ_on(&fixture);
+    }
+}
+
+fn symmetric_keys_survive_reopening_and_differ_on(fixture: &Fixture) {
     let alice = Actor::new("alice").unwrap();
     let (a, b) = {
-        let store = open(&dir);
+        let store = fixture.open();
         (
             store
                 .create_symmetric_key(&alice, Some("k1".into()), Algorithm::Aes, 256, &[])
@@ -126,7 +166,7 @@ fn symmetric_keys_survive_reopening_and_differ() {
                 .unwrap(),
         )
     };
-    let store = open(&dir);
+    let store = fixture.open();
     let k1 = store.symmetric_key(&alice, &a, Operation::Encrypt).unwrap();
     let k2 = store.symmetric_key(&alice, &b, Operation::Encrypt).unwrap();
     assert_eq!((k1.len(), k2.len()), (32, 16));
@@ -135,4 +175,181 @@ fn symmetric_keys_survive_reopening_and_differ() {
         store.create_symmetric_key(&alice, None, Algorithm::Rsa, 256, &[]),
         Err(StoreError::InvalidKeyLength { .. })
     ));
+}
+
+/// Two store handles on one database stand for two server instances (or two CLI processes):
+/// concurrent admins must get unique IDs, keep every grant and tag, and see changes at once.
+#[test]
+fn two_handles_on_one_database_lose_nothing() {
+    for fixture in fixtures() {
+        let alice = Actor::new("alice").unwrap();
+        let handles = [fixture.open(), fixture.open()];
+        let shared = handles[0]
+            .create_symmetric_key(&alice, Some("shared".into()), Algorithm::Aes, 256, &[])
+            .unwrap();
+        let per_thread = 12;
+        let ids: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|t| {
+                    let store = &handles[t % 2];
+                    let alice = &alice;
+                    let shared = &shared;
+                    scope.spawn(move || {
+                        (0..per_thread)
+                            .map(|i| {
+                                let id = store
+                                    .create_symmetric_key(alice, None, Algorithm::Aes, 256, &[])
+                                    .unwrap();
+                                // Every thread grants a different user on the same object.
+                                store
+                                    .grant(alice, shared, &format!("u{t}-{i}"), &[Operation::Get])
+                                    .unwrap();
+                                store
+                                    .add_tags(alice, shared, &[format!("t{t}-{i}")])
+                                    .unwrap();
+                                id
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let mut all: Vec<String> = ids.into_iter().flatten().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 4 * per_thread, "{}", fixture.location);
+        // The other handle sees every grant and tag the moment the writer returned.
+        let grants = handles[1].access_list(&alice, &shared).unwrap();
+        assert_eq!(grants.len(), 4 * per_thread, "{}", fixture.location);
+        let tags = handles[0].attributes(&alice, &shared).unwrap().tags;
+        assert_eq!(tags.len(), 4 * per_thread, "{}", fixture.location);
+        let u = Actor::new("u3-11").unwrap();
+        assert!(
+            handles[0]
+                .symmetric_key(&u, &shared, Operation::Get)
+                .is_ok()
+        );
+        handles[1]
+            .revoke_access(&alice, &shared, "u3-11", &[Operation::Get])
+            .unwrap();
+        assert!(matches!(
+            handles[0].symmetric_key(&u, &shared, Operation::Get),
+            Err(StoreError::PermissionDenied { .. })
+        ));
+        // The same ID twice: exactly one wins.
+        let racers: Vec<_> = std::thread::scope(|scope| {
+            let workers: Vec<_> = handles
+                .iter()
+                .map(|store| {
+                    let alice = &alice;
+                    scope.spawn(move || {
+                        store.create_symmetric_key(
+                            alice,
+                            Some("race".into()),
+                            Algorithm::Aes,
+                            256,
+                            &[],
+                        )
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(racers.iter().filter(|r| r.is_ok()).count(), 1);
+        assert!(
+            racers
+                .iter()
+                .any(|r| matches!(r, Err(StoreError::AlreadyExists { .. })))
+        );
+    }
+}
+
+#[test]
+fn audit_log_and_api_tokens() {
+    for fixture in fixtures() {
+        let store = fixture.open();
+        let admin = Actor::new("admin").unwrap();
+        let ci = Actor::new("ci-bot").unwrap();
+        for (i, outcome) in ["ok", "denied", "ok"].iter().enumerate() {
+            store
+                .audit(&AuditEntry {
+                    at: 1_700_000_000 + i as i64,
+                    actor: if i == 1 {
+                        "mallory".into()
+                    } else {
+                        "alice".into()
+                    },
+                    operation: "export".into(),
+                    object: Some("ca".into()),
+                    outcome: (*outcome).into(),
+                    detail: None,
+                })
+                .unwrap();
+        }
+        let all = store
+            .audit_log(&AuditFilter {
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].at, 1_700_000_002, "newest first");
+        let mallory = store
+            .audit_log(&AuditFilter {
+                actor: Some("mallory".into()),
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(mallory.len(), 1);
+        assert_eq!(mallory[0].outcome, "denied");
+
+        let (token, secret) = store.create_api_token(&ci, &admin, None).unwrap();
+        let found = store
+            .authenticate_api_token(secret.expose_secret())
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.user, "ci-bot");
+        assert!(store.authenticate_api_token("mpk_nope").unwrap().is_none());
+        let listed = store.api_tokens().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(
+            !format!("{listed:?}").contains(secret.expose_secret()),
+            "only a hash is kept"
+        );
+        assert!(store.revoke_api_token(&token.id).unwrap());
+        assert!(!store.revoke_api_token(&token.id).unwrap());
+        assert!(
+            store
+                .authenticate_api_token(secret.expose_secret())
+                .unwrap()
+                .is_none()
+        );
+        let (_, expired) = store.create_api_token(&ci, &admin, Some(1)).unwrap();
+        assert!(
+            store
+                .authenticate_api_token(expired.expose_secret())
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_unavailable_not_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9 (discard) of the loopback.
+    let err = Store::open_postgres(
+        "postgres://nobody:hunter2@127.0.0.1:9/kms",
+        &MasterKeySource::File(dir.path().join("master.key")),
+        &mailpki_store::PoolOptions {
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_millis(500),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(!dir.path().join("master.key").exists(), "nothing made");
 }

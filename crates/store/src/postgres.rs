@@ -1,0 +1,804 @@
+//! The PostgreSQL backend, for a team's shared store and for several `mailpki server`
+//! instances over one database. The schema and its versions mirror the SQLite backend's, one
+//! migration for one; a transaction-scoped advisory lock lets instances that start together
+//! migrate once. Every write is one transaction, so a connection lost mid-request leaves
+//! nothing half-written, and the error says the database is unavailable rather than wrong.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{GenericClient, Row, Transaction};
+use postgres_openssl::MakeTlsConnector;
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::backend::{Backend, WriteBatch};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    Algorithm, ApiToken, AuditEntry, AuditFilter, CertificateInfo, LinkType, Material,
+    ObjectFilter, ObjectRecord, Operation, State,
+};
+use crate::row::RawRow;
+
+/// Also the advisory lock key under which migrations run.
+const APPLICATION_ID: i64 = 0x4D50_4B49;
+
+/// Schema migrations, one for one with the SQLite backend's (`tests` checks the count).
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE objects (
+    uid TEXT PRIMARY KEY,
+    object_type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    algorithm TEXT,
+    length BIGINT,
+    owner TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    updated BIGINT NOT NULL,
+    material BYTEA,
+    sealed BOOLEAN NOT NULL,
+    spki_sha256 TEXT,
+    revocation_reason TEXT,
+    subject TEXT,
+    issuer TEXT,
+    subject_hash TEXT,
+    issuer_hash TEXT,
+    serial TEXT,
+    not_before BIGINT,
+    not_after BIGINT,
+    fingerprint TEXT,
+    is_ca BOOLEAN
+);
+CREATE INDEX objects_owner ON objects(owner);
+CREATE INDEX objects_spki ON objects(spki_sha256);
+CREATE INDEX objects_subject_hash ON objects(subject_hash);
+CREATE INDEX objects_fingerprint ON objects(fingerprint);
+CREATE INDEX objects_not_after ON objects(not_after);
+CREATE TABLE tags (
+    uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (uid, tag)
+);
+CREATE INDEX tags_tag ON tags(tag);
+CREATE TABLE links (
+    uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,
+    link_type TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (uid, link_type)
+);
+CREATE INDEX links_target ON links(target);
+CREATE TABLE grants (
+    uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,
+    grantee TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    PRIMARY KEY (uid, grantee, operation)
+);
+CREATE INDEX grants_grantee ON grants(grantee);
+",
+    r"
+CREATE TABLE journal (
+    batch TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    step TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated BIGINT NOT NULL,
+    PRIMARY KEY (batch, subject, step)
+);
+",
+    r"
+CREATE TABLE audit (
+    id BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    object TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX audit_actor ON audit(actor);
+CREATE INDEX audit_object ON audit(object);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    expires BIGINT,
+    revoked BIGINT
+);
+",
+];
+
+const COLUMNS: &str = "o.uid, o.object_type, o.state, o.algorithm, o.length, o.owner, o.created, \
+    o.updated, o.material, o.sealed, o.spki_sha256, o.revocation_reason, o.subject, o.issuer, \
+    o.subject_hash, o.issuer_hash, o.serial, o.not_before, o.not_after, o.fingerprint, o.is_ca, \
+    ARRAY(SELECT t.tag FROM tags t WHERE t.uid = o.uid), \
+    ARRAY(SELECT l.link_type FROM links l WHERE l.uid = o.uid ORDER BY l.link_type), \
+    ARRAY(SELECT l.target FROM links l WHERE l.uid = o.uid ORDER BY l.link_type)";
+
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeTlsConnector>>;
+
+/// Options of the connection pool.
+#[derive(Clone, Debug)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before the database counts as unavailable.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct PostgresBackend {
+    pool: Pool,
+    /// The URL without its password, to name the store in messages.
+    display: String,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend")
+            .field("database", &self.display)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a store location names a PostgreSQL database rather than a SQLite file.
+#[must_use]
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// `postgres://user:secret@host/db` without the secret.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+    let tail = tail.split('?').next().unwrap_or_default();
+    format!("{scheme}://{user}@{host}/{tail}")
+}
+
+fn unavailable(reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable {
+        reason: reason.to_string(),
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        // A closed connection or a refused one is the database going away, not a bad query.
+        let gone = e.is_closed()
+            || e.code().is_some_and(|c| {
+                c.code().starts_with("08")
+                    || *c == SqlState::ADMIN_SHUTDOWN
+                    || *c == SqlState::CRASH_SHUTDOWN
+                    || *c == SqlState::CANNOT_CONNECT_NOW
+            })
+            || std::error::Error::source(&e)
+                .is_some_and(<dyn std::error::Error>::is::<std::io::Error>);
+        if gone {
+            unavailable(e)
+        } else {
+            StoreError::Postgres(e)
+        }
+    }
+}
+
+impl PostgresBackend {
+    /// Connects to `url`, migrating the schema when needed. Returns whether the store was
+    /// created by this call. TLS follows the URL's `sslmode` (default: used when offered).
+    pub fn open(url: &str, options: &PoolOptions) -> Result<(Self, bool)> {
+        let display = redact_url(url);
+        let config: postgres::Config =
+            url.parse()
+                .map_err(|e: postgres::Error| StoreError::InvalidDatabaseUrl {
+                    url: display.clone(),
+                    reason: e.to_string(),
+                })?;
+        let tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
+            .map_err(StoreError::crypto("setting up TLS for PostgreSQL"))?;
+        let manager = PostgresConnectionManager::new(config, MakeTlsConnector::new(tls.build()));
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_connections.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(options.connect_timeout)
+            // A pooled connection may have died with the server; check before handing it out.
+            .test_on_check_out(true)
+            .build_unchecked(manager);
+        let backend = Self { pool, display };
+        let created = backend.migrate()?;
+        Ok((backend, created))
+    }
+
+    #[must_use]
+    pub fn display_url(&self) -> &str {
+        &self.display
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<MakeTlsConnector>>> {
+        self.pool.get().map_err(|e| {
+            unavailable(format!(
+                "no connection to {} ({})",
+                self.display,
+                e.to_string().trim_end_matches('.')
+            ))
+        })
+    }
+
+    fn migrate(&self) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPLICATION_ID])?;
+        let has_schema: bool = tx
+            .query_one("SELECT to_regclass('mailpki_schema') IS NOT NULL", &[])?
+            .get(0);
+        let version: i64 = if has_schema {
+            tx.query_one("SELECT version FROM mailpki_schema", &[])?
+                .get(0)
+        } else {
+            let foreign: bool = tx
+                .query_one("SELECT to_regclass('objects') IS NOT NULL", &[])?
+                .get(0);
+            if foreign {
+                return Err(StoreError::NotAStore {
+                    path: self.display.clone().into(),
+                });
+            }
+            tx.batch_execute(
+                "CREATE TABLE mailpki_schema (version BIGINT NOT NULL);
+                 INSERT INTO mailpki_schema VALUES (0);",
+            )?;
+            0
+        };
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::StoreTooNew {
+                path: self.display.clone().into(),
+                found: version,
+                supported,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.batch_execute(sql)?;
+            tx.execute("UPDATE mailpki_schema SET version = $1", &[&(i as i64 + 1)])?;
+            tracing::debug!(version = i + 1, "applied store migration");
+        }
+        tx.commit()?;
+        Ok(version == 0)
+    }
+
+    fn query_records(
+        client: &mut impl GenericClient,
+        where_clause: &str,
+        args: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<ObjectRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM objects o WHERE {where_clause} ORDER BY o.created, o.uid"
+        );
+        let rows = client.query(&sql, args)?;
+        rows.iter().map(read_row).collect()
+    }
+
+    fn records(
+        &self,
+        where_clause: &str,
+        args: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<ObjectRecord>> {
+        Self::query_records(&mut *self.conn()?, where_clause, args)
+    }
+
+    /// Runs `f` in one transaction, committed only if it succeeds.
+    fn in_transaction<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let value = f(&mut tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+fn read_row(r: &Row) -> Result<ObjectRecord> {
+    let subject: Option<String> = r.try_get(12)?;
+    let cert = match subject {
+        Some(subject) => Some(CertificateInfo {
+            subject,
+            issuer: r.try_get(13)?,
+            subject_hash: r.try_get(14)?,
+            issuer_hash: r.try_get(15)?,
+            serial: r.try_get(16)?,
+            not_before: r.try_get(17)?,
+            not_after: r.try_get(18)?,
+            sha256_fingerprint: r.try_get(19)?,
+            is_ca: r.try_get(20)?,
+        }),
+        None => None,
+    };
+    let raw = RawRow {
+        uid: r.try_get(0)?,
+        object_type: r.try_get(1)?,
+        state: r.try_get(2)?,
+        algorithm: r.try_get(3)?,
+        length: r.try_get(4)?,
+        owner: r.try_get(5)?,
+        created: r.try_get(6)?,
+        updated: r.try_get(7)?,
+        material: r.try_get(8)?,
+        sealed: r.try_get(9)?,
+        spki_sha256: r.try_get(10)?,
+        revocation_reason: r.try_get(11)?,
+        cert,
+    };
+    let tags: Vec<String> = r.try_get(21)?;
+    let link_types: Vec<String> = r.try_get(22)?;
+    let targets: Vec<String> = r.try_get(23)?;
+    raw.into_record(
+        tags.into_iter().collect(),
+        link_types.into_iter().zip(targets).collect(),
+    )
+}
+
+type Args = Vec<Box<dyn postgres::types::ToSql + Sync>>;
+
+/// The WHERE clause and arguments of `find`; the same conditions as the SQLite backend's.
+fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Args) {
+    let mut clauses = vec![
+        "(o.owner = $1 OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
+         AND g.grantee IN ($1, '*')))"
+            .to_owned(),
+    ];
+    let mut args: Args = vec![Box::new(user.to_owned())];
+    if let Some(t) = filter.object_type {
+        args.push(Box::new(t.as_str().to_owned()));
+        clauses.push(format!("o.object_type = ${}", args.len()));
+    }
+    for tag in &filter.tags {
+        args.push(Box::new(tag.clone()));
+        clauses.push(format!(
+            "o.uid IN (SELECT uid FROM tags WHERE tag = ${})",
+            args.len()
+        ));
+    }
+    if let Some(s) = &filter.subject_contains {
+        args.push(Box::new(format!(
+            "%{}%",
+            s.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )));
+        clauses.push(format!("o.subject ILIKE ${} ESCAPE '\\'", args.len()));
+    }
+    if let Some(t) = filter.expires_before {
+        args.push(Box::new(t));
+        clauses.push(format!("o.not_after < ${}", args.len()));
+    }
+    if !filter.include_destroyed {
+        clauses.push("o.state <> 'Destroyed'".to_owned());
+    }
+    (clauses.join(" AND "), args)
+}
+
+fn insert_record(tx: &mut Transaction<'_>, r: &ObjectRecord) -> Result<()> {
+    let (material, sealed) = match &r.material {
+        Material::Clear(b) => (Some(b.as_slice()), false),
+        Material::Sealed(b) => (Some(b.as_slice()), true),
+        Material::Gone => (None, false),
+    };
+    let c = r.certificate.as_ref();
+    let length = r.length.map(i64::from);
+    let inserted = tx.execute(
+        "INSERT INTO objects (uid, object_type, state, algorithm, length, owner, created, updated,
+            material, sealed, spki_sha256, revocation_reason, subject, issuer, subject_hash,
+            issuer_hash, serial, not_before, not_after, fingerprint, is_ca)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+            $19, $20, $21)",
+        &[
+            &r.uid,
+            &r.object_type.as_str(),
+            &r.state.as_str(),
+            &r.algorithm.map(Algorithm::as_str),
+            &length,
+            &r.owner,
+            &r.created,
+            &r.updated,
+            &material,
+            &sealed,
+            &r.spki_sha256,
+            &r.revocation_reason,
+            &c.map(|c| &c.subject),
+            &c.map(|c| &c.issuer),
+            &c.map(|c| &c.subject_hash),
+            &c.map(|c| &c.issuer_hash),
+            &c.map(|c| &c.serial),
+            &c.map(|c| c.not_before),
+            &c.map(|c| c.not_after),
+            &c.map(|c| &c.sha256_fingerprint),
+            &c.map(|c| c.is_ca),
+        ],
+    );
+    match inserted {
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            return Err(StoreError::AlreadyExists { uid: r.uid.clone() });
+        }
+        other => {
+            other?;
+        }
+    }
+    for tag in &r.tags {
+        tx.execute(
+            "INSERT INTO tags (uid, tag) VALUES ($1, $2)",
+            &[&r.uid, tag],
+        )?;
+    }
+    for (link, target) in &r.links {
+        set_link(tx, &r.uid, *link, target)?;
+    }
+    Ok(())
+}
+
+fn set_link(tx: &mut Transaction<'_>, uid: &str, link: LinkType, target: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO links (uid, link_type, target) VALUES ($1, $2, $3)
+         ON CONFLICT (uid, link_type) DO UPDATE SET target = excluded.target",
+        &[&uid, &link.as_str(), &target],
+    )?;
+    Ok(())
+}
+
+fn parse_operations(uid: &str, ops: &[String]) -> Result<Vec<Operation>> {
+    ops.iter()
+        .map(|op| {
+            op.parse().map_err(|reason| StoreError::Corrupt {
+                uid: uid.to_owned(),
+                reason,
+            })
+        })
+        .collect()
+}
+
+const TOKEN_COLUMNS: &str = "id, user_name, created, created_by, expires, revoked";
+
+fn read_token(r: &Row) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: r.try_get(0)?,
+        user: r.try_get(1)?,
+        created: r.try_get(2)?,
+        created_by: r.try_get(3)?,
+        expires: r.try_get(4)?,
+        revoked: r.try_get(5)?,
+    })
+}
+
+impl Backend for PostgresBackend {
+    fn apply(&self, batch: WriteBatch) -> Result<()> {
+        self.in_transaction(|tx| {
+            for uid in &batch.remove {
+                tx.execute("DELETE FROM links WHERE target = $1", &[uid])?;
+                tx.execute("DELETE FROM objects WHERE uid = $1", &[uid])?;
+            }
+            for record in &batch.insert {
+                insert_record(tx, record)?;
+            }
+            for (uid, link, target) in &batch.links {
+                set_link(tx, uid, *link, target)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn get(&self, uid: &str) -> Result<Option<ObjectRecord>> {
+        Ok(self.records("o.uid = $1", &[&uid])?.into_iter().next())
+    }
+
+    fn find(&self, filter: &ObjectFilter, user: &str) -> Result<Vec<ObjectRecord>> {
+        let (clause, args) = filter_clause(filter, user);
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            args.iter().map(AsRef::as_ref).collect();
+        self.records(&clause, &refs)
+    }
+
+    fn find_by_spki(&self, spki_sha256: &str) -> Result<Vec<ObjectRecord>> {
+        self.records("o.spki_sha256 = $1", &[&spki_sha256])
+    }
+
+    fn find_by_subject_hash(&self, subject_hash: &str) -> Result<Vec<ObjectRecord>> {
+        self.records("o.subject_hash = $1", &[&subject_hash])
+    }
+
+    fn find_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<ObjectRecord>> {
+        self.records("o.fingerprint = $1", &[&fingerprint])
+    }
+
+    fn linked_from(&self, target: &str, link: LinkType) -> Result<Vec<String>> {
+        let rows = self.conn()?.query(
+            "SELECT uid FROM links WHERE target = $1 AND link_type = $2 ORDER BY uid",
+            &[&target, &link.as_str()],
+        )?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    fn set_state(
+        &self,
+        uid: &str,
+        state: State,
+        reason: Option<&str>,
+        wipe: bool,
+        now: i64,
+    ) -> Result<()> {
+        let sql = if wipe {
+            "UPDATE objects SET state = $2, revocation_reason = coalesce($3, revocation_reason),
+                updated = $4, material = NULL WHERE uid = $1"
+        } else {
+            "UPDATE objects SET state = $2, revocation_reason = coalesce($3, revocation_reason),
+                updated = $4 WHERE uid = $1"
+        };
+        let changed = self
+            .conn()?
+            .execute(sql, &[&uid, &state.as_str(), &reason, &now])?;
+        if changed == 0 {
+            return Err(StoreError::NotFound {
+                uid: uid.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn add_tags(&self, uid: &str, tags: &[String], now: i64) -> Result<()> {
+        self.in_transaction(|tx| {
+            for tag in tags {
+                tx.execute(
+                    "INSERT INTO tags (uid, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&uid, tag],
+                )?;
+            }
+            tx.execute(
+                "UPDATE objects SET updated = $2 WHERE uid = $1",
+                &[&uid, &now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn has_grant(&self, uid: &str, user: &str, operation: Operation) -> Result<bool> {
+        let row = self.conn()?.query_opt(
+            "SELECT 1 FROM grants WHERE uid = $1 AND grantee IN ($2, '*') AND operation = $3
+             LIMIT 1",
+            &[&uid, &user, &operation.as_str()],
+        )?;
+        Ok(row.is_some())
+    }
+
+    fn set_grants(
+        &self,
+        uid: &str,
+        user: &str,
+        operations: &[Operation],
+        granted: bool,
+    ) -> Result<()> {
+        let sql = if granted {
+            "INSERT INTO grants (uid, grantee, operation) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM grants WHERE uid = $1 AND grantee = $2 AND operation = $3"
+        };
+        self.in_transaction(|tx| {
+            for op in operations {
+                match tx.execute(sql, &[&uid, &user, &op.as_str()]) {
+                    // The object was destroyed and removed by another admin meanwhile.
+                    Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                        return Err(StoreError::NotFound {
+                            uid: uid.to_owned(),
+                        });
+                    }
+                    other => {
+                        other?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn grants_on(&self, uid: &str) -> Result<Vec<(String, Vec<Operation>)>> {
+        let rows = self.conn()?.query(
+            "SELECT grantee, array_agg(operation ORDER BY operation) FROM grants WHERE uid = $1
+             GROUP BY grantee ORDER BY grantee",
+            &[&uid],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    parse_operations(uid, &r.try_get::<_, Vec<String>>(1)?)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn grants_to(&self, user: &str) -> Result<Vec<(ObjectRecord, Vec<Operation>)>> {
+        let mut conn = self.conn()?;
+        let records = Self::query_records(
+            &mut *conn,
+            "o.owner <> $1 AND EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
+             AND g.grantee IN ($1, '*'))",
+            &[&user],
+        )?;
+        records
+            .into_iter()
+            .map(|record| {
+                let ops: Vec<String> = conn
+                    .query_one(
+                        "SELECT array_agg(DISTINCT operation) FROM grants
+                         WHERE uid = $1 AND grantee IN ($2, '*')",
+                        &[&record.uid, &user],
+                    )?
+                    .try_get(0)?;
+                let ops = parse_operations(&record.uid, &ops)?;
+                Ok((record, ops))
+            })
+            .collect()
+    }
+
+    fn journal_set(
+        &self,
+        batch: &str,
+        subject: &str,
+        step: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO journal (batch, subject, step, value, updated) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (batch, subject, step)
+             DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            &[&batch, &subject, &step, &value, &now],
+        )?;
+        Ok(())
+    }
+
+    fn journal_get(&self, batch: &str, subject: &str) -> Result<BTreeMap<String, String>> {
+        let rows = self.conn()?.query(
+            "SELECT step, value FROM journal WHERE batch = $1 AND subject = $2",
+            &[&batch, &subject],
+        )?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    fn meta_init(&self, key: &str, value: &str) -> Result<String> {
+        self.in_transaction(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&key, &value],
+            )?;
+            Ok(tx
+                .query_one("SELECT value FROM meta WHERE key = $1", &[&key])?
+                .try_get(0)?)
+        })
+    }
+
+    fn audit_append(&self, e: &AuditEntry) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO audit (at, actor, operation, object, outcome, detail)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &e.at,
+                &e.actor,
+                &e.operation,
+                &e.object,
+                &e.outcome,
+                &e.detail,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let rows = self.conn()?.query(
+            "SELECT at, actor, operation, object, outcome, detail FROM audit
+             WHERE ($1::TEXT IS NULL OR actor = $1) AND ($2::TEXT IS NULL OR object = $2)
+             ORDER BY id DESC LIMIT $3",
+            &[&filter.actor, &filter.object, &(filter.limit as i64)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: r.try_get(0)?,
+                    actor: r.try_get(1)?,
+                    operation: r.try_get(2)?,
+                    object: r.try_get(3)?,
+                    outcome: r.try_get(4)?,
+                    detail: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    fn token_insert(&self, t: &ApiToken, secret_hash: &str) -> Result<()> {
+        let inserted = self.conn()?.execute(
+            "INSERT INTO api_tokens (id, user_name, secret_hash, created, created_by, expires)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &t.id,
+                &t.user,
+                &secret_hash,
+                &t.created,
+                &t.created_by,
+                &t.expires,
+            ],
+        );
+        match inserted {
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Err(StoreError::AlreadyExists { uid: t.id.clone() })
+            }
+            other => other.map(drop).map_err(Into::into),
+        }
+    }
+
+    fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = $1"),
+                &[&secret_hash],
+            )?
+            .as_ref()
+            .map(read_token)
+            .transpose()
+    }
+
+    fn token_revoke(&self, id: &str, now: i64) -> Result<bool> {
+        let changed = self.conn()?.execute(
+            "UPDATE api_tokens SET revoked = $2 WHERE id = $1 AND revoked IS NULL",
+            &[&id, &now],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn token_list(&self) -> Result<Vec<ApiToken>> {
+        let rows = self.conn()?.query(
+            &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created, id"),
+            &[],
+        )?;
+        rows.iter().map(read_token).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_have_the_same_schema_versions() {
+        assert_eq!(MIGRATIONS.len(), crate::sqlite::MIGRATIONS.len());
+    }
+
+    #[test]
+    fn urls_lose_their_password_for_display() {
+        assert_eq!(
+            redact_url("postgres://admin:s3cret@db.example.com:5432/kms?sslmode=require"),
+            "postgres://admin@db.example.com:5432/kms"
+        );
+        assert!(is_postgres_url("postgresql://h/db"));
+        assert!(!is_postgres_url("/var/lib/mailpki/kms.sqlite"));
+    }
+}
