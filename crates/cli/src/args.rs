@@ -39,6 +39,10 @@ pub(crate) struct GlobalArgs {
     )]
     pub(crate) master_key_file: Option<PathBuf>,
 
+    /// Send key-management requests to this `mailpki server` instead of the embedded store
+    #[arg(long, global = true, env = "MAILPKI_KMS_URL", value_name = "URL")]
+    pub(crate) kms_url: Option<String>,
+
     /// Act as this user (embedded store) [default: the OS user]
     #[arg(long, global = true, env = "MAILPKI_USER", value_name = "NAME")]
     pub(crate) user: Option<String>,
@@ -63,6 +67,9 @@ pub(crate) enum Command {
     /// A local Gmail API emulator for tests and CI
     #[command(subcommand)]
     Emulator(EmulatorCommand),
+    /// The KMS server for a team of administrators: serve, API tokens, audit log
+    #[command(subcommand)]
+    Server(ServerCommand),
     /// Print the resolved configuration
     Config,
 }
@@ -71,6 +78,52 @@ pub(crate) enum Command {
 pub(crate) enum EmulatorCommand {
     /// Serve the Gmail API emulator until interrupted; prints its URL first
     Serve(EmulatorServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServerCommand {
+    /// Serve the store over HTTPS ([server] in the configuration) until interrupted
+    Serve(ServerServeArgs),
+    /// API tokens for scripts (server admins; on the server's host, straight on the database)
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Read the audit log, newest first (server admins)
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServerServeArgs {
+    /// Address to listen on, overriding [server] listen (port 0 picks a free port)
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token acting as USER; the secret is printed once
+    Create {
+        user: String,
+        /// Expire the token after this many days [default: never]
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List tokens (never their secrets)
+    List,
+    /// Revoke a token by ID
+    Revoke { id: String },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only this user's actions
+    #[arg(long, value_name = "USER")]
+    pub(crate) actor: Option<String>,
+    /// Only actions on this object
+    #[arg(long, value_name = "ID")]
+    pub(crate) object: Option<String>,
+    /// At most this many entries
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
 }
 
 #[derive(Debug, Args)]

@@ -25,21 +25,15 @@ pub(crate) struct ConfigFile {
     pub(crate) google: GoogleConfig,
     #[serde(default)]
     pub(crate) issuance: IssuanceConfig,
+    #[serde(default)]
+    pub(crate) server: Option<mailpki_server::ServerConfig>,
 }
 
 /// Defaults for minting; flags override them.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct IssuanceConfig {
-    #[serde(default)]
-    pub(crate) crl_urls: Vec<String>,
-    #[serde(default)]
-    pub(crate) ca_issuers_urls: Vec<String>,
-    #[serde(default)]
-    pub(crate) ocsp_urls: Vec<String>,
-    pub(crate) days: Option<u32>,
-    pub(crate) algorithm: Option<String>,
-}
+pub(crate) type IssuanceConfig = mailpki_kms::IssuanceDefaults;
+
+/// Environment variable holding the KMS server token.
+pub(crate) const ENV_KMS_TOKEN: &str = "MAILPKI_KMS_TOKEN";
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +41,15 @@ pub(crate) struct KmsConfig {
     pub(crate) database: Option<String>,
     pub(crate) master_key_file: Option<String>,
     pub(crate) user: Option<String>,
+    /// A `mailpki server` to use instead of the embedded store.
+    pub(crate) url: Option<String>,
+    /// File holding the server token (an API token, or an OIDC ID token).
+    pub(crate) token_file: Option<String>,
+    /// Command printing a fresh OIDC ID token on stdout (e.g. `gcloud auth
+    /// print-identity-token --audiences=mailpki`), run for each invocation.
+    pub(crate) token_command: Option<String>,
+    /// PEM root certificate for a server whose certificate comes from a private CA.
+    pub(crate) server_ca: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -66,6 +69,11 @@ pub(crate) struct Settings {
     pub(crate) user: String,
     pub(crate) google: GoogleConfig,
     pub(crate) issuance: IssuanceConfig,
+    pub(crate) kms_url: Option<String>,
+    kms_token_file: Option<PathBuf>,
+    kms_token_command: Option<String>,
+    pub(crate) kms_server_ca: Option<PathBuf>,
+    pub(crate) server: mailpki_server::ServerConfig,
 }
 
 fn home() -> Option<PathBuf> {
@@ -131,6 +139,7 @@ impl Settings {
             .or_else(|| file.kms.user.clone())
             .or_else(os_user)
             .context("cannot tell who you are: set --user, MAILPKI_USER or [kms] user")?;
+        let kms_url = global.kms_url.clone().or(file.kms.url.clone());
         Ok(Self {
             config_file,
             database,
@@ -138,7 +147,43 @@ impl Settings {
             user,
             google: file.google,
             issuance: file.issuance,
+            kms_url,
+            kms_token_file: file.kms.token_file.as_deref().map(expand).transpose()?,
+            kms_token_command: file.kms.token_command,
+            kms_server_ca: file.kms.server_ca.as_deref().map(expand).transpose()?,
+            server: file.server.unwrap_or_default(),
         })
+    }
+
+    /// The bearer token for the KMS server: `$MAILPKI_KMS_TOKEN`, else `[kms] token_file`,
+    /// else the output of `[kms] token_command`.
+    pub(crate) fn kms_token(&self) -> Result<SecretString> {
+        if let Some(token) = env_secret(ENV_KMS_TOKEN) {
+            return Ok(token);
+        }
+        if let Some(path) = &self.kms_token_file {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the token file {}", path.display()))?,
+            );
+            return Ok(SecretString::from(text.trim().to_owned()));
+        }
+        if let Some(command) = &self.kms_token_command {
+            let output = std::process::Command::new("sh")
+                .args(["-c", command])
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .with_context(|| format!("cannot run the token command `{command}`"))?;
+            if !output.status.success() {
+                bail!("the token command `{command}` failed ({})", output.status);
+            }
+            let text =
+                zeroize::Zeroizing::new(String::from_utf8_lossy(&output.stdout).into_owned());
+            return Ok(SecretString::from(text.trim().to_owned()));
+        }
+        bail!(
+            "no token for the KMS server: set MAILPKI_KMS_TOKEN, [kms] token_file or [kms] token_command"
+        )
     }
 
     pub(crate) fn actor(&self) -> Result<Actor> {

@@ -2,7 +2,8 @@
 //! commands themselves live in [`commands`].
 //!
 //! Exit codes: 0 success, 1 the request failed (bad input, missing object, no right, a user of
-//! a batch failed), 2 usage error or internal failure, 75 a batch left users to retry later.
+//! a batch failed), 2 usage error or internal failure, 75 try again later (a batch left users
+//! to retry, or the KMS server or its database is unavailable).
 
 #![allow(clippy::print_stderr)]
 
@@ -18,6 +19,7 @@ mod progress;
 use std::process::ExitCode;
 
 use clap::Parser;
+use mailpki_kms::KmsError;
 use mailpki_store::StoreError;
 use tracing_subscriber::EnvFilter;
 
@@ -53,7 +55,44 @@ fn main() -> ExitCode {
 pub(crate) struct Rejected;
 
 fn store_error(error: &anyhow::Error) -> Option<&StoreError> {
-    error.chain().find_map(|e| e.downcast_ref::<StoreError>())
+    error.chain().find_map(|e| {
+        e.downcast_ref::<StoreError>()
+            .or_else(|| match e.downcast_ref::<KmsError>() {
+                Some(KmsError::Store(s)) => Some(s),
+                _ => None,
+            })
+    })
+}
+
+fn kms_error(error: &anyhow::Error) -> Option<&KmsError> {
+    error.chain().find_map(|e| e.downcast_ref::<KmsError>())
+}
+
+/// The fix for what a KMS server said.
+fn kms_hint(error: &KmsError) -> Option<String> {
+    Some(match error {
+        KmsError::Remote { code, .. } if code == "unauthenticated" => {
+            "check the token: MAILPKI_KMS_TOKEN, [kms] token_file or [kms] token_command \
+             (an admin makes API tokens with `mailpki server token create USER`)"
+                .to_owned()
+        }
+        KmsError::Remote { code, .. } if code == "permission_denied" => {
+            "the object's owner can grant the right with `mailpki kms access-rights grant`"
+                .to_owned()
+        }
+        KmsError::Remote { code, .. } if code == "not_found" => {
+            "`mailpki kms access-rights obtained` shows the objects shared with you".to_owned()
+        }
+        KmsError::Remote { code, .. } if code == "unavailable" => {
+            "the server's database is unavailable; nothing was changed: retry later".to_owned()
+        }
+        KmsError::Unreachable { .. } => {
+            "check [kms] url (or --kms-url, MAILPKI_KMS_URL), the network, and [kms] server_ca \
+             for a private CA"
+                .to_owned()
+        }
+        _ => return None,
+    })
 }
 
 /// A short suggestion for the errors that have an obvious fix.
@@ -151,19 +190,37 @@ fn report(error: &anyhow::Error, json: bool) -> ExitCode {
         return ExitCode::from(75);
     }
     let store = store_error(error);
+    let kms = kms_error(error);
+    if kms.is_some_and(KmsError::is_transient)
+        || store.is_some_and(|e| matches!(e, StoreError::Unavailable { .. }))
+    {
+        let message = format!("{error:#}");
+        let hint = kms.and_then(kms_hint);
+        print_error(&message, hint.as_deref(), 75, json);
+        return ExitCode::from(75);
+    }
     let internal = store.is_some_and(|e| !e.is_user_error())
+        || kms.is_some_and(|e| !matches!(e, KmsError::Store(_)) && !e.is_user_error())
         || error
             .chain()
             .find_map(|e| e.downcast_ref::<mailpki_issuance::IssuanceError>())
             .is_some_and(|e| !e.is_user_error());
     let code = if internal { 2 } else { 1 };
     let message = format!("{error:#}");
-    let hint = store.and_then(hint).or_else(|| {
-        error
-            .chain()
-            .find_map(|e| e.downcast_ref::<mailpki_gmail::GmailError>())
-            .and_then(gmail_hint)
-    });
+    let hint = store
+        .and_then(hint)
+        .or_else(|| kms.and_then(kms_hint))
+        .or_else(|| {
+            error
+                .chain()
+                .find_map(|e| e.downcast_ref::<mailpki_gmail::GmailError>())
+                .and_then(gmail_hint)
+        });
+    print_error(&message, hint.as_deref(), code, json);
+    ExitCode::from(code)
+}
+
+fn print_error(message: &str, hint: Option<&str>, code: u8, json: bool) {
     if json {
         let value = serde_json::json!({ "error": message, "hint": hint, "exit_code": code });
         eprintln!("{value}");
@@ -173,5 +230,4 @@ fn report(error: &anyhow::Error, json: bool) -> ExitCode {
             eprintln!("hint: {hint}");
         }
     }
-    ExitCode::from(code)
 }

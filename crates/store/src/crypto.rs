@@ -23,6 +23,7 @@ const TAG_LEN: usize = 16;
 pub(crate) const KEY_LEN: usize = 32;
 
 /// Where the master key comes from.
+#[derive(Clone)]
 pub enum MasterKeySource {
     /// A file holding the base64 key; created with mode 0600 when a new store is made.
     File(PathBuf),

@@ -38,7 +38,7 @@ pub struct ImportRequest<'a> {
 }
 
 /// The IDs `import` stored or reused.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
@@ -97,14 +97,14 @@ pub struct DestroyOptions {
 }
 
 /// Grants one user holds on one object.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AccessEntry {
     pub user: String,
     pub operations: Vec<Operation>,
 }
 
 /// An object granted to the actor, with the operations granted.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ObtainedEntry {
     pub unique_identifier: String,
     pub object_type: ObjectType,

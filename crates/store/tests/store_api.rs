@@ -10,7 +10,6 @@ use mailpki_store::{
     MasterKeySource, Operation, Store, StoreError,
 };
 use mailpki_test_support::TestDatabase;
-use secrecy::ExposeSecret;
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;
@@ -18,6 +17,7 @@ use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use openssl::x509::extension::BasicConstraints;
 use openssl::x509::{X509, X509NameBuilder};
+use secrecy::ExposeSecret;
 
 /// A self-signed CA certificate and its key in one PEM, made now.
 fn ca_pem() -> Vec<u8> {

@@ -1,5 +1,7 @@
 //! `mailpki config`: the resolved configuration, with secrets masked.
 
+use std::fmt::Write as _;
+
 use anyhow::Result;
 use mailpki_store::MasterKeySource;
 use serde_json::json;
@@ -17,19 +19,24 @@ pub(crate) fn show(ctx: &Ctx) -> Result<()> {
         || "none (embedded defaults)".to_owned(),
         |p| p.display().to_string(),
     );
+    // A PostgreSQL URL may carry a password.
+    let database = mailpki_store::redact_url(&s.database.display().to_string());
     let value = json!({
         "config_file": config_file,
         "kms": {
-            "database": s.database.display().to_string(),
+            "database": database,
             "master_key": master_key,
             "user": s.user,
+            "url": s.kms_url,
         },
         "google": s.google,
     });
-    let human = format!(
-        "config file   {config_file}\nstore         {}\nmaster key    {master_key}\nuser          {}",
-        s.database.display(),
+    let mut human = format!(
+        "config file   {config_file}\nstore         {database}\nmaster key    {master_key}\nuser          {}",
         s.user
     );
+    if let Some(url) = &s.kms_url {
+        let _ = write!(human, "\nkms server    {url} (kms commands go there)");
+    }
     ctx.printer.print(human, &value)
 }

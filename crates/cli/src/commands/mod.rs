@@ -5,10 +5,12 @@ mod config;
 mod emulator;
 mod google;
 pub(crate) mod kms;
+mod server;
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use mailpki_kms::{Embedded, Kms, RemoteKms};
 use mailpki_store::{Actor, Store};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -25,13 +27,50 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// The embedded store, for work that only runs in-process. With a KMS server
+    /// configured, this refuses rather than open a local store beside the team's.
     pub(crate) fn open_store(&self) -> Result<(Store, Actor)> {
+        if let Some(url) = &self.settings.kms_url {
+            bail!(
+                "this command works on the embedded store only, and [kms] url points at the \
+                 server {url}; run it on the server's host, or without --kms-url"
+            );
+        }
+        self.open_local_store()
+    }
+
+    fn open_local_store(&self) -> Result<(Store, Actor)> {
         let actor = self.settings.actor()?;
-        let store = Store::open_sqlite(&self.settings.database, &self.settings.master_key)
-            .with_context(|| {
-                format!("cannot open the store {}", self.settings.database.display())
-            })?;
+        let database = self.settings.database.display().to_string();
+        let store = Store::open(&database, &self.settings.master_key).with_context(|| {
+            format!(
+                "cannot open the store {}",
+                mailpki_store::redact_url(&database)
+            )
+        })?;
         Ok((store, actor))
+    }
+
+    /// Where key-management requests go: the KMS server when one is configured, else the
+    /// embedded store acting as the configured user.
+    pub(crate) fn kms(&self) -> Result<Kms> {
+        if let Some(url) = &self.settings.kms_url {
+            let token = self.settings.kms_token()?;
+            let ca = match &self.settings.kms_server_ca {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                ),
+                None => None,
+            };
+            return Ok(Kms::Remote(RemoteKms::new(url, token, ca.as_deref())?));
+        }
+        let (store, actor) = self.open_local_store()?;
+        Ok(Kms::Embedded(Box::new(Embedded {
+            store,
+            actor,
+            defaults: self.settings.issuance.clone(),
+        })))
     }
 }
 
@@ -49,6 +88,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Emulator(crate::args::EmulatorCommand::Serve(args)) => {
             emulator::serve(&ctx, &args)
         }
+        Command::Server(command) => server::run(&ctx, command),
         Command::Config => config::show(&ctx),
     }
 }
@@ -70,11 +110,11 @@ pub(crate) fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>>
 }
 
 /// Turns `-i ID` or `-t TAG...` into one object ID.
-pub(crate) fn select(store: &Store, actor: &Actor, selector: &ObjectSelector) -> Result<String> {
+pub(crate) fn select(kms: &Kms, selector: &ObjectSelector) -> Result<String> {
     if let Some(id) = &selector.id {
         return Ok(id.clone());
     }
-    let ids = store.find_by_tags(actor, &selector.tags)?;
+    let ids = kms.find_by_tags(&selector.tags)?;
     match ids.as_slice() {
         [one] => Ok(one.clone()),
         [] => bail!("no object carries the tags {:?}", selector.tags),

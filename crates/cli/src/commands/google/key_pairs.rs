@@ -15,7 +15,9 @@ use zeroize::Zeroizing;
 use super::{block_on, client};
 use crate::args::{KeyPairCreateArgs, KeyPairIdArgs, UserArgs};
 use crate::commands::{Ctx, read_input};
-use crate::mint::{KeyChoice, Minter, report_findings, store_minted};
+use crate::mint::{KeyChoice, report_findings, store_minted};
+use mailpki_kms::Kms;
+use mailpki_kms::api::{CertifyBody, KeySource, SearchBody, WrapBody};
 
 /// The user's certificate, its chain and private key, and the store ID of the certificate.
 struct Leaf {
@@ -41,6 +43,7 @@ fn describe(kp: &CseKeyPair) -> String {
 /// Mints the user's certificate with the stored issuer, or takes an existing one.
 fn leaf(
     ctx: &Ctx,
+    kms: &Kms,
     store: &Store,
     actor: &Actor,
     args: &KeyPairCreateArgs,
@@ -88,7 +91,7 @@ fn leaf(
     // active yet, say) is used rather than minting another.
     if args.rsa_private_key_id.is_none()
         && !args.dry_run
-        && let Some(id) = unuploaded_leaf(store, actor, user, &subject)?
+        && let Some(id) = unuploaded_leaf(kms, user, &subject)?
     {
         ctx.printer.warn(&format!(
             "using certificate `{id}`, minted earlier for {user} and never uploaded"
@@ -102,7 +105,7 @@ fn leaf(
         });
     }
     // The key service signs and decrypts with RSA.
-    let minter = Minter::for_issuer_key(
+    let minter = crate::mint::minter_for_issuer_key(
         store,
         actor,
         issuer,
@@ -133,13 +136,7 @@ fn leaf(
     let stored_id = if args.dry_run {
         None
     } else {
-        let report = store_minted(
-            store,
-            actor,
-            &minted,
-            None,
-            &[format!("mailpki:cse-user={}", user.normalized())],
-        )?;
+        let report = store_minted(store, actor, &minted, None, &[cse_user_tag(user)])?;
         report.certificate
     };
     Ok(Leaf {
@@ -160,11 +157,24 @@ pub(crate) fn build_request(
     wrapping_key: &[u8],
     kacls_uri: &str,
 ) -> Result<CseKeyPair> {
-    if key.id() != Id::RSA {
-        bail!("CSE key pairs need an RSA key: the key service signs and decrypts with RSA");
-    }
     if !certificate.public_key()?.public_eq(key) {
         bail!("the private key does not belong to the certificate");
+    }
+    gate(certificate, chain, user)?;
+    let pkcs8 = Zeroizing::new(key.private_key_to_pkcs8()?);
+    assemble(
+        certificate,
+        chain,
+        cse_wrap(wrapping_key, &pkcs8)?,
+        kacls_uri,
+    )
+}
+
+/// Refuses a certificate Gmail or the key service would reject: not RSA, or failing the
+/// linter for `user`.
+fn gate(certificate: &X509, chain: &[X509], user: &EmailAddress) -> Result<()> {
+    if certificate.public_key()?.id() != Id::RSA {
+        bail!("CSE key pairs need an RSA key: the key service signs and decrypts with RSA");
     }
     let chain_der = chain
         .iter()
@@ -184,11 +194,19 @@ pub(crate) fn build_request(
         })
         .context("refusing to upload a certificate Gmail would reject");
     }
+    Ok(())
+}
+
+/// The request body: the chain as PKCS#7 and the wrapped key with the key service's URL.
+fn assemble(
+    certificate: &X509,
+    chain: &[X509],
+    kacls_data: String,
+    kacls_uri: &str,
+) -> Result<CseKeyPair> {
     let mut certificates = vec![certificate.clone()];
     certificates.extend(chain.iter().cloned());
     let pkcs7 = String::from_utf8(pkcs7_pem(&certificates)?)?;
-    let pkcs8 = Zeroizing::new(key.private_key_to_pkcs8()?);
-    let kacls_data = cse_wrap(wrapping_key, &pkcs8)?;
     Ok(CseKeyPair {
         pkcs7: Some(pkcs7),
         private_key_metadata: vec![CsePrivateKeyMetadata {
@@ -204,20 +222,19 @@ pub(crate) fn build_request(
 
 /// A live certificate minted for `user` with `subject` that was never uploaded to Gmail.
 fn unuploaded_leaf(
-    store: &Store,
-    actor: &Actor,
+    kms: &Kms,
     user: &EmailAddress,
     subject: &SubjectName,
 ) -> Result<Option<String>> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp() + 86_400;
-    let filter = mailpki_store::ObjectFilter {
-        object_type: Some(mailpki_store::ObjectType::Certificate),
-        tags: vec![format!("mailpki:cse-user={}", user.normalized())],
-        ..mailpki_store::ObjectFilter::default()
+    let filter = SearchBody {
+        object_type: Some("Certificate".to_owned()),
+        tags: vec![cse_user_tag(user)],
+        ..SearchBody::default()
     };
     let wanted = subject.to_string();
-    Ok(store
-        .list(actor, &filter)?
+    Ok(kms
+        .search(&filter)?
         .into_iter()
         .filter(|c| c.state == mailpki_store::State::Active)
         .filter(|c| !c.tags.iter().any(|t| t.starts_with("gmail:keypair=")))
@@ -251,19 +268,26 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
             .with_context(|| format!("cannot act for {user}"))?;
         Some(gmail)
     };
-    let (store, actor) = ctx.open_store()?;
-    let wrapping_key = store
-        .symmetric_key(&actor, &args.cse_key_id, Operation::Encrypt)
-        .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
-    let leaf = leaf(ctx, &store, &actor, args, &user)?;
-    let request = build_request(
-        &leaf.certificate,
-        &leaf.chain,
-        &leaf.key,
-        &user,
-        &wrapping_key,
-        &kacls_uri,
-    )?;
+    let kms = ctx.kms()?;
+    let (request, stored_id) = match kms.embedded() {
+        Some(e) => {
+            let wrapping_key = e
+                .store
+                .symmetric_key(&e.actor, &args.cse_key_id, Operation::Encrypt)
+                .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
+            let leaf = leaf(ctx, &kms, &e.store, &e.actor, args, &user)?;
+            let request = build_request(
+                &leaf.certificate,
+                &leaf.chain,
+                &leaf.key,
+                &user,
+                &wrapping_key,
+                &kacls_uri,
+            )?;
+            (request, leaf.stored_id)
+        }
+        None => remote_request(ctx, &kms, args, &user, &kacls_uri)?,
+    };
     let pkcs7 = request.pkcs7.clone().unwrap_or_default();
     let kacls_data = request.private_key_metadata[0]
         .kacls_key_metadata
@@ -288,9 +312,9 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
     let created = block_on(gmail.create_key_pair(user.as_str(), &request))?
         .with_context(|| format!("Gmail refused the key pair for {user}"))?;
     let id = created.key_pair_id.clone().unwrap_or_default();
-    if let Some(cert_id) = &leaf.stored_id
-        && store
-            .add_tags(&actor, cert_id, &[format!("gmail:keypair={id}")])
+    if let Some(cert_id) = &stored_id
+        && kms
+            .add_tags(cert_id, &[format!("gmail:keypair={id}")])
             .is_err()
     {
         ctx.printer.warn(&format!(
@@ -298,6 +322,115 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
         ));
     }
     ctx.printer.print(&id, &created)
+}
+
+fn cse_user_tag(user: &EmailAddress) -> String {
+    format!("mailpki:cse-user={}", user.normalized())
+}
+
+/// The key pair built through a KMS server: the server mints (or holds) the certificate and
+/// wraps its key under the CSE key; neither the issuer key nor the user's key comes here.
+/// Returns the request and the certificate's ID.
+fn remote_request(
+    ctx: &Ctx,
+    kms: &Kms,
+    args: &KeyPairCreateArgs,
+    user: &EmailAddress,
+    kacls_uri: &str,
+) -> Result<(CseKeyPair, Option<String>)> {
+    if args.leaf.leaf_certificate_pkcs12_file.is_some() {
+        bail!(
+            "with a KMS server, import the PKCS#12 first (`mailpki kms certificates import`) \
+             and pass --leaf-certificate-id"
+        );
+    }
+    let certificate_id = if let Some(id) = &args.leaf.leaf_certificate_id {
+        id.clone()
+    } else {
+        if args.dry_run {
+            bail!(
+                "a dry run against a KMS server needs --leaf-certificate-id (minting would store)"
+            );
+        }
+        let Some(issuer) = &args.issuer_private_key_id else {
+            bail!(
+                "give -i/--issuer-private-key-id to mint, or --leaf-certificate-id / --leaf-certificate-pkcs12-file"
+            );
+        };
+        let subject = match &args.subject_name {
+            Some(s) => s.parse::<SubjectName>().context("invalid --subject-name")?,
+            None => SubjectName::mailbox(user),
+        };
+        let reused = if args.rsa_private_key_id.is_none() {
+            unuploaded_leaf(kms, user, &subject)?
+        } else {
+            None
+        };
+        if let Some(id) = reused {
+            ctx.printer.warn(&format!(
+                "using certificate `{id}`, minted earlier for {user} and never uploaded"
+            ));
+            id
+        } else {
+            let key = match &args.rsa_private_key_id {
+                Some(id) => {
+                    let attrs = kms.attributes(id)?;
+                    let public = attrs
+                        .links
+                        .get(&mailpki_store::LinkType::PublicKeyLink)
+                        .with_context(|| format!("`{id}` has no linked public key"))?;
+                    KeySource::PublicKeyId(public.clone())
+                }
+                None => KeySource::Generate,
+            };
+            let profile = crate::mint::mint_profile(&crate::mint::google_profile(
+                args.leaf_certificate_extensions.clone(),
+                args.days,
+                Some("rsa2048"),
+            ))?;
+            let reply = kms.certify(&CertifyBody {
+                issuer: mailpki_kms::IssuerRef {
+                    private_key_id: Some(issuer.clone()),
+                    certificate_id: None,
+                },
+                profile,
+                subject: Some(subject.to_string()),
+                email: Some(user.to_string()),
+                key,
+                id: None,
+                tags: vec![cse_user_tag(user)],
+            })?;
+            crate::mint::print_findings(
+                ctx.printer,
+                &reply.notes,
+                reply
+                    .findings
+                    .iter()
+                    .map(|f| (f.rule.as_str(), f.severity.as_str(), f.message.as_str())),
+            );
+            reply.unique_identifier
+        }
+    };
+    let mut certificates = kms.certificate_chain(&certificate_id)?;
+    let certificate = certificates.remove(0);
+    gate(&certificate, &certificates, user)?;
+    let key_id = match &args.rsa_private_key_id {
+        Some(id) => id.clone(),
+        None => kms
+            .attributes(&certificate_id)?
+            .links
+            .get(&mailpki_store::LinkType::PrivateKeyLink)
+            .cloned()
+            .with_context(|| format!("`{certificate_id}` has no linked private key"))?,
+    };
+    let kacls_data = kms
+        .cse_wrap(&WrapBody {
+            private_key_id: key_id,
+            cse_key_id: args.cse_key_id.clone(),
+        })
+        .with_context(|| format!("cannot wrap the key under `{}`", args.cse_key_id))?;
+    let request = assemble(&certificate, &certificates, kacls_data, kacls_uri)?;
+    Ok((request, Some(certificate_id)))
 }
 
 pub(crate) fn get(ctx: &Ctx, args: &KeyPairIdArgs) -> Result<()> {

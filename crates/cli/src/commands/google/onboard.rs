@@ -49,7 +49,7 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
         .symmetric_key(&actor, &args.cse_key_id, Operation::Encrypt)
         .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
     // The key service signs and decrypts with RSA.
-    let minter = Minter::for_issuer_key(
+    let minter = crate::mint::minter_for_issuer_key(
         &store,
         &actor,
         &args.issuer_private_key_id,

@@ -6,9 +6,8 @@ use base64::engine::general_purpose::URL_SAFE;
 use mailpki_gmail::GmailClient;
 use mailpki_gmail::types::SmimeInfo;
 use mailpki_issuance::{EmailAddress, LintOptions, lint};
-use mailpki_store::{ExportFormat, ImportFormat, Pkcs12Profile, parse_bundle};
+use mailpki_store::{ImportFormat, parse_bundle};
 use secrecy::{ExposeSecret, SecretString};
-use zeroize::Zeroizing;
 
 use super::{block_on, client};
 use crate::args::{SmimeAddressArgs, SmimeIdArgs, SmimeInsertArgs, UserArgs};
@@ -104,16 +103,15 @@ pub(crate) fn insert(ctx: &Ctx, args: &SmimeInsertArgs) -> Result<()> {
         let mut raw = [0u8; 18];
         openssl::rand::rand_bytes(&mut raw)?;
         let password = SecretString::from(URL_SAFE.encode(raw));
-        let (store, actor) = ctx.open_store()?;
-        let bytes = store.export_certificate(
-            &actor,
+        let bytes = ctx.kms()?.export(
             id,
-            &ExportFormat::Pkcs12 {
-                password: &password,
-                profile: Pkcs12Profile::Modern,
+            &mailpki_kms::api::ExportBody {
+                format: "pkcs12".to_owned(),
+                password: Some(password.expose_secret().to_owned()),
+                legacy: false,
             },
         )?;
-        (Zeroizing::new(bytes.to_vec()), password)
+        (bytes, password)
     };
     let request = smime_request(&pkcs12, &password, &address)?;
     let gmail = client(ctx, &args.address.google)?;

@@ -286,7 +286,7 @@ pub(crate) fn rotate(ctx: &Ctx, args: &SmimeRotateArgs) -> Result<()> {
     let minter = match &args.issuer_private_key_id {
         Some(key) => {
             let (store, actor): (Store, _) = ctx.open_store()?;
-            Some(Minter::for_issuer_key(
+            Some(crate::mint::minter_for_issuer_key(
                 &store,
                 &actor,
                 key,

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use anyhow::Result;
+use mailpki_kms::api::AccessBody;
 use serde_json::json;
 
 use crate::args::GrantArgs;
@@ -17,12 +18,16 @@ fn ops_text(ops: &[mailpki_store::Operation]) -> String {
 
 /// `grant` (`granted`) or `revoke` operations for a user.
 pub(crate) fn change(ctx: &Ctx, args: &GrantArgs, granted: bool) -> Result<()> {
-    let (store, actor) = ctx.open_store()?;
+    let kms = ctx.kms()?;
+    let body = AccessBody {
+        user: args.grantee.clone(),
+        operations: args.operations.iter().map(ToString::to_string).collect(),
+    };
     let (verb, preposition) = if granted {
-        store.grant(&actor, &args.id, &args.grantee, &args.operations)?;
+        kms.grant(&args.id, &body)?;
         ("granted", "to")
     } else {
-        store.revoke_access(&actor, &args.id, &args.grantee, &args.operations)?;
+        kms.revoke_access(&args.id, &body)?;
         ("revoked", "from")
     };
     ctx.printer.print(
@@ -37,8 +42,7 @@ pub(crate) fn change(ctx: &Ctx, args: &GrantArgs, granted: bool) -> Result<()> {
 }
 
 pub(crate) fn list(ctx: &Ctx, id: &str) -> Result<()> {
-    let (store, actor) = ctx.open_store()?;
-    let entries = store.access_list(&actor, id)?;
+    let entries = ctx.kms()?.access_list(id)?;
     let mut human = String::new();
     for e in &entries {
         let _ = writeln!(human, "{}: {}", e.user, ops_text(&e.operations));
@@ -47,8 +51,7 @@ pub(crate) fn list(ctx: &Ctx, id: &str) -> Result<()> {
 }
 
 pub(crate) fn owned(ctx: &Ctx) -> Result<()> {
-    let (store, actor) = ctx.open_store()?;
-    let objects = store.owned(&actor)?;
+    let objects = ctx.kms()?.owned()?;
     let mut human = String::new();
     for o in &objects {
         let _ = writeln!(
@@ -61,8 +64,7 @@ pub(crate) fn owned(ctx: &Ctx) -> Result<()> {
 }
 
 pub(crate) fn obtained(ctx: &Ctx) -> Result<()> {
-    let (store, actor) = ctx.open_store()?;
-    let objects = store.obtained(&actor)?;
+    let objects = ctx.kms()?.obtained()?;
     let mut human = String::new();
     for o in &objects {
         let _ = writeln!(

@@ -7,9 +7,9 @@ use crate::args::AttributesGetArgs;
 use crate::commands::{Ctx, select};
 
 pub(crate) fn get(ctx: &Ctx, args: &AttributesGetArgs) -> Result<()> {
-    let (store, actor) = ctx.open_store()?;
-    let uid = select(&store, &actor, &args.object)?;
-    let attributes = store.attributes(&actor, &uid)?;
+    let kms = ctx.kms()?;
+    let uid = select(&kms, &args.object)?;
+    let attributes = kms.attributes(&uid)?;
     let mut value = serde_json::to_value(&attributes)?;
     if !args.attributes.is_empty()
         && let Some(all) = value.as_object()

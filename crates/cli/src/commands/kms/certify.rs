@@ -1,82 +1,72 @@
-//! `mailpki kms certificates certify`.
+//! `mailpki kms certificates certify`: one certificate, minted where the issuer key is (the
+//! embedded store, or the server).
 
 use anyhow::{Context, Result, bail};
+use base64::Engine as _;
 use mailpki_issuance::{EmailAddress, SubjectName, parse_csr};
-use mailpki_store::Operation;
+use mailpki_kms::api::{CertifyBody, KeySource};
 use serde_json::json;
 
 use crate::args::CertifyArgs;
 use crate::commands::{Ctx, parse_flag, read_input};
-use crate::mint::{KeyChoice, Minter, report_findings, store_minted};
+use crate::mint::{issuer_ref, mint_profile, print_findings};
 
 pub(crate) fn run(ctx: &Ctx, args: &CertifyArgs) -> Result<()> {
     // Parse what the user typed before touching the store.
     let subject: Option<SubjectName> = parse_flag(args.subject_name.as_deref(), "--subject-name")?;
     let email: Option<EmailAddress> = parse_flag(args.email.as_deref(), "--email")?;
-    let csr = match &args.key_source.certificate_signing_request {
-        Some(path) => {
-            Some(parse_csr(&read_input(path)?).with_context(|| format!("in {}", path.display()))?)
+    let key = if args.key_source.generate_key_pair {
+        if subject.is_none() {
+            bail!("--subject-name is required with --generate-key-pair");
         }
-        None => None,
-    };
-
-    let (store, actor) = ctx.open_store()?;
-    let minter = Minter::new(
-        &store,
-        &actor,
-        &args.issuer,
-        &args.profile,
-        &ctx.settings.issuance,
-        ctx.printer,
-    )?;
-    let (subject, key) = if args.key_source.generate_key_pair {
-        let subject = subject.context("--subject-name is required with --generate-key-pair")?;
-        (subject, KeyChoice::Generate)
+        KeySource::Generate
     } else if let Some(id) = &args.key_source.public_key_id_to_certify {
-        let subject =
-            subject.context("--subject-name is required with --public-key-id-to-certify")?;
-        (
-            subject,
-            KeyChoice::Existing(store.public_key(&actor, id, Operation::Certify)?),
-        )
-    } else if let Some(csr) = &csr {
-        let subject = match subject {
-            Some(s) => s,
-            None => mailpki_store::format_name(csr.subject_name())
-                .parse()
-                .context("the CSR's subject cannot be used; give --subject-name")?,
-        };
-        (subject, KeyChoice::Existing(csr.public_key()?))
+        if subject.is_none() {
+            bail!("--subject-name is required with --public-key-id-to-certify");
+        }
+        KeySource::PublicKeyId(id.clone())
+    } else if let Some(path) = &args.key_source.certificate_signing_request {
+        let data = read_input(path)?;
+        parse_csr(&data).with_context(|| format!("in {}", path.display()))?;
+        KeySource::Csr(base64::engine::general_purpose::STANDARD.encode(data.as_slice()))
     } else {
         bail!(
             "choose --generate-key-pair, --public-key-id-to-certify or --certificate-signing-request"
         );
     };
-
-    let minted = minter.mint(&subject, key, email.as_ref())?;
-    report_findings(ctx.printer, &minted);
-    let report = store_minted(
-        &store,
-        &actor,
-        &minted,
-        args.certificate_id.clone(),
-        &args.tags,
-    )?;
-    let uid = report.certificate.clone().unwrap_or_default();
-    let cert = &minted.certificate;
-    let info = mailpki_store::certificate_info(cert)?;
+    let body = CertifyBody {
+        issuer: issuer_ref(&args.issuer),
+        profile: mint_profile(&args.profile)?,
+        subject: subject.map(|s| s.to_string()),
+        email: email.map(|e| e.to_string()),
+        key,
+        id: args.certificate_id.clone(),
+        tags: args.tags.clone(),
+    };
+    if body.issuer.private_key_id.is_none() && body.issuer.certificate_id.is_none() {
+        bail!("give the issuer with -k/--issuer-private-key-id or --issuer-certificate-id");
+    }
+    let reply = ctx.kms()?.certify(&body)?;
+    print_findings(
+        ctx.printer,
+        &reply.notes,
+        reply
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.severity.as_str(), f.message.as_str())),
+    );
     ctx.printer.print(
-        &uid,
+        &reply.unique_identifier,
         &json!({
-            "unique_identifier": uid,
-            "private_key": report.private_key,
-            "public_key": report.public_key,
-            "issuer_certificate": minter.issuer().certificate_id,
-            "subject": info.subject,
-            "serial_number": info.serial,
-            "not_after": mailpki_store::rfc3339(info.not_after),
-            "profile": minted.report.profile,
-            "findings": minted.report.findings,
+            "unique_identifier": reply.unique_identifier,
+            "private_key": reply.private_key,
+            "public_key": reply.public_key,
+            "issuer_certificate": reply.issuer_certificate,
+            "subject": reply.subject,
+            "serial_number": reply.serial_number,
+            "not_after": reply.not_after,
+            "profile": reply.profile,
+            "findings": reply.findings,
         }),
     )
 }

@@ -8,6 +8,9 @@
 //! `mailpki:email=<address>`, committed with it. A re-run skips users in the manifest and,
 //! for users the store has but the manifest lacks (a crash between the two), writes the file
 //! again from the stored certificate instead of minting anew.
+//!
+//! Against a KMS server the workers ask the server to mint (the issuer key stays there) and
+//! to export each user's PKCS#12; the tags, the manifest and the recovery are the same.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -19,17 +22,16 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use mailpki_issuance::{EmailAddress, SubjectName};
-use mailpki_store::{
-    Actor, ExportFormat, Pkcs12Profile, Store, build_pkcs12, certificate_info,
-    replace_private_file, rfc3339,
-};
+use mailpki_kms::api::{CertifyBody, ExportBody, KeySource};
+use mailpki_kms::{IssuerRef, Kms, MintProfile};
+use mailpki_store::{Pkcs12Profile, build_pkcs12, certificate_info, replace_private_file, rfc3339};
 use openssl::hash::{MessageDigest, hash};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::args::CertifyBatchArgs;
 use crate::commands::{Ctx, read_password};
-use crate::mint::{KeyChoice, Minter, store_minted};
+use crate::mint::{KeyChoice, Minter, issuer_ref, mint_profile, store_minted};
 use crate::output::Printer;
 use crate::progress::Progress;
 
@@ -51,6 +53,12 @@ enum Outcome {
         job: Job,
         minted: Box<crate::mint::Minted>,
         pkcs12: Vec<u8>,
+    },
+    /// Minted and stored by the KMS server.
+    Stored {
+        job: Job,
+        entry: ManifestEntry,
+        pkcs12: zeroize::Zeroizing<Vec<u8>>,
     },
     /// In the store already (an earlier run stopped before its manifest line).
     Recover { job: Job, certificate_id: String },
@@ -190,29 +198,16 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyBatchArgs) -> Result<()> {
         }
     }
 
-    let (store, actor) = ctx.open_store()?;
-    let minter = Minter::new(
-        &store,
-        &actor,
-        &args.issuer,
-        &args.profile,
-        &ctx.settings.issuance,
-        ctx.printer,
-    )?;
-    let chain: Vec<_> = std::iter::once(minter.issuer().certificate.clone())
-        .chain(minter.issuer().chain.iter().cloned())
-        .collect();
+    let kms = ctx.kms()?;
+    let mut tags = args.tags.clone();
+    tags.push(batch_tag(&batch));
+    let (engine, default_jobs) = engine(ctx, args, &kms, &tags)?;
     let profile = if args.legacy {
         Pkcs12Profile::Legacy
     } else {
         Pkcs12Profile::Modern
     };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
-        .max(1);
-    let mut tags = args.tags.clone();
-    tags.push(batch_tag(&batch));
+    let jobs = args.jobs.unwrap_or(default_jobs).max(1);
 
     let (job_tx, job_rx) = sync_channel::<Job>(jobs * 2);
     let (out_tx, out_rx) = sync_channel::<Outcome>(jobs * 2);
@@ -228,31 +223,26 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyBatchArgs) -> Result<()> {
         for _ in 0..jobs {
             let rx = Arc::clone(&job_rx);
             let tx = out_tx.clone();
-            let (minter, chain) = (&minter, &chain);
-            scope.spawn(move || worker(&rx, &tx, minter, chain, profile));
+            let engine = &engine;
+            scope.spawn(move || worker(&rx, &tx, engine, profile));
         }
         // The reader owns the job sender and a result sender: when it ends, the workers run
         // dry and stop, the result channel closes, and the writer's loop ends.
         let reader_tx = out_tx.clone();
         drop(out_tx);
-        let (csv, password, done, store_ref, actor_ref, batch) = (
+        let (csv, password, done, kms_ref, batch) = (
             &args.csv,
             default_password.as_ref(),
             &done,
-            &store,
-            &actor,
+            &kms,
             batch.as_str(),
         );
-        let reader = scope.spawn(move || {
-            read_rows(
-                csv, password, done, store_ref, actor_ref, batch, &job_tx, &reader_tx,
-            )
-        });
+        let reader = scope
+            .spawn(move || read_rows(csv, password, done, kms_ref, batch, &job_tx, &reader_tx));
         // By value: if the writer fails, dropping the receiver stops the senders.
         write_results(
             out_rx,
-            &store,
-            &actor,
+            &kms,
             &tags,
             &args.out_dir,
             profile,
@@ -310,11 +300,117 @@ fn report(printer: Printer, summary: &Summary, batch: &str, manifest_path: &Path
     }
 }
 
+/// Minting in this process with the embedded issuer, or on the server; and how many users
+/// to have in flight by default.
+fn engine<'a>(
+    ctx: &Ctx,
+    args: &CertifyBatchArgs,
+    kms: &'a Kms,
+    tags: &[String],
+) -> Result<(Engine<'a>, usize)> {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    if let Some(e) = kms.embedded() {
+        let minter = crate::mint::minter(
+            &e.store,
+            &e.actor,
+            &args.issuer,
+            &args.profile,
+            &ctx.settings.issuance,
+            ctx.printer,
+        )?;
+        let chain = minter.chain();
+        return Ok((Engine::Local { minter, chain }, cores));
+    }
+    let issuer = issuer_ref(&args.issuer);
+    let issuer_id = issuer
+        .private_key_id
+        .clone()
+        .or_else(|| issuer.certificate_id.clone())
+        .context("give the issuer with -k/--issuer-private-key-id or --issuer-certificate-id")?;
+    // Fail once, before the first row, when the issuer is not there for us.
+    kms.attributes(&issuer_id)
+        .with_context(|| format!("cannot use `{issuer_id}` as the issuer"))?;
+    // The server mints; keep enough requests in flight to keep its cores busy.
+    let engine = Engine::Remote {
+        kms,
+        issuer,
+        profile: mint_profile(&args.profile)?,
+        tags: tags.to_vec(),
+        legacy: args.legacy,
+    };
+    Ok((engine, cores * 2))
+}
+
+/// Where the workers mint: in this process with the embedded issuer, or on the server.
+enum Engine<'a> {
+    Local {
+        minter: Minter,
+        chain: Vec<openssl::x509::X509>,
+    },
+    Remote {
+        kms: &'a Kms,
+        issuer: IssuerRef,
+        profile: MintProfile,
+        tags: Vec<String>,
+        legacy: bool,
+    },
+}
+
+/// Has the server mint, store (with the batch and user tags) and export one user.
+fn certify_remote(engine: &Engine<'_>, job: Job) -> Result<Outcome, (Job, anyhow::Error)> {
+    let Engine::Remote {
+        kms,
+        issuer,
+        profile,
+        tags,
+        legacy,
+    } = engine
+    else {
+        return Err((job, anyhow::anyhow!("not a remote engine")));
+    };
+    let mut user_tags = tags.clone();
+    user_tags.push(email_tag(&job.email));
+    let body = CertifyBody {
+        issuer: issuer.clone(),
+        profile: profile.clone(),
+        subject: Some(job.subject.to_string()),
+        email: Some(job.email.to_string()),
+        key: KeySource::Generate,
+        id: None,
+        tags: user_tags,
+    };
+    let reply = match kms.certify(&body) {
+        Ok(reply) => reply,
+        Err(e) => return Err((job, e.into())),
+    };
+    let exported = kms.export(
+        &reply.unique_identifier,
+        &ExportBody {
+            format: "pkcs12".to_owned(),
+            password: Some(job.password.expose_secret().to_owned()),
+            legacy: *legacy,
+        },
+    );
+    let pkcs12 = match exported {
+        Ok(p) => p,
+        Err(e) => return Err((job, e.into())),
+    };
+    Ok(Outcome::Stored {
+        entry: ManifestEntry {
+            certificate_id: reply.unique_identifier,
+            private_key_id: reply.private_key.unwrap_or_default(),
+            serial: reply.serial_number,
+            not_after: reply.not_after,
+        },
+        job,
+        pkcs12,
+    })
+}
+
 fn worker(
     rx: &Mutex<Receiver<Job>>,
     tx: &SyncSender<Outcome>,
-    minter: &Minter,
-    chain: &[openssl::x509::X509],
+    engine: &Engine<'_>,
     profile: Pkcs12Profile,
 ) {
     loop {
@@ -324,18 +420,22 @@ fn worker(
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let outcome = match mint_one(minter, chain, profile, &job) {
-            Ok((minted, pkcs12)) => Outcome::Minted {
-                job,
-                minted: Box::new(minted),
-                pkcs12,
+        let result = match engine {
+            Engine::Local { minter, chain } => match mint_one(minter, chain, profile, &job) {
+                Ok((minted, pkcs12)) => Ok(Outcome::Minted {
+                    job,
+                    minted: Box::new(minted),
+                    pkcs12,
+                }),
+                Err(e) => Err((job, e)),
             },
-            Err(e) => Outcome::Failed {
-                line: job.line,
-                email: job.email.to_string(),
-                reason: format!("{e:#}"),
-            },
+            Engine::Remote { .. } => certify_remote(engine, job),
         };
+        let outcome = result.unwrap_or_else(|(job, e)| Outcome::Failed {
+            line: job.line,
+            email: job.email.to_string(),
+            reason: format!("{e:#}"),
+        });
         if tx.send(outcome).is_err() {
             return;
         }
@@ -422,8 +522,7 @@ fn read_rows(
     csv_path: &Path,
     default_password: Option<&SecretString>,
     done: &HashMap<String, String>,
-    store: &Store,
-    actor: &Actor,
+    kms: &Kms,
     batch: &str,
     jobs: &SyncSender<Job>,
     outcomes: &SyncSender<Outcome>,
@@ -448,11 +547,9 @@ fn read_rows(
             Ok(None) => true,
             Ok(Some(job)) if done.contains_key(job.email.as_str()) => true,
             Ok(Some(job)) => {
-                let existing =
-                    store.find_by_tags(actor, &[batch_tag(batch), email_tag(&job.email)])?;
+                let existing = kms.find_by_tags(&[batch_tag(batch), email_tag(&job.email)])?;
                 let certificate = existing.into_iter().find(|id| {
-                    store
-                        .attributes(actor, id)
+                    kms.attributes(id)
                         .is_ok_and(|a| a.object_type == mailpki_store::ObjectType::Certificate)
                 });
                 match certificate {
@@ -512,8 +609,7 @@ fn finish_user(
 #[allow(clippy::too_many_arguments)]
 fn write_results(
     outcomes: Receiver<Outcome>,
-    store: &Store,
-    actor: &Actor,
+    kms: &Kms,
     tags: &[String],
     out_dir: &Path,
     profile: Pkcs12Profile,
@@ -538,7 +634,11 @@ fn write_results(
             } => {
                 let mut user_tags = tags.to_vec();
                 user_tags.push(email_tag(&job.email));
-                let report = store_minted(store, actor, &minted, None, &user_tags)?;
+                let embedded = kms
+                    .embedded()
+                    .context("a locally minted certificate needs the embedded store")?;
+                let report =
+                    store_minted(&embedded.store, &embedded.actor, &minted, None, &user_tags)?;
                 crate::failpoint::hit("certify-batch-after-commit");
                 let info = certificate_info(&minted.certificate)?;
                 let entry = ManifestEntry {
@@ -551,19 +651,25 @@ fn write_results(
                 summary.minted += 1;
                 progress.tick(crate::progress::Tick::Done);
             }
+            Outcome::Stored { job, entry, pkcs12 } => {
+                crate::failpoint::hit("certify-batch-after-commit");
+                finish_user(out_dir, manifest, &job, &entry, &pkcs12)?;
+                summary.minted += 1;
+                progress.tick(crate::progress::Tick::Done);
+            }
             Outcome::Recover {
                 job,
                 certificate_id,
             } => {
-                let pkcs12 = store.export_certificate(
-                    actor,
+                let pkcs12 = kms.export(
                     &certificate_id,
-                    &ExportFormat::Pkcs12 {
-                        password: &job.password,
-                        profile,
+                    &ExportBody {
+                        format: "pkcs12".to_owned(),
+                        password: Some(job.password.expose_secret().to_owned()),
+                        legacy: profile == Pkcs12Profile::Legacy,
                     },
                 )?;
-                let attrs = store.attributes(actor, &certificate_id)?;
+                let attrs = kms.attributes(&certificate_id)?;
                 let entry = ManifestEntry {
                     private_key_id: attrs
                         .links

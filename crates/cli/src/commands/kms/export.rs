@@ -1,7 +1,9 @@
 //! `mailpki kms certificates export`.
 
 use anyhow::{Context, Result, bail};
-use mailpki_store::{ExportFormat, Pkcs12Profile, replace_private_file};
+use mailpki_kms::api::ExportBody;
+use mailpki_store::replace_private_file;
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::args::{ExportArgs, ExportFormatArg};
@@ -15,25 +17,29 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
         );
     }
     let password = read_password(&args.password)?;
-    let (store, actor) = ctx.open_store()?;
-    let uid = select(&store, &actor, &args.object)?;
     let format = match args.format {
-        ExportFormatArg::Pem => ExportFormat::Pem { chain: args.chain },
-        ExportFormatArg::Der => ExportFormat::Der,
-        ExportFormatArg::Pkcs7 => ExportFormat::Pkcs7,
-        ExportFormatArg::Pkcs12 => ExportFormat::Pkcs12 {
-            password: password
-                .as_ref()
-                .context("a PKCS#12 export needs a password (-p, --password-file or MAILPKI_PKCS12_PASSWORD)")?,
-            profile: if args.legacy {
-                Pkcs12Profile::Legacy
-            } else {
-                Pkcs12Profile::Modern
-            },
-        },
+        ExportFormatArg::Pem if args.chain => "pem-chain",
+        ExportFormatArg::Pem => "pem",
+        ExportFormatArg::Der => "der",
+        ExportFormatArg::Pkcs7 => "pkcs7",
+        ExportFormatArg::Pkcs12 => {
+            if password.is_none() {
+                bail!(
+                    "a PKCS#12 export needs a password (-p, --password-file or MAILPKI_PKCS12_PASSWORD)"
+                );
+            }
+            "pkcs12"
+        }
     };
-    let bytes = store
-        .export_certificate(&actor, &uid, &format)
+    let kms = ctx.kms()?;
+    let uid = select(&kms, &args.object)?;
+    let body = ExportBody {
+        format: format.to_owned(),
+        password: password.as_ref().map(|p| p.expose_secret().to_owned()),
+        legacy: args.legacy,
+    };
+    let bytes = kms
+        .export(&uid, &body)
         .with_context(|| format!("cannot export `{uid}`"))?;
     // Without --force an existing file was refused above.
     replace_private_file(&args.file, &bytes)?;

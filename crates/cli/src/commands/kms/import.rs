@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use anyhow::{Context, Result};
-use mailpki_store::{ImportFormat, ImportRequest};
+use base64::Engine as _;
+use mailpki_kms::api::ImportBody;
+use secrecy::ExposeSecret;
 
 use crate::args::{ImportArgs, ImportFormatArg};
 use crate::commands::{Ctx, read_input, read_password};
@@ -13,23 +15,21 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
     let data = read_input(&args.file)?;
     let password = read_password(&args.password)?;
     let format = match args.format {
-        ImportFormatArg::Pkcs12 => ImportFormat::Pkcs12,
-        ImportFormatArg::Pem => ImportFormat::Pem,
-        ImportFormatArg::Der => ImportFormat::Der,
+        ImportFormatArg::Pkcs12 => "pkcs12",
+        ImportFormatArg::Pem => "pem",
+        ImportFormatArg::Der => "der",
     };
-    let (store, actor) = ctx.open_store()?;
-    let report = store
-        .import(
-            &actor,
-            &ImportRequest {
-                data: &data,
-                format,
-                password: password.as_ref(),
-                uid: args.id.clone(),
-                replace: args.replace,
-                tags: args.tags.clone(),
-            },
-        )
+    let body = ImportBody {
+        data: base64::engine::general_purpose::STANDARD.encode(data.as_slice()),
+        format: format.to_owned(),
+        password: password.as_ref().map(|p| p.expose_secret().to_owned()),
+        id: args.id.clone(),
+        replace: args.replace,
+        tags: args.tags.clone(),
+    };
+    let report = ctx
+        .kms()?
+        .import(&body)
         .with_context(|| format!("cannot import {}", args.file.display()))?;
     let mut human = String::new();
     for (label, id) in [

@@ -4,7 +4,6 @@ use std::fmt::Write;
 
 use anyhow::{Context, Result, bail};
 use mailpki_issuance::{EmailAddress, LintOptions, Severity, lint};
-use mailpki_store::Operation;
 use openssl::x509::X509;
 use serde_json::json;
 
@@ -30,11 +29,9 @@ pub(crate) fn run(ctx: &Ctx, args: &LintArgs) -> Result<()> {
         let leaf = certs.remove(0);
         (leaf, certs)
     } else if let Some(id) = &args.certificate_id {
-        let (store, actor) = ctx.open_store()?;
-        (
-            store.certificate(&actor, id, Operation::Get)?,
-            store.chain(&actor, id)?,
-        )
+        let mut certs = ctx.kms()?.certificate_chain(id)?;
+        let leaf = certs.remove(0);
+        (leaf, certs)
     } else {
         bail!("give a certificate file or --certificate-id");
     };

@@ -3,16 +3,15 @@
 use std::fmt::Write;
 
 use anyhow::Result;
-use mailpki_store::{ObjectFilter, ObjectType};
+use mailpki_kms::api::SearchBody;
 
 use crate::args::ListArgs;
 use crate::commands::Ctx;
 
 pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
-    let (store, actor) = ctx.open_store()?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let filter = ObjectFilter {
-        object_type: Some(ObjectType::Certificate),
+    let filter = SearchBody {
+        object_type: Some("Certificate".to_owned()),
         tags: args.tags.clone(),
         subject_contains: args.subject.clone(),
         expires_before: args
@@ -20,7 +19,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
             .map(|days| now + i64::from(days) * 86_400),
         include_destroyed: args.include_destroyed,
     };
-    let certificates = store.list(&actor, &filter)?;
+    let certificates = ctx.kms()?.search(&filter)?;
     let mut human = String::new();
     for c in &certificates {
         let _ = writeln!(

@@ -1,6 +1,7 @@
 //! `mailpki kms sym keys create`.
 
 use anyhow::Result;
+use mailpki_kms::api::SymmetricKeyBody;
 use mailpki_store::Algorithm;
 use serde_json::json;
 
@@ -8,12 +9,15 @@ use crate::args::{SymAlgorithm, SymCreateArgs};
 use crate::commands::Ctx;
 
 pub(crate) fn create(ctx: &Ctx, args: &SymCreateArgs) -> Result<()> {
-    let (store, actor) = ctx.open_store()?;
     let algorithm = match args.algorithm {
         SymAlgorithm::Aes => Algorithm::Aes,
     };
-    let uid =
-        store.create_symmetric_key(&actor, args.id.clone(), algorithm, args.length, &args.tags)?;
+    let uid = ctx.kms()?.create_symmetric_key(&SymmetricKeyBody {
+        id: args.id.clone(),
+        algorithm: algorithm.to_string(),
+        length: args.length,
+        tags: args.tags.clone(),
+    })?;
     ctx.printer.print(
         &uid,
         &json!({ "unique_identifier": uid, "cryptographic_algorithm": algorithm, "cryptographic_length": args.length }),

@@ -1,0 +1,243 @@
+//! The JSON bodies of the server's `/v1` API. The CLI's remote client sends them and the
+//! server decodes them; the embedded mode runs the very same requests through [`crate::ops`],
+//! so both modes take one path through the store. Binary data travels as standard base64.
+//! Unknown fields are refused, so a typo in a script is an error rather than a silent default.
+
+use serde::{Deserialize, Serialize};
+
+use crate::mint::{IssuerRef, MintProfile};
+
+/// `POST /v1/objects/import`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// The file's bytes, base64.
+    pub data: String,
+    /// `pkcs12`, `pem` or `der`.
+    pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub replace: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// `POST /v1/objects/{id}/export`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// `pem`, `pem-chain`, `der`, `pkcs7` or `pkcs12`.
+    pub format: String,
+    /// The PKCS#12 password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// PKCS#12 with 3DES and a SHA-1 MAC.
+    #[serde(default)]
+    pub legacy: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportReply {
+    /// The exported bytes, base64.
+    pub data: String,
+}
+
+/// `POST /v1/objects/search`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_contains: Option<String>,
+    /// Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_before: Option<i64>,
+    #[serde(default)]
+    pub include_destroyed: bool,
+}
+
+/// `POST /v1/objects/{id}/grant` and `/revoke-access`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessBody {
+    pub user: String,
+    pub operations: Vec<String>,
+}
+
+/// `POST /v1/objects/{id}/revoke`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    pub reason: String,
+    #[serde(default)]
+    pub compromised: bool,
+}
+
+/// `POST /v1/objects/{id}/destroy`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestroyBody {
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub remove: bool,
+}
+
+/// `POST /v1/objects/{id}/tags`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagsBody {
+    pub tags: Vec<String>,
+}
+
+/// `POST /v1/symmetric-keys`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SymmetricKeyBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `AES` (the only one CSE uses).
+    pub algorithm: String,
+    pub length: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// The ID of an object a request made.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdReply {
+    pub unique_identifier: String,
+}
+
+/// Whose key a certificate is for.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum KeySource {
+    /// A new key pair, made and kept by the server.
+    Generate,
+    /// A public key already in the store (its `certify` right needed).
+    PublicKeyId(String),
+    /// A PEM or DER certificate signing request, base64.
+    Csr(String),
+}
+
+/// `POST /v1/certify`: mint one certificate with a stored issuer.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertifyBody {
+    pub issuer: IssuerRef,
+    #[serde(default)]
+    pub profile: MintProfile,
+    /// The subject; with a CSR, the CSR's subject when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub key: KeySource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertifyReply {
+    pub unique_identifier: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    pub issuer_certificate: String,
+    pub subject: String,
+    pub serial_number: String,
+    pub not_after: String,
+    /// The certificate, PEM.
+    pub certificate: String,
+    /// The S/MIME BR profile the linter saw (null when none).
+    pub profile: serde_json::Value,
+    pub findings: Vec<Finding>,
+    /// Warnings about the minting itself (a fallback CRL URL, a shortened validity).
+    pub notes: Vec<String>,
+}
+
+/// A linter finding, as the reply carries it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    pub rule: String,
+    /// `error`, `warning` or `notice`.
+    pub severity: String,
+    pub message: String,
+}
+
+/// `POST /v1/cse/wrap`: a private key wrapped under a CSE key, as Gmail's `kaclsData`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WrapBody {
+    pub private_key_id: String,
+    pub cse_key_id: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WrapReply {
+    pub kacls_data: String,
+}
+
+/// `POST /v1/journal/{batch}/{subject}`: a step of a batch reached.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalBody {
+    pub step: String,
+    pub value: String,
+}
+
+/// `POST /v1/admin/tokens`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// The user the token acts as.
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenReply {
+    #[serde(flatten)]
+    pub token: mailpki_store::ApiToken,
+    /// The secret: shown once, never stored.
+    pub secret: String,
+}
+
+/// `GET /v1/whoami`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhoAmI {
+    pub user: String,
+    pub admin: bool,
+    /// `oidc` or `api-token`.
+    pub method: String,
+}
+
+/// Every error reply: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ErrorReply {
+    pub error: ErrorBody,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}

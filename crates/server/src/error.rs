@@ -1,0 +1,146 @@
+//! How failures leave the server: a status and `{"error": {"code", "message"}}`. User errors
+//! carry the store's own message (it never holds secrets); internal ones are logged here and
+//! answered with a generic message. A database that went away is 503, which clients may retry:
+//! every write is one transaction, so nothing was half-done.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mailpki_kms::KmsError;
+use mailpki_kms::api::{ErrorBody, ErrorReply};
+use mailpki_store::StoreError;
+
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_denied", message)
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub(crate) fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details",
+        )
+    }
+
+    /// The audit log's word for this failure.
+    pub(crate) fn outcome(&self) -> &'static str {
+        match self.status {
+            StatusCode::FORBIDDEN => "denied",
+            StatusCode::UNAUTHORIZED => "unauthenticated",
+            _ => "failed",
+        }
+    }
+}
+
+fn from_store(e: &StoreError) -> ApiError {
+    use StatusCode as S;
+    let (status, code) = match e {
+        StoreError::NotFound { .. } => (S::NOT_FOUND, "not_found"),
+        StoreError::AlreadyExists { .. } => (S::CONFLICT, "already_exists"),
+        StoreError::PermissionDenied { .. } | StoreError::NotOwner { .. } => {
+            (S::FORBIDDEN, "permission_denied")
+        }
+        StoreError::InUse { .. } => (S::CONFLICT, "in_use"),
+        StoreError::Destroyed { .. } | StoreError::NotActive { .. } => {
+            (S::CONFLICT, "failed_precondition")
+        }
+        StoreError::Unavailable { .. } => {
+            tracing::error!(error = %e, "database unavailable");
+            return ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unavailable; nothing was changed, retry later",
+            );
+        }
+        e if e.is_user_error() => (S::BAD_REQUEST, "invalid_request"),
+        e => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(e), "store failure");
+            return ApiError::internal();
+        }
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
+/// The message with its causes, as the CLI prints it (`a: b: c`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}
+
+impl From<KmsError> for ApiError {
+    fn from(e: KmsError) -> Self {
+        match &e {
+            KmsError::Store(s) => from_store(s),
+            KmsError::Issuer { source, .. } => match source.as_ref() {
+                // "cannot use X as the issuer: user may not certify X" stays a 403.
+                KmsError::Store(s) => {
+                    let mut mapped = from_store(s);
+                    if mapped.status != StatusCode::INTERNAL_SERVER_ERROR
+                        && mapped.status != StatusCode::SERVICE_UNAVAILABLE
+                    {
+                        mapped.message = chain(&e);
+                    }
+                    mapped
+                }
+                _ if e.is_user_error() => ApiError::bad_request(chain(&e)),
+                _ => {
+                    tracing::error!(error = %chain(&e), "issuer failure");
+                    ApiError::internal()
+                }
+            },
+            KmsError::Refused(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "non_compliant", chain(&e))
+            }
+            _ if e.is_user_error() => ApiError::bad_request(chain(&e)),
+            _ => {
+                tracing::error!(error = %chain(&e), "request failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorReply {
+                error: ErrorBody {
+                    code: self.code.to_owned(),
+                    message: self.message,
+                },
+            }),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,310 @@
+//! `mailpki-server`: the store behind an HTTPS JSON API (`/v1`), for a team of administrators
+//! or, over PostgreSQL, for several instances behind a load balancer.
+//!
+//! The server owns transport (rustls; plain HTTP only on loopback), authentication
+//! ([`auth`]), request limits, the audit log and the mapping of errors to statuses. What a
+//! request does is [`mailpki_kms::ops`], the same code the CLI runs on an embedded store; who
+//! may do it is the store's owner/grant model, checked on every object. Store calls are
+//! blocking and run on tokio's blocking pool.
+
+mod auth;
+mod error;
+mod routes;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use mailpki_kms::{IssuanceDefaults, KmsError};
+use mailpki_store::{AuditEntry, MasterKeySource, PoolOptions, Store};
+use serde::{Deserialize, Serialize};
+
+pub use auth::OidcConfig;
+
+use crate::auth::{Authenticator, Oidc};
+use crate::error::ApiError;
+
+/// The API document served at `/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `[server]` in the configuration file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on [default: 127.0.0.1:9998].
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// PEM certificate chain and private key for HTTPS. Without them the server speaks plain
+    /// HTTP, and only on a loopback address.
+    #[serde(default)]
+    pub tls_certificate: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_private_key: Option<PathBuf>,
+    /// Users who may create and revoke API tokens and read the audit log.
+    #[serde(default)]
+    pub admins: Vec<String>,
+    /// Whether owners may grant rights to `*` (every authenticated user).
+    #[serde(default = "yes")]
+    pub allow_wildcard_grants: bool,
+    /// Largest request body accepted [default: 1 MiB].
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Connections to PostgreSQL per instance [default: 16].
+    #[serde(default = "default_pool")]
+    pub database_connections: u32,
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9998".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+
+fn default_pool() -> u32 {
+    16
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            tls_certificate: None,
+            tls_private_key: None,
+            admins: Vec::new(),
+            allow_wildcard_grants: true,
+            max_body_bytes: default_max_body(),
+            database_connections: default_pool(),
+            oidc: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error("cannot open the store")]
+    Store(#[from] mailpki_store::StoreError),
+    #[error("invalid listen address `{addr}`")]
+    Address { addr: String },
+    #[error(
+        "refusing plain HTTP on {addr}: set [server] tls_certificate and tls_private_key, or listen on a loopback address"
+    )]
+    PlainHttpNotLoopback { addr: SocketAddr },
+    #[error("give both [server] tls_certificate and tls_private_key")]
+    HalfTls,
+    #[error("cannot load the TLS certificate or key: {reason}")]
+    Tls { reason: String },
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("[server.oidc] needs jwks_url or jwks_file")]
+    OidcKeys,
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    store: Arc<Store>,
+    defaults: Arc<IssuanceDefaults>,
+    auth: Arc<Authenticator>,
+    allow_wildcard_grants: bool,
+}
+
+impl AppState {
+    /// Runs a store call on the blocking pool.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, KmsError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(e) => {
+                tracing::error!(error = %e, "store task failed");
+                Err(ApiError::internal())
+            }
+        }
+    }
+
+    /// Appends to the audit log; a failure to record is logged, not fatal to the request.
+    pub(crate) async fn audit(
+        &self,
+        actor: &str,
+        operation: &str,
+        object: Option<&str>,
+        outcome: Result<(), &ApiError>,
+    ) {
+        let entry = AuditEntry {
+            at: time::OffsetDateTime::now_utc().unix_timestamp(),
+            actor: actor.to_owned(),
+            operation: operation.to_owned(),
+            object: object.map(str::to_owned),
+            outcome: match outcome {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.outcome().to_owned(),
+            },
+            detail: outcome.err().map(|e| e.message.clone()),
+        };
+        if let Err(e) = &outcome
+            && e.status == StatusCode::FORBIDDEN
+        {
+            tracing::warn!(user = %actor, operation, object, reason = %e.message, "request denied");
+        }
+        let store = Arc::clone(&self.store);
+        let written = tokio::task::spawn_blocking(move || store.audit(&entry)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::warn!(user = %actor, operation, object, "could not write the audit log");
+        }
+    }
+}
+
+/// A bound server, ready to serve.
+pub struct Server {
+    listener: std::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    router: axum::Router,
+    url: String,
+}
+
+/// Where the store is and how to open it.
+pub struct StoreLocation {
+    /// A `postgres://` URL or a SQLite path.
+    pub database: String,
+    pub master_key: MasterKeySource,
+}
+
+impl Server {
+    /// Opens the store and binds the listener; nothing is served until [`Server::serve`].
+    pub async fn bind(
+        config: &ServerConfig,
+        location: StoreLocation,
+        defaults: IssuanceDefaults,
+    ) -> Result<Self, ServerError> {
+        let addr: SocketAddr = tokio::net::lookup_host(&config.listen)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| ServerError::Address {
+                addr: config.listen.clone(),
+            })?;
+        let tls = match (&config.tls_certificate, &config.tls_private_key) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key).await?),
+            (None, None) if addr.ip().is_loopback() => None,
+            (None, None) => return Err(ServerError::PlainHttpNotLoopback { addr }),
+            _ => return Err(ServerError::HalfTls),
+        };
+        if let Some(oidc) = &config.oidc
+            && oidc.jwks_url.is_none()
+            && oidc.jwks_file.is_none()
+        {
+            return Err(ServerError::OidcKeys);
+        }
+        let pool = PoolOptions {
+            max_connections: config.database_connections,
+            ..PoolOptions::default()
+        };
+        let store = tokio::task::spawn_blocking(move || {
+            if mailpki_store::is_postgres_url(&location.database) {
+                Store::open_postgres(&location.database, &location.master_key, &pool)
+            } else {
+                Store::open(&location.database, &location.master_key)
+            }
+        })
+        .await
+        .map_err(|_| ServerError::Tls {
+            reason: "the store task failed".to_owned(),
+        })??;
+        let state = AppState {
+            store: Arc::new(store),
+            defaults: Arc::new(defaults),
+            auth: Arc::new(Authenticator {
+                oidc: config.oidc.clone().map(Oidc::new),
+                admins: config.admins.iter().cloned().collect::<HashSet<_>>(),
+            }),
+            allow_wildcard_grants: config.allow_wildcard_grants,
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ServerError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        Ok(Self {
+            listener,
+            tls,
+            router: routes::router(state, config.max_body_bytes),
+            url: format!("{scheme}://{local}"),
+        })
+    }
+
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        });
+        let addr = self.url.clone();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = match self.tls {
+            Some(tls) => {
+                axum_server::from_tcp_rustls(self.listener, tls)
+                    .handle(handle)
+                    .serve(service)
+                    .await
+            }
+            None => {
+                axum_server::from_tcp(self.listener)
+                    .handle(handle)
+                    .serve(service)
+                    .await
+            }
+        };
+        served.map_err(|source| ServerError::Bind { addr, source })
+    }
+}
+
+async fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<axum_server::tls_rustls::RustlsConfig, ServerError> {
+    // One process-wide provider: ring, which rustls in the rest of the tree already uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| ServerError::Tls {
+            reason: format!("{} / {}: {e}", cert.display(), key.display()),
+        })
+}
