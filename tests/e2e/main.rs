@@ -5,6 +5,8 @@
 #![allow(clippy::too_many_lines)]
 // Helpers outside #[test] functions unwrap too: a broken fixture should fail loudly.
 #![allow(clippy::unwrap_used)]
+// A scenario run over several deployments says which one it is on, for the failure's reader.
+#![allow(clippy::print_stderr)]
 
 mod access_rights;
 mod batch;
@@ -14,10 +16,11 @@ mod import;
 mod issuance;
 mod lifecycle;
 mod onboard;
+mod server;
 mod smime;
 mod store_safety;
 
-use mailpki_test_support::{TestEnv, TestPki};
+use mailpki_test_support::{ServerProcess, TestDatabase, TestEnv, TestPki, s};
 
 pub(crate) fn env() -> TestEnv {
     TestEnv::new(env!("CARGO_BIN_EXE_mailpki"))
@@ -53,4 +56,51 @@ pub(crate) fn certificate_count(env: &TestEnv) -> usize {
         .json()
         .as_array()
         .map_or(0, Vec::len)
+}
+
+/// A team's store for a scenario: embedded in each admin's CLI, or behind `mailpki server`
+/// over SQLite, or over PostgreSQL (when `$MAILPKI_TEST_POSTGRES` names a server).
+pub(crate) struct Team {
+    pub(crate) env: TestEnv,
+    pub(crate) pki: TestPki,
+    pub(crate) mode: &'static str,
+    pub(crate) server: Option<ServerProcess>,
+    // Dropped after the server that uses it.
+    _database: Option<TestDatabase>,
+}
+
+/// One team per deployment this run can reach; `users` get API tokens on the servers.
+pub(crate) fn teams(users: &[&str]) -> Vec<Team> {
+    let mut all = Vec::new();
+    let (env, pki) = env_with_pki();
+    all.push(Team {
+        env,
+        pki,
+        mode: "embedded",
+        server: None,
+        _database: None,
+    });
+    let (env, pki) = env_with_pki();
+    let server = env.start_server(&s(&env.path("server-data/kms.sqlite")), "");
+    env.use_server(&server, users);
+    all.push(Team {
+        env,
+        pki,
+        mode: "server over SQLite",
+        server: Some(server),
+        _database: None,
+    });
+    if let Some(database) = TestDatabase::create() {
+        let (env, pki) = env_with_pki();
+        let server = env.start_server(&database.url, "");
+        env.use_server(&server, users);
+        all.push(Team {
+            env,
+            pki,
+            mode: "server over PostgreSQL",
+            server: Some(server),
+            _database: Some(database),
+        });
+    }
+    all
 }

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     /// Connections to PostgreSQL per instance [default: 16].
     #[serde(default = "default_pool")]
     pub database_connections: u32,
+    /// How long a request waits for a database connection before answering 503 [default: 5].
+    #[serde(default = "default_db_timeout")]
+    pub database_timeout_seconds: u64,
     #[serde(default)]
     pub oidc: Option<OidcConfig>,
 }
@@ -74,6 +77,10 @@ fn default_pool() -> u32 {
     16
 }
 
+fn default_db_timeout() -> u64 {
+    5
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -84,6 +91,7 @@ impl Default for ServerConfig {
             allow_wildcard_grants: true,
             max_body_bytes: default_max_body(),
             database_connections: default_pool(),
+            database_timeout_seconds: default_db_timeout(),
             oidc: None,
         }
     }
@@ -213,7 +221,7 @@ impl Server {
         }
         let pool = PoolOptions {
             max_connections: config.database_connections,
-            ..PoolOptions::default()
+            connect_timeout: std::time::Duration::from_secs(config.database_timeout_seconds.max(1)),
         };
         let store = tokio::task::spawn_blocking(move || {
             if mailpki_store::is_postgres_url(&location.database) {

@@ -28,6 +28,8 @@ const SCRUBBED: &[&str] = &[
     "MAILPKI_USER",
     "MAILPKI_PKCS12_PASSWORD",
     "MAILPKI_GMAIL_API_URL",
+    "MAILPKI_KMS_URL",
+    "MAILPKI_KMS_TOKEN",
     "XDG_CONFIG_HOME",
     "XDG_DATA_HOME",
     "RUST_LOG",
@@ -37,6 +39,8 @@ const SCRUBBED: &[&str] = &[
 pub struct TestEnv {
     dir: TempDir,
     bin: PathBuf,
+    /// When set, `mailpki` runs as a client of this KMS server: URL and token per user.
+    server: std::cell::RefCell<Option<(String, std::collections::HashMap<String, String>)>>,
 }
 
 impl TestEnv {
@@ -49,6 +53,7 @@ impl TestEnv {
         Self {
             dir,
             bin: bin.into(),
+            server: std::cell::RefCell::new(None),
         }
     }
 
@@ -96,6 +101,13 @@ impl TestEnv {
     {
         let mut command = self.command();
         command.env("MAILPKI_USER", user).args(args);
+        if let Some((url, tokens)) = self.server.borrow().as_ref() {
+            // A user without a token gets one the server does not know.
+            let token = tokens.get(user).map_or("mpk_not-a-token", String::as_str);
+            command
+                .env("MAILPKI_KMS_URL", url)
+                .env("MAILPKI_KMS_TOKEN", token);
+        }
         Run::new(command)
     }
 
@@ -675,6 +687,35 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    fn admin(&self) -> postgres::Client {
+        postgres::Client::connect(&self.admin_url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot reach MAILPKI_TEST_POSTGRES: {e}"))
+    }
+
+    /// The database goes away: new connections are refused and open ones are cut.
+    pub fn cut_off(&self) {
+        self.admin()
+            .batch_execute(&format!(
+                "ALTER DATABASE {0} ALLOW_CONNECTIONS false;
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = '{0}' AND pid <> pg_backend_pid();",
+                self.name
+            ))
+            .unwrap();
+    }
+
+    /// The database is back.
+    pub fn restore(&self) {
+        self.admin()
+            .batch_execute(&format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+                self.name
+            ))
+            .unwrap();
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut client) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
@@ -693,4 +734,138 @@ fn uuid_like() -> String {
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
         .unwrap_or_else(|e| panic!("cannot read /dev/urandom: {e}"));
     u64::from_le_bytes(bytes).to_string()
+}
+
+/// A `mailpki server serve` child process, killed on drop.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub url: String,
+    /// The server's configuration file (store location, master key, `[server]`).
+    pub config: PathBuf,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestEnv {
+    /// Starts `mailpki server serve` on a free loopback port over `database` (a SQLite path
+    /// or a PostgreSQL URL), with `admin` as server admin and `extra` appended to `[server]`.
+    /// Every server of one env shares one configuration and master key, as instances of one
+    /// deployment do.
+    pub fn start_server(&self, database: &str, extra: &str) -> ServerProcess {
+        use std::io::BufRead;
+        let config = self.path("server.toml");
+        if !config.exists() {
+            let text = format!(
+                "[kms]\ndatabase = \"{database}\"\nmaster_key_file = \"{}\"\nuser = \"admin\"\n\n\
+                 [server]\nlisten = \"127.0.0.1:0\"\nadmins = [\"admin\"]\n{extra}\n",
+                self.path("server-data/master.key").display()
+            );
+            std::fs::write(&config, text).unwrap();
+        }
+        let mut command = self.command();
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["server", "serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().expect("the server starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the server prints its URL");
+        let url = line.trim().to_owned();
+        assert!(
+            url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"),
+            "unexpected first line {url:?}"
+        );
+        ServerProcess { child, url, config }
+    }
+
+    /// Makes every later `mailpki` run a client of `server`, each user with their own API
+    /// token (created on the server's host).
+    pub fn use_server(&self, server: &ServerProcess, users: &[&str]) {
+        let tokens = users
+            .iter()
+            .map(|u| ((*u).to_owned(), server.create_token(self, u)))
+            .collect();
+        *self.server.borrow_mut() = Some((server.url.clone(), tokens));
+    }
+
+    /// The API token `use_server` made for `user`.
+    pub fn token_of(&self, user: &str) -> String {
+        self.server
+            .borrow()
+            .as_ref()
+            .and_then(|(_, tokens)| tokens.get(user).cloned())
+            .expect("use_server made a token for this user")
+    }
+}
+
+impl ServerProcess {
+    /// `mailpki --config <server config> WORDS` on the server's host, straight on its store.
+    pub fn on_host(&self, env: &TestEnv, words: &str) -> Run {
+        let mut command = env.command();
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .args(words.split_whitespace());
+        Run::new(command)
+    }
+
+    /// A new API token for `user`, made on the host.
+    pub fn create_token(&self, env: &TestEnv, user: &str) -> String {
+        let reply = self
+            .on_host(env, "--json server token create")
+            .arg(user)
+            .ok()
+            .json();
+        reply["secret"].as_str().unwrap().to_owned()
+    }
+
+    /// One raw HTTP/1.1 request (loopback, plain HTTP); returns the status and the JSON body
+    /// (`null` when empty or not JSON).
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let host = self.url.trim_start_matches("http://");
+        let mut stream =
+            std::net::TcpStream::connect(host).expect("the server accepts connections");
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        // A server may answer (413) and close before reading a large body.
+        let _ = stream.write_all(body);
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply);
+        let reply = String::from_utf8_lossy(&reply);
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+        (
+            status,
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
+    }
 }
