@@ -7,9 +7,10 @@
 # Usage: scripts/bench-issuance.sh [N]   (N >= 50; default 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 n=${1:-300}
 cores=$(nproc)
-cargo build --release --locked --quiet -p mailpki-cli -p mailpki-issuance --example keygen_rate
+cargo build --release --locked --quiet -p mailpki-cli -p mailpki-issuance --bin mailpki --example keygen_rate
 mailpki=$PWD/target/release/mailpki
 keygen=$PWD/target/release/examples/keygen_rate
 
@@ -22,13 +23,8 @@ now() { date +%s.%N; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
 # The issuing CA (openssl CLI), imported into a fresh store.
-openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 3650 \
-    -subj "/CN=Bench Root" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout ca.key -out ca.csr -subj "/CN=Bench Issuing CA" 2>/dev/null
-printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nextendedKeyUsage=emailProtection\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' > ca.ext
-openssl x509 -req -in ca.csr -CA root.pem -CAkey root.key -CAcreateserial -out ca.pem -days 1825 -extfile ca.ext 2>/dev/null
-openssl pkcs12 -export -inkey ca.key -in ca.pem -certfile root.pem -out ca.p12 -passout pass:pw
+source "$repo/scripts/lib/bench-ca.sh"
+make_bench_ca
 "$mailpki" kms certificates import -f pkcs12 ca.p12 -p pw ca >/dev/null
 key=$("$mailpki" kms attributes get -i ca -a PrivateKeyLink | python3 -c 'import json,sys; print(json.load(sys.stdin)["PrivateKeyLink"])')
 

@@ -10,6 +10,7 @@
 # Usage: scripts/bench-onboard.sh [N] [BIG]   (defaults 1000 10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 n=${1:-1000}
 big=${2:-10000}
 cargo build --release --locked --quiet -p mailpki-cli
@@ -37,13 +38,8 @@ print(f"{elapsed:.2f} {peak} {code}")
 PY
 }
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 3650 \
-    -subj "/CN=Bench Root" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout ca.key -out ca.csr -subj "/CN=Bench Issuing CA" 2>/dev/null
-printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nextendedKeyUsage=emailProtection\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' > ca.ext
-openssl x509 -req -in ca.csr -CA root.pem -CAkey root.key -CAcreateserial -out ca.pem -days 1825 -extfile ca.ext 2>/dev/null
-openssl pkcs12 -export -inkey ca.key -in ca.pem -certfile root.pem -out ca.p12 -passout pass:pw
+source "$repo/scripts/lib/bench-ca.sh"
+make_bench_ca
 "$mailpki" kms certificates import -f pkcs12 ca.p12 -p pw ca >/dev/null
 key=$("$mailpki" kms attributes get -i ca -a PrivateKeyLink | python3 -c 'import json,sys; print(json.load(sys.stdin)["PrivateKeyLink"])')
 "$mailpki" kms sym keys create cse_key >/dev/null
