@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mailpki_test_support::{EmulatorProcess, TestEnv, TestPki, s};
+use mailpki_test_support::{EmulatorProcess, ServerProcess, TestEnv, TestPki, s};
 use serde_json::json;
 
 use crate::{env_with_pki, import_issuer};
@@ -15,6 +15,7 @@ struct Org {
     emulator: EmulatorProcess,
     issuer_key: String,
     csv: std::path::PathBuf,
+    server: Option<ServerProcess>,
 }
 
 fn user(i: usize) -> String {
@@ -23,7 +24,21 @@ fn user(i: usize) -> String {
 
 /// `count` users in the emulator and in a CSV (plus `extra` CSV lines).
 fn org(count: usize, extra: &str) -> Org {
+    org_with(count, extra, false)
+}
+
+/// The same, with the store behind `mailpki server` (alice holds an API token).
+fn org_on_server(count: usize) -> Org {
+    org_with(count, "", true)
+}
+
+fn org_with(count: usize, extra: &str, on_server: bool) -> Org {
     let (env, pki) = env_with_pki();
+    let server = on_server.then(|| {
+        let server = env.start_server(&s(&env.path("server-data/kms.sqlite")), "");
+        env.use_server(&server, &["alice"]);
+        server
+    });
     let issuer_key = import_issuer(&env, &pki, "ca")["private_key"]
         .as_str()
         .unwrap()
@@ -44,6 +59,7 @@ fn org(count: usize, extra: &str) -> Org {
         emulator,
         issuer_key,
         csv,
+        server,
     }
 }
 
@@ -224,4 +240,42 @@ fn a_killed_onboarding_resumes_without_duplicates() {
     let _ = child.wait();
     o.onboard().ok();
     o.assert_each_user_once(12);
+}
+
+/// Through `mailpki server`: the server mints, keeps the keys and the journal, and wraps each
+/// key under the CSE key; a crash after an upload still leaves every user onboarded once.
+#[test]
+fn onboarding_runs_through_the_server_and_resumes() {
+    let o = org_on_server(6);
+    let crashed = o
+        .onboard()
+        .env("MAILPKI_FAILPOINT", "onboard-after-upload:3")
+        .output();
+    assert!(!crashed.output.status.success());
+    let out = o.onboard().ok().json();
+    assert_eq!(
+        out["done"].as_u64().unwrap() + out["skipped"].as_u64().unwrap(),
+        6
+    );
+    o.assert_each_user_once(6);
+    let again = o.onboard().ok().json();
+    assert_eq!(again["skipped"], 6);
+    o.assert_each_user_once(6);
+    // The keys stayed on the server: its audit log has one wrap per uploaded key pair.
+    let server = o.server.as_ref().unwrap();
+    let audit = server
+        .on_host(&o.env, "--json server audit --actor alice --limit 1000")
+        .ok()
+        .json();
+    let wraps = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "cse_wrap" && e["outcome"] == "ok")
+        .count();
+    assert!((6..=7).contains(&wraps), "{wraps} wraps");
+    assert!(
+        !o.env.data_dir().join("kms.sqlite").exists(),
+        "no local store was made beside the server"
+    );
 }

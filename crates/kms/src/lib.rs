@@ -108,7 +108,13 @@ impl Kms {
                         legacy: false,
                     },
                 )?;
-                Ok(X509::stack_from_pem(&pem)?)
+                let chain = X509::stack_from_pem(&pem)?;
+                if chain.is_empty() {
+                    return Err(KmsError::Protocol {
+                        reason: format!("the export of `{id}` holds no certificate"),
+                    });
+                }
+                Ok(chain)
             }
         }
     }

@@ -4,7 +4,13 @@
 //!
 //! Usage: attributes_load URL[,URL...] TOKEN OBJECT_ID CLIENTS SECONDS
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+// Counts and microseconds here are far below 2^52: f64 holds them exactly.
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss
+)]
 
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use mailpki_kms::{Embedded, Kms, RemoteKms};
-use mailpki_store::{Actor, Store};
+use mailpki_store::Store;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -27,30 +27,6 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// The embedded store, for work that only runs in-process. With a KMS server
-    /// configured, this refuses rather than open a local store beside the team's.
-    pub(crate) fn open_store(&self) -> Result<(Store, Actor)> {
-        if let Some(url) = &self.settings.kms_url {
-            bail!(
-                "this command works on the embedded store only, and [kms] url points at the \
-                 server {url}; run it on the server's host, or without --kms-url"
-            );
-        }
-        self.open_local_store()
-    }
-
-    fn open_local_store(&self) -> Result<(Store, Actor)> {
-        let actor = self.settings.actor()?;
-        let database = self.settings.database.display().to_string();
-        let store = Store::open(&database, &self.settings.master_key).with_context(|| {
-            format!(
-                "cannot open the store {}",
-                mailpki_store::redact_url(&database)
-            )
-        })?;
-        Ok((store, actor))
-    }
-
     /// Where key-management requests go: the KMS server when one is configured, else the
     /// embedded store acting as the configured user.
     pub(crate) fn kms(&self) -> Result<Kms> {
@@ -65,7 +41,14 @@ impl Ctx {
             };
             return Ok(Kms::Remote(RemoteKms::new(url, token, ca.as_deref())?));
         }
-        let (store, actor) = self.open_local_store()?;
+        let actor = self.settings.actor()?;
+        let database = self.settings.database.display().to_string();
+        let store = Store::open(&database, &self.settings.master_key).with_context(|| {
+            format!(
+                "cannot open the store {}",
+                mailpki_store::redact_url(&database)
+            )
+        })?;
         Ok(Kms::Embedded(Box::new(Embedded {
             store,
             actor,

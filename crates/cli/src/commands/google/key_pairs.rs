@@ -328,6 +328,33 @@ fn cse_user_tag(user: &EmailAddress) -> String {
     format!("mailpki:cse-user={}", user.normalized())
 }
 
+/// A certificate for a CSE user, minted by the KMS server with the issuer key `issuer`: RSA
+/// (the key service signs and decrypts with RSA), tagged as the user's.
+pub(crate) fn cse_certify_body(
+    issuer: &str,
+    subject: &SubjectName,
+    user: &EmailAddress,
+    extensions: Option<std::path::PathBuf>,
+    days: Option<u32>,
+) -> Result<CertifyBody> {
+    Ok(CertifyBody {
+        issuer: mailpki_kms::IssuerRef {
+            private_key_id: Some(issuer.to_owned()),
+            certificate_id: None,
+        },
+        profile: crate::mint::mint_profile(&crate::mint::google_profile(
+            extensions,
+            days,
+            Some("rsa2048"),
+        ))?,
+        subject: Some(subject.to_string()),
+        email: Some(user.to_string()),
+        key: KeySource::Generate,
+        id: None,
+        tags: vec![cse_user_tag(user)],
+    })
+}
+
 /// The key pair built through a KMS server: the server mints (or holds) the certificate and
 /// wraps its key under the CSE key; neither the issuer key nor the user's key comes here.
 /// Returns the request and the certificate's ID.
@@ -383,23 +410,15 @@ fn remote_request(
                 }
                 None => KeySource::Generate,
             };
-            let profile = crate::mint::mint_profile(&crate::mint::google_profile(
+            let mut body = cse_certify_body(
+                issuer,
+                &subject,
+                user,
                 args.leaf_certificate_extensions.clone(),
                 args.days,
-                Some("rsa2048"),
-            ))?;
-            let reply = kms.certify(&CertifyBody {
-                issuer: mailpki_kms::IssuerRef {
-                    private_key_id: Some(issuer.clone()),
-                    certificate_id: None,
-                },
-                profile,
-                subject: Some(subject.to_string()),
-                email: Some(user.to_string()),
-                key,
-                id: None,
-                tags: vec![cse_user_tag(user)],
-            })?;
+            )?;
+            body.key = key;
+            let reply = kms.certify(&body)?;
             crate::mint::print_findings(
                 ctx.printer,
                 &reply.notes,
@@ -411,26 +430,35 @@ fn remote_request(
             reply.unique_identifier
         }
     };
-    let mut certificates = kms.certificate_chain(&certificate_id)?;
+    let request = remote_key_pair(kms, &certificate_id, user, &args.cse_key_id, kacls_uri)?;
+    Ok((request, Some(certificate_id)))
+}
+
+/// The key pair Gmail takes for `user`, from a certificate the KMS server holds: its chain
+/// from the server, linted here, its private key wrapped by the server under the CSE key.
+pub(crate) fn remote_key_pair(
+    kms: &Kms,
+    certificate_id: &str,
+    user: &EmailAddress,
+    cse_key_id: &str,
+    kacls_uri: &str,
+) -> Result<CseKeyPair> {
+    let mut certificates = kms.certificate_chain(certificate_id)?;
     let certificate = certificates.remove(0);
     gate(&certificate, &certificates, user)?;
-    let key_id = match &args.rsa_private_key_id {
-        Some(id) => id.clone(),
-        None => kms
-            .attributes(&certificate_id)?
-            .links
-            .get(&mailpki_store::LinkType::PrivateKeyLink)
-            .cloned()
-            .with_context(|| format!("`{certificate_id}` has no linked private key"))?,
-    };
+    let key_id = kms
+        .attributes(certificate_id)?
+        .links
+        .get(&mailpki_store::LinkType::PrivateKeyLink)
+        .cloned()
+        .with_context(|| format!("`{certificate_id}` has no linked private key"))?;
     let kacls_data = kms
         .cse_wrap(&WrapBody {
             private_key_id: key_id,
-            cse_key_id: args.cse_key_id.clone(),
+            cse_key_id: cse_key_id.to_owned(),
         })
-        .with_context(|| format!("cannot wrap the key under `{}`", args.cse_key_id))?;
-    let request = assemble(&certificate, &certificates, kacls_data, kacls_uri)?;
-    Ok((request, Some(certificate_id)))
+        .with_context(|| format!("cannot wrap the key under `{cse_key_id}`"))?;
+    assemble(&certificate, &certificates, kacls_data, kacls_uri)
 }
 
 pub(crate) fn get(ctx: &Ctx, args: &KeyPairIdArgs) -> Result<()> {

@@ -2,6 +2,10 @@
 //! bulk engine. Each step is journaled in the store; a re-run skips finished users, completes
 //! partial ones, and before uploading looks in Gmail for a key pair with the same certificate,
 //! so a crash between upload and journal never uploads twice.
+//!
+//! With a KMS server the server mints, keeps the keys, journals and wraps them under the CSE
+//! key; the steps and their order are the same. Store and server calls block, so they run in
+//! `block_in_place` and other users' network calls proceed meanwhile.
 
 use std::sync::Arc;
 
@@ -9,7 +13,8 @@ use anyhow::{Context, Result};
 use mailpki_gmail::GmailClient;
 use mailpki_gmail::types::CseIdentity;
 use mailpki_issuance::{EmailAddress, SubjectName};
-use mailpki_store::{Actor, Operation, Store};
+use mailpki_kms::Kms;
+use mailpki_store::Operation;
 use openssl::x509::X509;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -19,21 +24,40 @@ use super::{block_on, client};
 use crate::args::OnboardArgs;
 use crate::bulk::{self, Outcome, UserRow};
 use crate::commands::Ctx;
-use crate::commands::google::key_pairs::build_request;
+use crate::commands::google::key_pairs::{build_request, cse_certify_body, remote_key_pair};
 use crate::mint::{KeyChoice, Minter, store_minted};
 use crate::progress::Progress;
 
+/// Where certificates are minted and keys wrapped.
+enum Keys {
+    /// In this process, from the embedded store.
+    Local {
+        minter: Box<Minter>,
+        wrapping_key: Zeroizing<Vec<u8>>,
+    },
+    /// By the KMS server.
+    Remote {
+        issuer: String,
+        extensions: Option<std::path::PathBuf>,
+        days: Option<u32>,
+        cse_key_id: String,
+    },
+}
+
 /// What every user's task shares.
 struct Shared {
-    store: Store,
-    actor: Actor,
-    minter: Minter,
+    kms: Kms,
+    keys: Keys,
     gmail: GmailClient,
-    wrapping_key: Zeroizing<Vec<u8>>,
     kacls_uri: String,
     batch: String,
     /// Key generation runs on the blocking pool, one per core.
     cpu: Semaphore,
+}
+
+/// Runs a blocking store or server call without holding up the runtime's other tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
@@ -44,33 +68,59 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
         .context("no key service URL: pass --kacls-url or set [google] kacls_url")?;
     let total = crate::commands::kms::count_csv_rows(&args.csv)?;
     let gmail = client(ctx, &args.google)?;
-    let (store, actor) = ctx.open_store()?;
-    let wrapping_key = store
-        .symmetric_key(&actor, &args.cse_key_id, Operation::Encrypt)
-        .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
-    // The key service signs and decrypts with RSA.
-    let minter = crate::mint::minter_for_issuer_key(
-        &store,
-        &actor,
-        &args.issuer_private_key_id,
-        args.leaf_certificate_extensions.clone(),
-        args.days,
-        Some("rsa2048"),
-        &ctx.settings.issuance,
-        ctx.printer,
-    )?;
+    let kms = ctx.kms()?;
     let batch_name = match &args.batch_id {
         Some(name) => name.clone(),
         None => std::fs::canonicalize(&args.csv)?.display().to_string(),
     };
+    let (keys, batch) = if let Some(e) = kms.embedded() {
+        let wrapping_key = e
+            .store
+            .symmetric_key(&e.actor, &args.cse_key_id, Operation::Encrypt)
+            .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
+        // The key service signs and decrypts with RSA.
+        let minter = crate::mint::minter_for_issuer_key(
+            &e.store,
+            &e.actor,
+            &args.issuer_private_key_id,
+            args.leaf_certificate_extensions.clone(),
+            args.days,
+            Some("rsa2048"),
+            &ctx.settings.issuance,
+            ctx.printer,
+        )?;
+        let batch = format!("onboard:{}:{batch_name}", e.actor);
+        (
+            Keys::Local {
+                minter: Box::new(minter),
+                wrapping_key,
+            },
+            batch,
+        )
+    } else {
+        // Fail once, before the first user, when the issuer or the CSE key is not ours to use.
+        for (id, what) in [
+            (&args.issuer_private_key_id, "the issuer key"),
+            (&args.cse_key_id, "the CSE key"),
+        ] {
+            kms.attributes(id)
+                .with_context(|| format!("cannot use `{id}` as {what}"))?;
+        }
+        let keys = Keys::Remote {
+            issuer: args.issuer_private_key_id.clone(),
+            extensions: args.leaf_certificate_extensions.clone(),
+            days: args.days,
+            cse_key_id: args.cse_key_id.clone(),
+        };
+        // The server keys the journal by user too.
+        (keys, format!("onboard:{batch_name}"))
+    };
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let shared = Arc::new(Shared {
-        batch: format!("onboard:{actor}:{batch_name}"),
-        store,
-        actor,
-        minter,
+        batch,
+        kms,
+        keys,
         gmail,
-        wrapping_key,
         kacls_uri,
         cpu: Semaphore::new(cores),
     });
@@ -118,16 +168,31 @@ fn is_status(error: &mailpki_gmail::GmailError, wanted: u16) -> bool {
 /// Step 1: the user's certificate, minted once and journaled.
 async fn mint_for(s: &Shared, user: &EmailAddress, subject: &SubjectName) -> Result<String> {
     let permit = s.cpu.acquire().await?;
-    let minted =
-        tokio::task::block_in_place(|| s.minter.mint(subject, KeyChoice::Generate, Some(user)))?;
+    let id = match (&s.keys, s.kms.embedded()) {
+        (Keys::Local { minter, .. }, Some(e)) => {
+            let minted = blocking(|| minter.mint(subject, KeyChoice::Generate, Some(user)))?;
+            let tags = [format!("mailpki:cse-user={}", user.normalized())];
+            let report = blocking(|| store_minted(&e.store, &e.actor, &minted, None, &tags))?;
+            report
+                .certificate
+                .context("the minted certificate was not stored")?
+        }
+        (
+            Keys::Remote {
+                issuer,
+                extensions,
+                days,
+                ..
+            },
+            _,
+        ) => {
+            let body = cse_certify_body(issuer, subject, user, extensions.clone(), *days)?;
+            blocking(|| s.kms.certify(&body))?.unique_identifier
+        }
+        (Keys::Local { .. }, None) => anyhow::bail!("local minting needs the embedded store"),
+    };
     drop(permit);
-    let tags = [format!("mailpki:cse-user={}", user.normalized())];
-    let report = store_minted(&s.store, &s.actor, &minted, None, &tags)?;
-    let id = report
-        .certificate
-        .context("the minted certificate was not stored")?;
-    s.store
-        .journal_record(&s.batch, user.as_str(), "minted", &id)?;
+    blocking(|| s.kms.journal_record(&s.batch, user.as_str(), "minted", &id))?;
     Ok(id)
 }
 
@@ -148,17 +213,18 @@ async fn upload_key_pair(
     let id = if let Some(id) = earlier {
         id
     } else {
-        let key_id = s.store.private_key_id_of(&s.actor, certificate_id)?;
-        let key = s.store.private_key(&s.actor, &key_id, Operation::Export)?;
-        let chain = s.store.chain(&s.actor, certificate_id)?;
-        let request = build_request(
-            certificate,
-            &chain,
-            &key,
-            user,
-            &s.wrapping_key,
-            &s.kacls_uri,
-        )?;
+        let request = match (&s.keys, s.kms.embedded()) {
+            (Keys::Local { wrapping_key, .. }, Some(e)) => blocking(|| {
+                let key_id = e.store.private_key_id_of(&e.actor, certificate_id)?;
+                let key = e.store.private_key(&e.actor, &key_id, Operation::Export)?;
+                let chain = e.store.chain(&e.actor, certificate_id)?;
+                build_request(certificate, &chain, &key, user, wrapping_key, &s.kacls_uri)
+            })?,
+            (Keys::Remote { cse_key_id, .. }, _) => blocking(|| {
+                remote_key_pair(&s.kms, certificate_id, user, cse_key_id, &s.kacls_uri)
+            })?,
+            (Keys::Local { .. }, None) => anyhow::bail!("local keys need the embedded store"),
+        };
         match s.gmail.create_key_pair(user.as_str(), &request).await {
             Ok(created) => {
                 crate::failpoint::hit("onboard-after-upload");
@@ -170,11 +236,14 @@ async fn upload_key_pair(
             Err(e) => return Err(e.into()),
         }
     };
-    s.store
-        .journal_record(&s.batch, user.as_str(), "keypair", &id)?;
-    let _ = s
-        .store
-        .add_tags(&s.actor, certificate_id, &[format!("gmail:keypair={id}")]);
+    blocking(|| {
+        s.kms
+            .journal_record(&s.batch, user.as_str(), "keypair", &id)
+    })?;
+    let _ = blocking(|| {
+        s.kms
+            .add_tags(certificate_id, &[format!("gmail:keypair={id}")])
+    });
     Ok(id)
 }
 
@@ -184,7 +253,7 @@ async fn onboard_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
         Some(text) => text.parse::<SubjectName>()?,
         None => SubjectName::mailbox(&user),
     };
-    let steps = s.store.journal_steps(&s.batch, user.as_str())?;
+    let steps = blocking(|| s.kms.journal_steps(&s.batch, user.as_str()))?;
     if steps.contains_key("identity") {
         return Ok(Outcome::Skipped("onboarded by an earlier run".to_owned()));
     }
@@ -207,9 +276,7 @@ async fn onboard_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
     } else {
         mint_for(s, &user, &subject).await?
     };
-    let certificate = s
-        .store
-        .certificate(&s.actor, &certificate_id, Operation::Get)?;
+    let certificate = blocking(|| s.kms.certificate_chain(&certificate_id))?.remove(0);
     let key_pair_id = if let Some(id) = steps.get("keypair") {
         id.clone()
     } else {
@@ -228,8 +295,10 @@ async fn onboard_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
         Err(e) if is_status(&e, 409) => {}
         Err(e) => return Err(e.into()),
     }
-    s.store
-        .journal_record(&s.batch, user.as_str(), "identity", &key_pair_id)?;
+    blocking(|| {
+        s.kms
+            .journal_record(&s.batch, user.as_str(), "identity", &key_pair_id)
+    })?;
     Ok(Outcome::Done(
         json!({"certificate_id": certificate_id, "key_pair_id": key_pair_id}),
     ))

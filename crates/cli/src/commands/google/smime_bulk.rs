@@ -11,9 +11,11 @@ use base64::engine::general_purpose::URL_SAFE;
 use mailpki_gmail::GmailClient;
 use mailpki_gmail::types::SmimeInfo;
 use mailpki_issuance::{EmailAddress, SubjectName};
-use mailpki_store::{Pkcs12Profile, Store, build_pkcs12};
+use mailpki_kms::Kms;
+use mailpki_kms::api::{CertifyBody, ExportBody, KeySource};
+use mailpki_store::{Pkcs12Profile, build_pkcs12};
 use openssl::x509::X509;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::smime::{smime_request, upload};
@@ -168,9 +170,21 @@ fn plan(infos: &[SmimeInfo], now_ms: i64, threshold_ms: i64) -> Plan {
     }
 }
 
+/// Who mints rotated certificates.
+enum Issuing {
+    /// In this process, with the embedded store's issuer.
+    Local(Box<Minter>),
+    /// The KMS server, which keeps the new certificate and key.
+    Remote {
+        kms: Kms,
+        issuer: String,
+        days: Option<u32>,
+    },
+}
+
 struct RotateShared {
     gmail: GmailClient,
-    minter: Option<Minter>,
+    minter: Option<Issuing>,
     csv: PathBuf,
     threshold_ms: i64,
     dry_run: bool,
@@ -182,7 +196,32 @@ fn new_certificate(
     row: &UserRow,
     address: &EmailAddress,
 ) -> Result<(SmimeInfo, SecretString)> {
-    if let Some(minter) = &s.minter {
+    if let Some(Issuing::Remote { kms, issuer, days }) = &s.minter {
+        let subject = SubjectName::mailbox(address);
+        let reply = kms.certify(&CertifyBody {
+            issuer: mailpki_kms::IssuerRef {
+                private_key_id: Some(issuer.clone()),
+                certificate_id: None,
+            },
+            profile: crate::mint::mint_profile(&crate::mint::google_profile(None, *days, None))?,
+            subject: Some(subject.to_string()),
+            email: Some(address.to_string()),
+            key: KeySource::Generate,
+            id: None,
+            tags: vec![format!("mailpki:smime-user={}", address.normalized())],
+        })?;
+        let password = one_time_password()?;
+        let p12 = kms.export(
+            &reply.unique_identifier,
+            &ExportBody {
+                format: "pkcs12".to_owned(),
+                password: Some(password.expose_secret().to_owned()),
+                legacy: false,
+            },
+        )?;
+        return Ok((smime_request(&p12, &password, address)?, password));
+    }
+    if let Some(Issuing::Local(minter)) = &s.minter {
         let minted = minter.mint(
             &SubjectName::mailbox(address),
             KeyChoice::Generate,
@@ -191,9 +230,7 @@ fn new_certificate(
         let key = minted.key.as_ref().context("no key was generated")?;
         let mut chain = vec![minter.issuer().certificate.clone()];
         chain.extend(minter.issuer().chain.iter().cloned());
-        let mut raw = [0u8; 18];
-        openssl::rand::rand_bytes(&mut raw)?;
-        let password = SecretString::from(URL_SAFE.encode(raw));
+        let password = one_time_password()?;
         let p12 = build_pkcs12(
             &minted.certificate,
             key,
@@ -210,6 +247,13 @@ fn new_certificate(
     };
     let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok((smime_request(&data, &password, address)?, password))
+}
+
+/// A password for one upload's PKCS#12 only.
+fn one_time_password() -> Result<SecretString> {
+    let mut raw = [0u8; 18];
+    openssl::rand::rand_bytes(&mut raw)?;
+    Ok(SecretString::from(URL_SAFE.encode(raw)))
 }
 
 async fn rotate_one(s: &RotateShared, row: &UserRow) -> Result<Outcome> {
@@ -284,19 +328,29 @@ fn plan_after_upload(infos: &[SmimeInfo], now_ms: i64, threshold_ms: i64) -> Opt
 pub(crate) fn rotate(ctx: &Ctx, args: &SmimeRotateArgs) -> Result<()> {
     let gmail = client(ctx, &args.bulk.google)?;
     let minter = match &args.issuer_private_key_id {
-        Some(key) => {
-            let (store, actor): (Store, _) = ctx.open_store()?;
-            Some(crate::mint::minter_for_issuer_key(
-                &store,
-                &actor,
-                key,
-                None,
-                args.days,
-                None,
-                &ctx.settings.issuance,
-                ctx.printer,
-            )?)
-        }
+        Some(key) => match ctx.kms()? {
+            Kms::Embedded(e) => Some(Issuing::Local(Box::new(
+                crate::mint::minter_for_issuer_key(
+                    &e.store,
+                    &e.actor,
+                    key,
+                    None,
+                    args.days,
+                    None,
+                    &ctx.settings.issuance,
+                    ctx.printer,
+                )?,
+            ))),
+            kms @ Kms::Remote(_) => {
+                kms.attributes(key)
+                    .with_context(|| format!("cannot use `{key}` as the issuer"))?;
+                Some(Issuing::Remote {
+                    kms,
+                    issuer: key.clone(),
+                    days: args.days,
+                })
+            }
+        },
         None => None,
     };
     let shared = Arc::new(RotateShared {
