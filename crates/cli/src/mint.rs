@@ -113,7 +113,7 @@ pub(crate) fn minter_for_issuer_key(
 }
 
 /// Prints the notes and the warning-level findings of a minting, from either mode.
-pub(crate) fn print_findings<'a>(
+fn print_findings<'a>(
     printer: Printer,
     notes: impl IntoIterator<Item = &'a String>,
     findings: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
@@ -126,6 +126,18 @@ pub(crate) fn print_findings<'a>(
             printer.warn(&format!("[{rule}] {message}"));
         }
     }
+}
+
+/// Prints the notes and warnings of a certificate minted through `Kms::certify`.
+pub(crate) fn print_reply_findings(printer: Printer, reply: &mailpki_kms::api::CertifyReply) {
+    print_findings(
+        printer,
+        &reply.notes,
+        reply
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.severity.as_str(), f.message.as_str())),
+    );
 }
 
 /// Prints warnings and notes of a lint report on stderr.

@@ -7,8 +7,43 @@ use serde::{Deserialize, Serialize};
 
 use crate::mint::{IssuerRef, MintProfile};
 
+/// `Debug` for bodies that carry a secret: every field but the secret ones, which show as
+/// `[REDACTED]` when present.
+macro_rules! redacted_debug {
+    ($name:ident { $($field:ident),* } secret { $($secret:ident),* }) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $(.field(stringify!($field), &self.$field))*
+                    $(.field(stringify!($secret), &Redact::redacted(&self.$secret)))*
+                    .finish()
+            }
+        }
+    };
+}
+
+trait Redact {
+    fn redacted(&self) -> &'static str;
+}
+
+impl Redact for String {
+    fn redacted(&self) -> &'static str {
+        "[REDACTED]"
+    }
+}
+
+impl Redact for Option<String> {
+    fn redacted(&self) -> &'static str {
+        if self.is_some() {
+            "Some([REDACTED])"
+        } else {
+            "None"
+        }
+    }
+}
+
 /// `POST /v1/objects/import`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
     /// The file's bytes, base64.
@@ -25,8 +60,11 @@ pub struct ImportBody {
     pub tags: Vec<String>,
 }
 
+// The file itself may be an unencrypted private key.
+redacted_debug!(ImportBody { format, id, replace, tags } secret { data, password });
+
 /// `POST /v1/objects/{id}/export`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportBody {
     /// `pem`, `pem-chain`, `der`, `pkcs7` or `pkcs12`.
@@ -39,12 +77,16 @@ pub struct ExportBody {
     pub legacy: bool,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+redacted_debug!(ExportBody { format, legacy } secret { password });
+
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportReply {
     /// The exported bytes, base64.
     pub data: String,
 }
+
+redacted_debug!(ExportReply {} secret { data });
 
 /// `POST /v1/objects/search`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -187,11 +229,14 @@ pub struct WrapBody {
     pub cse_key_id: String,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+/// The wrapped key is safe to show, but it is the user's key all the same.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WrapReply {
     pub kacls_data: String,
 }
+
+redacted_debug!(WrapReply {} secret { kacls_data });
 
 /// `POST /v1/journal/{batch}/{subject}`: a step of a batch reached.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -211,13 +256,43 @@ pub struct TokenBody {
     pub expires_in_days: Option<u32>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenReply {
     #[serde(flatten)]
     pub token: mailpki_store::ApiToken,
     /// The secret: shown once, never stored.
     pub secret: String,
+}
+
+redacted_debug!(TokenReply { token } secret { secret });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let import = ImportBody {
+            data: "c2VjcmV0LWtleQ==".to_owned(),
+            format: "pem".to_owned(),
+            password: Some("hunter2".to_owned()),
+            id: Some("ca".to_owned()),
+            replace: false,
+            tags: vec![],
+        };
+        let export = ExportBody {
+            format: "pkcs12".to_owned(),
+            password: Some("hunter2".to_owned()),
+            legacy: false,
+        };
+        let text = format!("{import:?} {export:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("c2VjcmV0"),
+            "{text}"
+        );
+        assert!(text.contains("ca") && text.contains("pkcs12"), "{text}");
+    }
 }
 
 /// `GET /v1/whoami`.

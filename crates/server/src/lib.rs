@@ -316,3 +316,28 @@ async fn tls_config(
             reason: format!("{} / {}: {e}", cert.display(), key.display()),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server configuration in docs/server.md is one the server takes.
+    #[test]
+    fn the_documented_configuration_parses() {
+        #[derive(Deserialize)]
+        struct File {
+            server: ServerConfig,
+        }
+        let doc = include_str!("../../../docs/server.md");
+        let block = doc
+            .split("```toml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/server.md has a TOML block");
+        let file: File = toml::from_str(block).expect("the documented [server] parses");
+        assert_eq!(file.server.admins, ["pki-lead@example.com"]);
+        let oidc = file.server.oidc.expect("the example configures OIDC");
+        assert_eq!(oidc.user_claim, "email");
+        assert!(oidc.jwks_url.is_some());
+    }
+}

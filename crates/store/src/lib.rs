@@ -13,6 +13,7 @@ mod error;
 mod model;
 mod postgres;
 mod row;
+mod schema;
 mod sqlite;
 mod store;
 

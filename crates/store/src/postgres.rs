@@ -1,6 +1,6 @@
 //! The PostgreSQL backend, for a team's shared store and for several `mailpki server`
-//! instances over one database. The schema and its versions mirror the SQLite backend's, one
-//! migration for one; a transaction-scoped advisory lock lets instances that start together
+//! instances over one database. The schema and its versions are the SQLite backend's
+//! ([`crate::schema`]); a transaction-scoped advisory lock lets instances that start together
 //! migrate once. Every write is one transaction, so a connection lost mid-request leaves
 //! nothing half-written, and the error says the database is unavailable rather than wrong.
 
@@ -22,93 +22,6 @@ use crate::row::RawRow;
 
 /// Also the advisory lock key under which migrations run.
 const APPLICATION_ID: i64 = 0x4D50_4B49;
-
-/// Schema migrations, one for one with the SQLite backend's (`tests` checks the count).
-pub(crate) const MIGRATIONS: &[&str] = &[
-    r"
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE objects (
-    uid TEXT PRIMARY KEY,
-    object_type TEXT NOT NULL,
-    state TEXT NOT NULL,
-    algorithm TEXT,
-    length BIGINT,
-    owner TEXT NOT NULL,
-    created BIGINT NOT NULL,
-    updated BIGINT NOT NULL,
-    material BYTEA,
-    sealed BOOLEAN NOT NULL,
-    spki_sha256 TEXT,
-    revocation_reason TEXT,
-    subject TEXT,
-    issuer TEXT,
-    subject_hash TEXT,
-    issuer_hash TEXT,
-    serial TEXT,
-    not_before BIGINT,
-    not_after BIGINT,
-    fingerprint TEXT,
-    is_ca BOOLEAN
-);
-CREATE INDEX objects_owner ON objects(owner);
-CREATE INDEX objects_spki ON objects(spki_sha256);
-CREATE INDEX objects_subject_hash ON objects(subject_hash);
-CREATE INDEX objects_fingerprint ON objects(fingerprint);
-CREATE INDEX objects_not_after ON objects(not_after);
-CREATE TABLE tags (
-    uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,
-    tag TEXT NOT NULL,
-    PRIMARY KEY (uid, tag)
-);
-CREATE INDEX tags_tag ON tags(tag);
-CREATE TABLE links (
-    uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,
-    link_type TEXT NOT NULL,
-    target TEXT NOT NULL,
-    PRIMARY KEY (uid, link_type)
-);
-CREATE INDEX links_target ON links(target);
-CREATE TABLE grants (
-    uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,
-    grantee TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    PRIMARY KEY (uid, grantee, operation)
-);
-CREATE INDEX grants_grantee ON grants(grantee);
-",
-    r"
-CREATE TABLE journal (
-    batch TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    step TEXT NOT NULL,
-    value TEXT NOT NULL,
-    updated BIGINT NOT NULL,
-    PRIMARY KEY (batch, subject, step)
-);
-",
-    r"
-CREATE TABLE audit (
-    id BIGSERIAL PRIMARY KEY,
-    at BIGINT NOT NULL,
-    actor TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    object TEXT,
-    outcome TEXT NOT NULL,
-    detail TEXT
-);
-CREATE INDEX audit_actor ON audit(actor);
-CREATE INDEX audit_object ON audit(object);
-CREATE TABLE api_tokens (
-    id TEXT PRIMARY KEY,
-    user_name TEXT NOT NULL,
-    secret_hash TEXT NOT NULL UNIQUE,
-    created BIGINT NOT NULL,
-    created_by TEXT NOT NULL,
-    expires BIGINT,
-    revoked BIGINT
-);
-",
-];
 
 const COLUMNS: &str = "o.uid, o.object_type, o.state, o.algorithm, o.length, o.owner, o.created, \
     o.updated, o.material, o.sealed, o.spki_sha256, o.revocation_reason, o.subject, o.issuer, \
@@ -263,7 +176,7 @@ impl PostgresBackend {
             )?;
             0
         };
-        let supported = MIGRATIONS.len() as i64;
+        let supported = crate::schema::MIGRATIONS.len() as i64;
         if version > supported {
             return Err(StoreError::StoreTooNew {
                 path: self.display.clone().into(),
@@ -271,8 +184,12 @@ impl PostgresBackend {
                 supported,
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.batch_execute(sql)?;
+        for (i, sql) in crate::schema::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(version as usize)
+        {
+            tx.batch_execute(&crate::schema::postgres(sql))?;
             tx.execute("UPDATE mailpki_schema SET version = $1", &[&(i as i64 + 1)])?;
             tracing::debug!(version = i + 1, "applied store migration");
         }
@@ -786,11 +703,6 @@ impl Backend for PostgresBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn both_backends_have_the_same_schema_versions() {
-        assert_eq!(MIGRATIONS.len(), crate::sqlite::MIGRATIONS.len());
-    }
 
     #[test]
     fn urls_lose_their_password_for_display() {

@@ -78,24 +78,8 @@ fn leaf(
             stored_id: None,
         });
     }
-    let Some(issuer) = &args.issuer_private_key_id else {
-        bail!(
-            "give -i/--issuer-private-key-id to mint, or --leaf-certificate-id / --leaf-certificate-pkcs12-file"
-        );
-    };
-    let subject = match &args.subject_name {
-        Some(s) => s.parse::<SubjectName>().context("invalid --subject-name")?,
-        None => SubjectName::mailbox(user),
-    };
-    // A certificate minted for this user by an earlier attempt that Gmail refused (CSE not
-    // active yet, say) is used rather than minting another.
-    if args.rsa_private_key_id.is_none()
-        && !args.dry_run
-        && let Some(id) = unuploaded_leaf(kms, user, &subject)?
-    {
-        ctx.printer.warn(&format!(
-            "using certificate `{id}`, minted earlier for {user} and never uploaded"
-        ));
+    let (issuer, subject, reused) = mint_plan(ctx, kms, args, user)?;
+    if let Some(id) = reused {
         let key_id = store.private_key_id_of(actor, &id)?;
         return Ok(Leaf {
             certificate: store.certificate(actor, &id, Operation::Get)?,
@@ -218,6 +202,37 @@ fn assemble(
         }],
         ..CseKeyPair::default()
     })
+}
+
+/// What minting for `user` takes from the flags: the issuer key, the subject, and a
+/// certificate minted for the user by an earlier attempt that Gmail refused (CSE not active
+/// yet, say), which is used rather than minting another.
+fn mint_plan<'a>(
+    ctx: &Ctx,
+    kms: &Kms,
+    args: &'a KeyPairCreateArgs,
+    user: &EmailAddress,
+) -> Result<(&'a str, SubjectName, Option<String>)> {
+    let Some(issuer) = &args.issuer_private_key_id else {
+        bail!(
+            "give -i/--issuer-private-key-id to mint, or --leaf-certificate-id / --leaf-certificate-pkcs12-file"
+        );
+    };
+    let subject = match &args.subject_name {
+        Some(s) => s.parse::<SubjectName>().context("invalid --subject-name")?,
+        None => SubjectName::mailbox(user),
+    };
+    let reused = if args.rsa_private_key_id.is_none() && !args.dry_run {
+        unuploaded_leaf(kms, user, &subject)?
+    } else {
+        None
+    };
+    if let Some(id) = &reused {
+        ctx.printer.warn(&format!(
+            "using certificate `{id}`, minted earlier for {user} and never uploaded"
+        ));
+    }
+    Ok((issuer, subject, reused))
 }
 
 /// A live certificate minted for `user` with `subject` that was never uploaded to Gmail.
@@ -379,24 +394,8 @@ fn remote_request(
                 "a dry run against a KMS server needs --leaf-certificate-id (minting would store)"
             );
         }
-        let Some(issuer) = &args.issuer_private_key_id else {
-            bail!(
-                "give -i/--issuer-private-key-id to mint, or --leaf-certificate-id / --leaf-certificate-pkcs12-file"
-            );
-        };
-        let subject = match &args.subject_name {
-            Some(s) => s.parse::<SubjectName>().context("invalid --subject-name")?,
-            None => SubjectName::mailbox(user),
-        };
-        let reused = if args.rsa_private_key_id.is_none() {
-            unuploaded_leaf(kms, user, &subject)?
-        } else {
-            None
-        };
+        let (issuer, subject, reused) = mint_plan(ctx, kms, args, user)?;
         if let Some(id) = reused {
-            ctx.printer.warn(&format!(
-                "using certificate `{id}`, minted earlier for {user} and never uploaded"
-            ));
             id
         } else {
             let key = match &args.rsa_private_key_id {
@@ -419,14 +418,7 @@ fn remote_request(
             )?;
             body.key = key;
             let reply = kms.certify(&body)?;
-            crate::mint::print_findings(
-                ctx.printer,
-                &reply.notes,
-                reply
-                    .findings
-                    .iter()
-                    .map(|f| (f.rule.as_str(), f.severity.as_str(), f.message.as_str())),
-            );
+            crate::mint::print_reply_findings(ctx.printer, &reply);
             reply.unique_identifier
         }
     };

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::args::CertifyArgs;
 use crate::commands::{Ctx, parse_flag, read_input};
-use crate::mint::{issuer_ref, mint_profile, print_findings};
+use crate::mint::{issuer_ref, mint_profile, print_reply_findings};
 
 pub(crate) fn run(ctx: &Ctx, args: &CertifyArgs) -> Result<()> {
     // Parse what the user typed before touching the store.
@@ -47,14 +47,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyArgs) -> Result<()> {
         bail!("give the issuer with -k/--issuer-private-key-id or --issuer-certificate-id");
     }
     let reply = ctx.kms()?.certify(&body)?;
-    print_findings(
-        ctx.printer,
-        &reply.notes,
-        reply
-            .findings
-            .iter()
-            .map(|f| (f.rule.as_str(), f.severity.as_str(), f.message.as_str())),
-    );
+    print_reply_findings(ctx.printer, &reply);
     ctx.printer.print(
         &reply.unique_identifier,
         &json!({
