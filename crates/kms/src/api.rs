@@ -22,6 +22,14 @@ macro_rules! redacted_debug {
     };
 }
 
+/// A secret field (a password, a private key file, an export): wiped from memory on drop.
+pub type Secret = zeroize::Zeroizing<String>;
+
+#[must_use]
+pub fn secret(value: &str) -> Secret {
+    zeroize::Zeroizing::new(value.to_owned())
+}
+
 trait Redact {
     fn redacted(&self) -> &'static str;
 }
@@ -32,7 +40,13 @@ impl Redact for String {
     }
 }
 
-impl Redact for Option<String> {
+impl Redact for Secret {
+    fn redacted(&self) -> &'static str {
+        "[REDACTED]"
+    }
+}
+
+impl Redact for Option<Secret> {
     fn redacted(&self) -> &'static str {
         if self.is_some() {
             "Some([REDACTED])"
@@ -47,11 +61,11 @@ impl Redact for Option<String> {
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
     /// The file's bytes, base64.
-    pub data: String,
+    pub data: Secret,
     /// `pkcs12`, `pem` or `der`.
     pub format: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(default)]
@@ -71,7 +85,7 @@ pub struct ExportBody {
     pub format: String,
     /// The PKCS#12 password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// PKCS#12 with 3DES and a SHA-1 MAC.
     #[serde(default)]
     pub legacy: bool,
@@ -83,7 +97,7 @@ redacted_debug!(ExportBody { format, legacy } secret { password });
 #[serde(deny_unknown_fields)]
 pub struct ExportReply {
     /// The exported bytes, base64.
-    pub data: String,
+    pub data: Secret,
 }
 
 redacted_debug!(ExportReply {} secret { data });
@@ -262,7 +276,7 @@ pub struct TokenReply {
     #[serde(flatten)]
     pub token: mailpki_store::ApiToken,
     /// The secret: shown once, never stored.
-    pub secret: String,
+    pub secret: Secret,
 }
 
 redacted_debug!(TokenReply { token } secret { secret });
@@ -274,16 +288,16 @@ mod tests {
     #[test]
     fn debug_never_shows_secrets() {
         let import = ImportBody {
-            data: "c2VjcmV0LWtleQ==".to_owned(),
+            data: secret("c2VjcmV0LWtleQ=="),
             format: "pem".to_owned(),
-            password: Some("hunter2".to_owned()),
+            password: Some(secret("hunter2")),
             id: Some("ca".to_owned()),
             replace: false,
             tags: vec![],
         };
         let export = ExportBody {
             format: "pkcs12".to_owned(),
-            password: Some("hunter2".to_owned()),
+            password: Some(secret("hunter2")),
             legacy: false,
         };
         let text = format!("{import:?} {export:?}");

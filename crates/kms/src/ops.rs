@@ -49,7 +49,10 @@ pub fn import(store: &Store, actor: &Actor, body: &ImportBody) -> Result<ImportR
         }
     };
     let data = decode("data", &body.data)?;
-    let password = body.password.clone().map(SecretString::from);
+    let password = body
+        .password
+        .as_deref()
+        .map(|p| SecretString::from(p.as_str()));
     Ok(store.import(
         actor,
         &ImportRequest {
@@ -78,8 +81,9 @@ pub fn export(
         "pkcs12" => {
             password = SecretString::from(
                 body.password
-                    .clone()
-                    .ok_or_else(|| KmsError::invalid("a PKCS#12 export needs a password"))?,
+                    .as_deref()
+                    .ok_or_else(|| KmsError::invalid("a PKCS#12 export needs a password"))?
+                    .as_str(),
             );
             ExportFormat::Pkcs12 {
                 password: &password,

@@ -120,6 +120,8 @@ pub enum ServerError {
     },
     #[error("[server.oidc] needs jwks_url or jwks_file")]
     OidcKeys,
+    #[error("the server could not start: {reason}")]
+    Startup { reason: String },
 }
 
 #[derive(Clone)]
@@ -231,8 +233,8 @@ impl Server {
             }
         })
         .await
-        .map_err(|_| ServerError::Tls {
-            reason: "the store task failed".to_owned(),
+        .map_err(|e| ServerError::Startup {
+            reason: e.to_string(),
         })??;
         let state = AppState {
             store: Arc::new(store),

@@ -233,6 +233,11 @@ impl Store {
         &self.location
     }
 
+    /// Whether the database answers (for health checks).
+    pub fn ping(&self) -> Result<()> {
+        self.backend.meta_get("key_check").map(drop)
+    }
+
     // ----- reading -------------------------------------------------------------------------
 
     fn record(&self, uid: &str) -> Result<ObjectRecord> {

@@ -113,7 +113,7 @@ fn token_create(ctx: &Ctx, user: &str, expires_in_days: Option<u32>) -> Result<(
             let (token, secret) = e.store.create_api_token(&user_actor, &e.actor, expires)?;
             TokenReply {
                 token,
-                secret: secret.expose_secret().to_owned(),
+                secret: mailpki_kms::api::secret(secret.expose_secret()),
             }
         }
     };
@@ -121,7 +121,7 @@ fn token_create(ctx: &Ctx, user: &str, expires_in_days: Option<u32>) -> Result<(
         "token {} for {user}: the secret below is shown once; keep it in a secret store",
         reply.token.id
     ));
-    ctx.printer.print(&reply.secret, &reply)
+    ctx.printer.print(reply.secret.as_str(), &reply)
 }
 
 fn token_list(ctx: &Ctx) -> Result<()> {

@@ -107,7 +107,7 @@ pub(crate) fn insert(ctx: &Ctx, args: &SmimeInsertArgs) -> Result<()> {
             id,
             &mailpki_kms::api::ExportBody {
                 format: "pkcs12".to_owned(),
-                password: Some(password.expose_secret().to_owned()),
+                password: Some(mailpki_kms::api::secret(password.expose_secret())),
                 legacy: false,
             },
         )?;

@@ -215,7 +215,7 @@ fn new_certificate(
             &reply.unique_identifier,
             &ExportBody {
                 format: "pkcs12".to_owned(),
-                password: Some(password.expose_secret().to_owned()),
+                password: Some(mailpki_kms::api::secret(password.expose_secret())),
                 legacy: false,
             },
         )?;

@@ -387,7 +387,7 @@ fn certify_remote(engine: &Engine<'_>, job: Job) -> Result<Outcome, (Job, anyhow
         &reply.unique_identifier,
         &ExportBody {
             format: "pkcs12".to_owned(),
-            password: Some(job.password.expose_secret().to_owned()),
+            password: Some(mailpki_kms::api::secret(job.password.expose_secret())),
             legacy: *legacy,
         },
     );
@@ -665,7 +665,7 @@ fn write_results(
                     &certificate_id,
                     &ExportBody {
                         format: "pkcs12".to_owned(),
-                        password: Some(job.password.expose_secret().to_owned()),
+                        password: Some(mailpki_kms::api::secret(job.password.expose_secret())),
                         legacy: profile == Pkcs12Profile::Legacy,
                     },
                 )?;

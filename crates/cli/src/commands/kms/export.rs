@@ -35,7 +35,9 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let uid = select(&kms, &args.object)?;
     let body = ExportBody {
         format: format.to_owned(),
-        password: password.as_ref().map(|p| p.expose_secret().to_owned()),
+        password: password
+            .as_ref()
+            .map(|p| mailpki_kms::api::secret(p.expose_secret())),
         legacy: args.legacy,
     };
     let bytes = kms

@@ -20,9 +20,13 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
         ImportFormatArg::Der => "der",
     };
     let body = ImportBody {
-        data: base64::engine::general_purpose::STANDARD.encode(data.as_slice()),
+        data: zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD.encode(data.as_slice()),
+        ),
         format: format.to_owned(),
-        password: password.as_ref().map(|p| p.expose_secret().to_owned()),
+        password: password
+            .as_ref()
+            .map(|p| mailpki_kms::api::secret(p.expose_secret())),
         id: args.id.clone(),
         replace: args.replace,
         tags: args.tags.clone(),
