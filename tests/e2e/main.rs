@@ -14,13 +14,21 @@ mod export;
 mod google;
 mod import;
 mod issuance;
+mod kacls;
 mod lifecycle;
 mod onboard;
 mod server;
 mod smime;
 mod store_safety;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mailpki_test_support::{ServerProcess, TestDatabase, TestEnv, TestPki, s};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::sign::Signer;
+use serde_json::{Value, json};
 
 pub(crate) fn env() -> TestEnv {
     TestEnv::new(env!("CARGO_BIN_EXE_mailpki"))
@@ -103,4 +111,98 @@ pub(crate) fn teams(users: &[&str]) -> Vec<Team> {
         });
     }
     all
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A local identity provider: an RSA key, its JWKS, and ID tokens signed with it.
+pub(crate) struct Idp {
+    key: PKey<Private>,
+    kid: String,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+}
+
+impl Idp {
+    pub(crate) const ISSUER: &'static str = "https://idp.example.com";
+    pub(crate) const AUDIENCE: &'static str = "mailpki";
+
+    pub(crate) fn new(kid: &str) -> Self {
+        Self::with_issuer(kid, Self::ISSUER, Self::AUDIENCE)
+    }
+
+    pub(crate) fn with_issuer(kid: &str, issuer: &str, audience: &str) -> Self {
+        Self {
+            key: PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+            kid: kid.to_owned(),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        }
+    }
+
+    /// Writes the JWKS to `path` and returns the TOML of an issuer entry trusting it.
+    pub(crate) fn trusted_at(&self, path: &std::path::Path) -> String {
+        std::fs::write(path, self.jwks().to_string()).unwrap();
+        format!(
+            "issuer = \"{}\"\naudience = \"{}\"\njwks_file = \"{}\"\n",
+            self.issuer,
+            self.audience,
+            path.display()
+        )
+    }
+
+    /// Standard claims from this issuer for `email`, valid ten minutes, plus `extra`.
+    pub(crate) fn claims_with(&self, email: &str, extra: &Value) -> Value {
+        let mut claims = json!({
+            "iss": self.issuer, "aud": self.audience, "email": email,
+            "iat": now(), "exp": now() + 600,
+        });
+        if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        claims
+    }
+
+    pub(crate) fn jwks(&self) -> Value {
+        let rsa = self.key.rsa().unwrap();
+        json!({"keys": [{
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
+            "n": URL_SAFE_NO_PAD.encode(rsa.n().to_vec()),
+            "e": URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
+        }]})
+    }
+
+    pub(crate) fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut signer = Signer::new(MessageDigest::sha256(), &self.key).unwrap();
+        signer.update(input.as_bytes()).unwrap();
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(signer.sign_to_vec().unwrap())
+        )
+    }
+
+    pub(crate) fn token(&self, claims: &Value) -> String {
+        self.sign(
+            &json!({"alg": "RS256", "typ": "JWT", "kid": self.kid}),
+            claims,
+        )
+    }
+
+    pub(crate) fn claims(email: &str) -> Value {
+        json!({
+            "iss": Self::ISSUER, "aud": Self::AUDIENCE, "sub": "1234",
+            "email": email, "email_verified": true,
+            "iat": now(), "exp": now() + 600,
+        })
+    }
 }

@@ -6,23 +6,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mailpki_test_support::{Run, TestDatabase, TestPki, openssl, s};
-use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
-use openssl::sign::Signer;
 use serde_json::{Value, json};
 
-use crate::{env, env_with_pki, import_issuer, teams};
+use crate::{Idp, env, env_with_pki, import_issuer, now, teams};
 
 const JANE: &str = "jane@example.com";
 const KACLS: &str = "https://kacls.example.com/google_cse";
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 #[test]
 fn the_seed_scenario_runs_through_the_server() {
@@ -204,62 +193,6 @@ fn certify_batch_runs_through_the_server() {
         3 + 2,
         "3 users, CA and root"
     );
-}
-
-/// A local identity provider: an RSA key, its JWKS, and ID tokens signed with it.
-struct Idp {
-    key: PKey<Private>,
-    kid: String,
-}
-
-impl Idp {
-    const ISSUER: &'static str = "https://idp.example.com";
-    const AUDIENCE: &'static str = "mailpki";
-
-    fn new(kid: &str) -> Self {
-        Self {
-            key: PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
-            kid: kid.to_owned(),
-        }
-    }
-
-    fn jwks(&self) -> Value {
-        let rsa = self.key.rsa().unwrap();
-        json!({"keys": [{
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
-            "n": URL_SAFE_NO_PAD.encode(rsa.n().to_vec()),
-            "e": URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
-        }]})
-    }
-
-    fn sign(&self, header: &Value, claims: &Value) -> String {
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut signer = Signer::new(MessageDigest::sha256(), &self.key).unwrap();
-        signer.update(input.as_bytes()).unwrap();
-        format!(
-            "{input}.{}",
-            URL_SAFE_NO_PAD.encode(signer.sign_to_vec().unwrap())
-        )
-    }
-
-    fn token(&self, claims: &Value) -> String {
-        self.sign(
-            &json!({"alg": "RS256", "typ": "JWT", "kid": self.kid}),
-            claims,
-        )
-    }
-
-    fn claims(email: &str) -> Value {
-        json!({
-            "iss": Self::ISSUER, "aud": Self::AUDIENCE, "sub": "1234",
-            "email": email, "email_verified": true,
-            "iat": now(), "exp": now() + 600,
-        })
-    }
 }
 
 #[test]

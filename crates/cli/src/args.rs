@@ -70,6 +70,9 @@ pub(crate) enum Command {
     /// The KMS server for a team of administrators: serve, API tokens, audit log
     #[command(subcommand)]
     Server(ServerCommand),
+    /// The CSE key access control list service (KACLS): status and a round-trip self test
+    #[command(subcommand)]
+    Kacls(KaclsCommand),
     /// Print the resolved configuration
     Config,
 }
@@ -78,6 +81,45 @@ pub(crate) enum Command {
 pub(crate) enum EmulatorCommand {
     /// Serve the Gmail API emulator until interrupted; prints its URL first
     Serve(EmulatorServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KaclsCommand {
+    /// The key service's status (no token needed)
+    Status {
+        /// The key service URL [default: [google] kacls_url]
+        #[arg(long, value_name = "URL")]
+        kacls_url: Option<String>,
+    },
+    /// Sign and decrypt once with a user's key pair, as Gmail would, and check both
+    Selftest(KaclsSelftestArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KaclsSelftestArgs {
+    /// The user's certificate (PEM): the key pair's `pem` as Gmail lists it
+    #[arg(long, value_name = "FILE")]
+    pub(crate) certificate: PathBuf,
+
+    /// The wrapped private key: the key pair's `kaclsData` (what --dry-run writes)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) wrapped_key: PathBuf,
+
+    /// File with the user's authentication JWT from your identity provider
+    #[arg(long, value_name = "FILE")]
+    pub(crate) authentication: PathBuf,
+
+    /// File with an authorization JWT for the role `signer`
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signer_authorization: PathBuf,
+
+    /// File with an authorization JWT for the role `decrypter`
+    #[arg(long, value_name = "FILE")]
+    pub(crate) decrypter_authorization: PathBuf,
+
+    /// The key service URL [default: [google] kacls_url]
+    #[arg(long, value_name = "URL")]
+    pub(crate) kacls_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -455,6 +497,11 @@ pub(crate) struct KeyPairCreateArgs {
     /// The key service URL written into the key pair [default: [google] kacls_url]
     #[arg(long, value_name = "URL")]
     pub(crate) kacls_url: Option<String>,
+
+    /// Before uploading, have the key service sign with the wrapped key and check the
+    /// signature against the certificate (uses the KMS token, MAILPKI_KMS_TOKEN)
+    #[arg(long)]
+    pub(crate) verify_kacls: bool,
 
     /// Do everything but the upload; write the PKCS#7 and the wrapped key to --output-dir
     #[arg(long)]

@@ -22,6 +22,10 @@ macro_rules! redacted_debug {
     };
 }
 
+/// What the key service's `check` endpoint (a mailpki extension) signs: this prefix then the
+/// caller's nonce, so that it never signs a digest of the caller's choosing.
+pub const KACLS_CHECK_PREFIX: &[u8] = b"mailpki kacls check\0";
+
 /// A secret field (a password, a private key file, an export): wiped from memory on drop.
 pub type Secret = zeroize::Zeroizing<String>;
 

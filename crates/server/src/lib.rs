@@ -9,6 +9,8 @@
 
 mod auth;
 mod error;
+mod jwt;
+mod kacls;
 mod routes;
 
 use std::collections::HashSet;
@@ -22,6 +24,8 @@ use mailpki_store::{AuditEntry, MasterKeySource, PoolOptions, Store};
 use serde::{Deserialize, Serialize};
 
 pub use auth::OidcConfig;
+pub use jwt::IssuerConfig;
+pub use kacls::KaclsConfig;
 
 use crate::auth::{Authenticator, Oidc};
 use crate::error::ApiError;
@@ -59,6 +63,9 @@ pub struct ServerConfig {
     pub database_timeout_seconds: u64,
     #[serde(default)]
     pub oidc: Option<OidcConfig>,
+    /// The Google CSE key access control list service on this server.
+    #[serde(default)]
+    pub kacls: Option<KaclsConfig>,
 }
 
 fn default_listen() -> String {
@@ -93,6 +100,7 @@ impl Default for ServerConfig {
             database_connections: default_pool(),
             database_timeout_seconds: default_db_timeout(),
             oidc: None,
+            kacls: None,
         }
     }
 }
@@ -122,11 +130,14 @@ pub enum ServerError {
     OidcKeys,
     #[error("the server could not start: {reason}")]
     Startup { reason: String },
+    #[error("invalid [server.kacls]: {reason}")]
+    Kacls { reason: String },
 }
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     store: Arc<Store>,
+    kacls: Option<Arc<kacls::Kacls>>,
     defaults: Arc<IssuanceDefaults>,
     auth: Arc<Authenticator>,
     allow_wildcard_grants: bool,
@@ -236,7 +247,14 @@ impl Server {
         .map_err(|e| ServerError::Startup {
             reason: e.to_string(),
         })??;
+        let kacls = config
+            .kacls
+            .clone()
+            .map(|k| kacls::Kacls::new(k, tls.is_some()).map(Arc::new))
+            .transpose()
+            .map_err(|reason| ServerError::Kacls { reason })?;
         let state = AppState {
+            kacls,
             store: Arc::new(store),
             defaults: Arc::new(defaults),
             auth: Arc::new(Authenticator {

@@ -30,7 +30,7 @@ use crate::error::ApiError;
 
 /// A JSON body whose rejections (malformed, too large, wrong type) answer in the API's error
 /// format rather than axum's plain text.
-pub(crate) struct Body<T>(T);
+pub(crate) struct Body<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -540,7 +540,8 @@ async fn not_found() -> ApiError {
 }
 
 pub(crate) fn router(state: AppState, max_body: usize) -> Router {
-    Router::new()
+    let kacls_prefix = state.kacls.as_ref().map(|k| k.prefix().to_owned());
+    let router = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/whoami", get(whoami))
@@ -565,7 +566,12 @@ pub(crate) fn router(state: AppState, max_body: usize) -> Router {
         )
         .route("/v1/admin/tokens", get(token_list).post(token_create))
         .route("/v1/admin/tokens/{id}", axum::routing::delete(token_revoke))
-        .route("/v1/admin/audit", get(audit_log))
+        .route("/v1/admin/audit", get(audit_log));
+    let router = match kacls_prefix {
+        Some(prefix) => router.nest(&prefix, crate::kacls::router()),
+        None => router,
+    };
+    router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

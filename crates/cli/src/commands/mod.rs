@@ -4,6 +4,7 @@
 mod config;
 mod emulator;
 mod google;
+mod kacls;
 pub(crate) mod kms;
 mod server;
 
@@ -72,6 +73,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             emulator::serve(&ctx, &args)
         }
         Command::Server(command) => server::run(&ctx, command),
+        Command::Kacls(command) => kacls::run(&ctx, command),
         Command::Config => config::show(&ctx),
     }
 }

@@ -284,7 +284,7 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
         Some(gmail)
     };
     let kms = ctx.kms()?;
-    let (request, stored_id) = match kms.embedded() {
+    let (request, stored_id, leaf) = match kms.embedded() {
         Some(e) => {
             let wrapping_key = e
                 .store
@@ -299,7 +299,7 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
                 &wrapping_key,
                 &kacls_uri,
             )?;
-            (request, leaf.stored_id)
+            (request, leaf.stored_id, leaf.certificate)
         }
         None => remote_request(ctx, &kms, args, &user, &kacls_uri)?,
     };
@@ -309,6 +309,9 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
         .as_ref()
         .map(|k| k.kacls_data.clone())
         .unwrap_or_default();
+    if args.verify_kacls {
+        crate::commands::kacls::verify_key_pair(ctx, &kacls_uri, &kacls_data, &leaf)?;
+    }
     let Some(gmail) = gmail else {
         mailpki_store::create_private_dir(&args.output_dir)?;
         let p7_path = args.output_dir.join(format!("{user}.pkcs7.pem"));
@@ -372,14 +375,14 @@ pub(crate) fn cse_certify_body(
 
 /// The key pair built through a KMS server: the server mints (or holds) the certificate and
 /// wraps its key under the CSE key; neither the issuer key nor the user's key comes here.
-/// Returns the request and the certificate's ID.
+/// Returns the request, the certificate's ID and the certificate.
 fn remote_request(
     ctx: &Ctx,
     kms: &Kms,
     args: &KeyPairCreateArgs,
     user: &EmailAddress,
     kacls_uri: &str,
-) -> Result<(CseKeyPair, Option<String>)> {
+) -> Result<(CseKeyPair, Option<String>, X509)> {
     if args.leaf.leaf_certificate_pkcs12_file.is_some() {
         bail!(
             "with a KMS server, import the PKCS#12 first (`mailpki kms certificates import`) \
@@ -422,19 +425,21 @@ fn remote_request(
             reply.unique_identifier
         }
     };
-    let request = remote_key_pair(kms, &certificate_id, user, &args.cse_key_id, kacls_uri)?;
-    Ok((request, Some(certificate_id)))
+    let (request, certificate) =
+        remote_key_pair(kms, &certificate_id, user, &args.cse_key_id, kacls_uri)?;
+    Ok((request, Some(certificate_id), certificate))
 }
 
 /// The key pair Gmail takes for `user`, from a certificate the KMS server holds: its chain
 /// from the server, linted here, its private key wrapped by the server under the CSE key.
+/// Returns the request and the certificate.
 pub(crate) fn remote_key_pair(
     kms: &Kms,
     certificate_id: &str,
     user: &EmailAddress,
     cse_key_id: &str,
     kacls_uri: &str,
-) -> Result<CseKeyPair> {
+) -> Result<(CseKeyPair, X509)> {
     let mut certificates = kms.certificate_chain(certificate_id)?;
     let certificate = certificates.remove(0);
     gate(&certificate, &certificates, user)?;
@@ -450,7 +455,8 @@ pub(crate) fn remote_key_pair(
             cse_key_id: cse_key_id.to_owned(),
         })
         .with_context(|| format!("cannot wrap the key under `{cse_key_id}`"))?;
-    assemble(&certificate, &certificates, kacls_data, kacls_uri)
+    let request = assemble(&certificate, &certificates, kacls_data, kacls_uri)?;
+    Ok((request, certificate))
 }
 
 pub(crate) fn get(ctx: &Ctx, args: &KeyPairIdArgs) -> Result<()> {

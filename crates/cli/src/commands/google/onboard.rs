@@ -220,9 +220,12 @@ async fn upload_key_pair(
                 let chain = e.store.chain(&e.actor, certificate_id)?;
                 build_request(certificate, &chain, &key, user, wrapping_key, &s.kacls_uri)
             })?,
-            (Keys::Remote { cse_key_id, .. }, _) => blocking(|| {
-                remote_key_pair(&s.kms, certificate_id, user, cse_key_id, &s.kacls_uri)
-            })?,
+            (Keys::Remote { cse_key_id, .. }, _) => {
+                blocking(|| {
+                    remote_key_pair(&s.kms, certificate_id, user, cse_key_id, &s.kacls_uri)
+                })?
+                .0
+            }
             (Keys::Local { .. }, None) => anyhow::bail!("local keys need the embedded store"),
         };
         match s.gmail.create_key_pair(user.as_str(), &request).await {

@@ -1,0 +1,219 @@
+//! `mailpki kacls ...`: the key service seen from outside, as Gmail sees it (`status`,
+//! `selftest`), and the check `google key-pairs create --verify-kacls` runs before an upload.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use mailpki_kms::api::KACLS_CHECK_PREFIX;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Public};
+use openssl::rsa::Padding;
+use openssl::x509::X509;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use super::Ctx;
+use crate::args::{KaclsCommand, KaclsSelftestArgs};
+
+pub(crate) fn run(ctx: &Ctx, command: KaclsCommand) -> Result<()> {
+    match command {
+        KaclsCommand::Status { kacls_url } => status(ctx, kacls_url),
+        KaclsCommand::Selftest(args) => selftest(ctx, &args),
+    }
+}
+
+fn service_url(ctx: &Ctx, flag: Option<String>) -> Result<String> {
+    Ok(flag
+        .or_else(|| ctx.settings.google.kacls_url.clone())
+        .context("no key service URL: pass --kacls-url or set [google] kacls_url")?
+        .trim_end_matches('/')
+        .to_owned())
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// One call to the key service; its structured error (`code`, `message`) becomes ours.
+fn call(url: &str, body: Option<&Value>, bearer: Option<&str>) -> Result<Value> {
+    let agent = agent();
+    let sent = match body {
+        Some(body) => {
+            let mut request = agent.post(url);
+            if let Some(token) = bearer {
+                request = request.header("authorization", &format!("Bearer {token}"));
+            }
+            request.send_json(body)
+        }
+        None => agent.get(url).call(),
+    };
+    let mut response = sent.with_context(|| format!("cannot reach the key service at {url}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("cannot read the answer of {url}"))?;
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if !(200..300).contains(&status) {
+        let message = value["message"]
+            .as_str()
+            .or_else(|| value["error"]["message"].as_str())
+            .unwrap_or("no message");
+        bail!("the key service answered {status}: {message}");
+    }
+    Ok(value)
+}
+
+fn status(ctx: &Ctx, flag: Option<String>) -> Result<()> {
+    let url = service_url(ctx, flag)?;
+    let reply = call(&format!("{url}/status"), None, None)?;
+    let human = format!(
+        "{} {} ({}) at {}\noperations: {}",
+        reply["vendor_id"].as_str().unwrap_or("?"),
+        reply["version"].as_str().unwrap_or("?"),
+        reply["server_type"].as_str().unwrap_or("?"),
+        reply["kacls_url"].as_str().unwrap_or(&url),
+        reply["operations_supported"]
+            .as_array()
+            .map(|ops| ops
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default()
+    );
+    ctx.printer.print(human, &reply)
+}
+
+fn read_trimmed(path: &std::path::Path) -> Result<String> {
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .trim()
+        .to_owned())
+}
+
+fn decode(reply: &Value, field: &str) -> Result<Vec<u8>> {
+    let text = reply[field]
+        .as_str()
+        .with_context(|| format!("the key service's answer has no `{field}`"))?;
+    STANDARD
+        .decode(text)
+        .with_context(|| format!("`{field}` is not base64"))
+}
+
+/// Checks a PKCS#1 v1.5 SHA-256 signature over `message`.
+fn verify(public: &PKey<Public>, message: &[u8], signature: &[u8]) -> Result<bool> {
+    let mut verifier = openssl::sign::Verifier::new(MessageDigest::sha256(), public)?;
+    verifier.set_rsa_padding(Padding::PKCS1)?;
+    verifier.update(message)?;
+    Ok(verifier.verify(signature).unwrap_or(false))
+}
+
+fn selftest(ctx: &Ctx, args: &KaclsSelftestArgs) -> Result<()> {
+    let url = service_url(ctx, args.kacls_url.clone())?;
+    let certificate = X509::from_pem(read_trimmed(&args.certificate)?.as_bytes())
+        .with_context(|| format!("{} holds no PEM certificate", args.certificate.display()))?;
+    let public = certificate.public_key()?;
+    let wrapped = read_trimmed(&args.wrapped_key)?;
+    let authentication = read_trimmed(&args.authentication)?;
+
+    // Sign a fresh digest as Gmail does, and check it with the certificate.
+    let mut message = [0u8; 32];
+    openssl::rand::rand_bytes(&mut message)?;
+    let digest = openssl::sha::sha256(&message);
+    let signed = call(
+        &format!("{url}/privatekeysign"),
+        Some(&json!({
+            "authentication": authentication,
+            "authorization": read_trimmed(&args.signer_authorization)?,
+            "algorithm": "SHA256withRSA",
+            "digest": STANDARD.encode(digest),
+            "reason": "mailpki kacls selftest",
+            "wrapped_private_key": wrapped,
+        })),
+        None,
+    )
+    .context("privatekeysign failed")?;
+    let signature_ok = verify(&public, &message, &decode(&signed, "signature")?)?;
+
+    // Encrypt a fresh key to the certificate, and have the service decrypt it.
+    let mut dek = [0u8; 32];
+    openssl::rand::rand_bytes(&mut dek)?;
+    let rsa = public.rsa().context("the certificate's key is not RSA")?;
+    let mut encrypted = vec![0u8; rsa.size() as usize];
+    let n = rsa.public_encrypt(&dek, &mut encrypted, Padding::PKCS1)?;
+    encrypted.truncate(n);
+    let decrypted = call(
+        &format!("{url}/privatekeydecrypt"),
+        Some(&json!({
+            "authentication": authentication,
+            "authorization": read_trimmed(&args.decrypter_authorization)?,
+            "algorithm": "RSA/ECB/PKCS1Padding",
+            "encrypted_data_encryption_key": STANDARD.encode(&encrypted),
+            "reason": "mailpki kacls selftest",
+            "wrapped_private_key": wrapped,
+        })),
+        None,
+    )
+    .context("privatekeydecrypt failed")?;
+    let decrypt_ok = decode(&decrypted, "data_encryption_key")? == dek;
+
+    let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
+    ctx.printer.print(
+        format!(
+            "sign:    {} (signature checked with the certificate)\ndecrypt: {} (key encrypted to the certificate came back)",
+            verdict(signature_ok),
+            verdict(decrypt_ok)
+        ),
+        &json!({"sign": signature_ok, "decrypt": decrypt_ok, "kacls_url": url}),
+    )?;
+    if signature_ok && decrypt_ok {
+        Ok(())
+    } else {
+        Err(crate::Rejected.into())
+    }
+}
+
+/// Has the key service at `kacls_uri` sign with `wrapped` (the mailpki `check` endpoint, with
+/// the KMS token) and checks the signature against `certificate`: proof that Gmail's calls
+/// will find a key service that opens this key pair.
+pub(crate) fn verify_key_pair(
+    ctx: &Ctx,
+    kacls_uri: &str,
+    wrapped: &str,
+    certificate: &X509,
+) -> Result<()> {
+    let token = ctx
+        .settings
+        .kms_token()
+        .context("--verify-kacls needs a token for the key service's server")?;
+    let mut nonce = [0u8; 32];
+    openssl::rand::rand_bytes(&mut nonce)?;
+    let reply = call(
+        &format!("{}/check", kacls_uri.trim_end_matches('/')),
+        Some(&json!({"wrapped_private_key": wrapped, "nonce": STANDARD.encode(nonce)})),
+        Some(token.expose_secret()),
+    )
+    .context("the key service could not use the wrapped key; nothing was uploaded")?;
+    let mut message = KACLS_CHECK_PREFIX.to_vec();
+    message.extend_from_slice(&nonce);
+    if !verify(
+        &certificate.public_key()?,
+        &message,
+        &decode(&reply, "signature")?,
+    )? {
+        bail!(
+            "the key service signed with a key that does not match the certificate; nothing was uploaded"
+        );
+    }
+    ctx.printer.info(&format!(
+        "the key service at {kacls_uri} opens the wrapped key"
+    ));
+    Ok(())
+}

@@ -1,0 +1,894 @@
+//! The key access control list service (KACLS) of Google Workspace CSE, on the server under
+//! `[server.kacls] prefix` (default `/google_cse`): the endpoints Gmail calls when a user signs
+//! or decrypts with a key pair whose private key we wrapped (`privatekeysign`,
+//! `privatekeydecrypt`), the privileged decrypt for exports, `wrapprivatekey` and `status`.
+//!
+//! Every call carries two JWTs: `authentication`, from one of the organization's identity
+//! providers, and `authorization`, from Google. Both are checked against their issuer's JWKS;
+//! the authorization token must carry the role the operation needs, this service's URL and
+//! (when configured) an allowed perimeter, and both must name the same user. Only then is the
+//! wrapped key opened with the store's CSE key (acting as `[server.kacls] actor`, who needs
+//! `decrypt` on it). Opened keys are cached for `key_cache_seconds`; OpenSSL clears an RSA
+//! key's private numbers when the last reference is dropped. Errors follow Google's structured
+//! reply, `{"code", "message", "details"}`; decryption failures all read alike.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use mailpki_store::{Actor, Operation, Store, StoreError, cse_unwrap, cse_wrap};
+use openssl::hash::MessageDigest;
+use openssl::md::Md;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::Padding;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::jwt::{Claims, IssuerConfig, JwtIssuer, verify_with};
+use crate::routes::Body;
+
+use mailpki_kms::api::KACLS_CHECK_PREFIX as CHECK_PREFIX;
+
+/// `[server.kacls]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KaclsConfig {
+    /// Where the endpoints live on this server [default: /google_cse].
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// The key service's public URL, as in `[google] kacls_url` and the authorization
+    /// tokens' `kacls_url` claim. Unset, the URL the request came to is expected.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Store IDs of the CSE keys; the first wraps, each is tried to unwrap (key rotation).
+    pub cse_keys: Vec<String>,
+    /// The store user the service acts as; it needs `decrypt` (and `encrypt`, for
+    /// `wrapprivatekey`) on the CSE keys [default: kacls].
+    #[serde(default = "default_actor")]
+    pub actor: String,
+    /// The organization's identity providers (authentication tokens).
+    pub identity_providers: Vec<IssuerConfig>,
+    /// Google's CSE authorization token issuers (authorization tokens; `aud` is usually
+    /// `cse-authorization`).
+    pub authorization_issuers: Vec<IssuerConfig>,
+    /// Allowed `perimeter_id`s; empty: any.
+    #[serde(default)]
+    pub perimeters: Vec<String>,
+    /// Users who may call `privilegedprivatekeydecrypt` and `wrapprivatekey`.
+    #[serde(default)]
+    pub privileged_users: Vec<String>,
+    #[serde(default = "default_cache_seconds")]
+    pub key_cache_seconds: u64,
+    #[serde(default = "default_cache_entries")]
+    pub key_cache_entries: usize,
+    /// Instance name for `status`.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn default_prefix() -> String {
+    "/google_cse".to_owned()
+}
+
+fn default_actor() -> String {
+    "kacls".to_owned()
+}
+
+fn default_cache_seconds() -> u64 {
+    300
+}
+
+fn default_cache_entries() -> usize {
+    10_000
+}
+
+/// Google's limits on the fields (CSE API reference), checked before any work.
+const MAX_WRAPPED_KEY: usize = 8 * 1024;
+const MAX_DIGEST: usize = 128;
+const MAX_ENCRYPTED_DEK: usize = 1024;
+const MAX_REASON: usize = 1024;
+
+const OPERATIONS: &[&str] = &[
+    "privatekeysign",
+    "privatekeydecrypt",
+    "privilegedprivatekeydecrypt",
+    "wrapprivatekey",
+    "status",
+];
+
+/// A failure as Google's structured error reply.
+#[derive(Debug)]
+pub(crate) struct KaclsError {
+    status: StatusCode,
+    message: String,
+}
+
+impl KaclsError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl From<ApiError> for KaclsError {
+    fn from(e: ApiError) -> Self {
+        Self::new(e.status, e.message)
+    }
+}
+
+impl IntoResponse for KaclsError {
+    fn into_response(self) -> Response {
+        let body = json!({"code": self.status.as_u16(), "message": self.message, "details": ""});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// A JSON body whose rejections answer in Google's error format.
+pub(crate) struct KaclsJson<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for KaclsJson<T> {
+    type Rejection = KaclsError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, KaclsError> {
+        let Body(value) = Body::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Opened keys with the time they were opened, and the order they came in.
+type Entries = (
+    HashMap<[u8; 32], (Arc<PKey<Private>>, Instant)>,
+    VecDeque<[u8; 32]>,
+);
+
+/// Opened keys by the SHA-256 of their wrapped form, for a bounded time.
+struct KeyCache {
+    ttl: Duration,
+    capacity: usize,
+    inner: Mutex<Entries>,
+}
+
+impl KeyCache {
+    fn get(&self, id: &[u8; 32]) -> Option<Arc<PKey<Private>>> {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match inner.0.get(id) {
+            Some((key, at)) if at.elapsed() < self.ttl => Some(Arc::clone(key)),
+            Some(_) => {
+                inner.0.remove(id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&self, id: [u8; 32], key: Arc<PKey<Private>>) {
+        if self.capacity == 0 || self.ttl.is_zero() {
+            return;
+        }
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (map, order) = &mut *inner;
+        // Oldest first out; entries already expired or replaced leave stale IDs behind, which
+        // are skipped here.
+        while map.len() >= self.capacity {
+            let Some(old) = order.pop_front() else { break };
+            map.remove(&old);
+        }
+        if map.insert(id, (key, Instant::now())).is_none() {
+            order.push_back(id);
+        }
+    }
+}
+
+pub(crate) struct Kacls {
+    config: KaclsConfig,
+    idps: Vec<JwtIssuer>,
+    authz: Vec<JwtIssuer>,
+    actor: Actor,
+    cache: KeyCache,
+    scheme: &'static str,
+}
+
+/// Who asked, for the log and the audit trail.
+struct Decision {
+    email: String,
+    resource: Option<String>,
+    spki_hash: Option<String>,
+}
+
+fn claim<'a>(claims: &'a Claims, name: &str) -> Option<&'a str> {
+    claims.get(name).and_then(serde_json::Value::as_str)
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> Result<(), KaclsError> {
+    if value.len() > max {
+        return Err(KaclsError::bad(format!(
+            "`{field}` is larger than {max} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn decode(field: &str, value: &str) -> Result<Vec<u8>, KaclsError> {
+    STANDARD
+        .decode(value.trim())
+        .map_err(|_| KaclsError::bad(format!("`{field}` is not base64")))
+}
+
+/// `SHA-256` of the key's SubjectPublicKeyInfo, base64, as the `spki_hash` claim carries it.
+fn spki_hash(key: &PKey<Private>) -> Result<String, KaclsError> {
+    let der = key
+        .public_key_to_der()
+        .map_err(|_| KaclsError::internal("cannot encode the public key"))?;
+    let digest = openssl::hash::hash(MessageDigest::sha256(), &der)
+        .map_err(|_| KaclsError::internal("cannot hash the public key"))?;
+    Ok(STANDARD.encode(digest))
+}
+
+fn check_spki(key: &PKey<Private>, wanted: Option<&str>) -> Result<(), KaclsError> {
+    match wanted {
+        Some(wanted) if wanted != spki_hash(key)? => Err(KaclsError::forbidden(
+            "the wrapped key is not the key the authorization names (spki_hash)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Kacls {
+    pub(crate) fn new(config: KaclsConfig, tls: bool) -> Result<Self, String> {
+        if config.cse_keys.is_empty() {
+            return Err("[server.kacls] cse_keys names no CSE key".to_owned());
+        }
+        if config.identity_providers.is_empty() || config.authorization_issuers.is_empty() {
+            return Err(
+                "[server.kacls] needs identity_providers and authorization_issuers".to_owned(),
+            );
+        }
+        for issuer in config
+            .identity_providers
+            .iter()
+            .chain(&config.authorization_issuers)
+        {
+            if issuer.jwks_url.is_none() && issuer.jwks_file.is_none() {
+                return Err(format!("no jwks_url or jwks_file for {}", issuer.issuer));
+            }
+        }
+        let actor = Actor::new(config.actor.clone()).map_err(|e| e.to_string())?;
+        Ok(Self {
+            idps: config
+                .identity_providers
+                .iter()
+                .cloned()
+                .map(JwtIssuer::new)
+                .collect(),
+            authz: config
+                .authorization_issuers
+                .iter()
+                .cloned()
+                .map(JwtIssuer::new)
+                .collect(),
+            actor,
+            cache: KeyCache {
+                ttl: Duration::from_secs(config.key_cache_seconds),
+                capacity: config.key_cache_entries,
+                inner: Mutex::new((HashMap::new(), VecDeque::new())),
+            },
+            scheme: if tls { "https" } else { "http" },
+            config,
+        })
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.config.prefix
+    }
+
+    /// This service's URL: configured, or the one the request came to.
+    fn url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.config.url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        format!("{}://{host}{}", self.scheme, self.config.prefix)
+    }
+
+    /// The user the authentication token names (`google_email` when present).
+    async fn authenticate(&self, token: &str) -> Result<String, KaclsError> {
+        let claims = verify_with(&self.idps, token)
+            .await
+            .map_err(|e| KaclsError::unauthenticated(format!("authentication token: {e}")))?;
+        claim(&claims, "google_email")
+            .or_else(|| claim(&claims, "email"))
+            .map(str::to_owned)
+            .ok_or_else(|| KaclsError::unauthenticated("the authentication token has no email"))
+    }
+
+    /// Both tokens checked for `role`, as Google's CSE reference asks.
+    async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        authentication: &str,
+        authorization: &str,
+        role: &str,
+    ) -> Result<Decision, KaclsError> {
+        let email = self.authenticate(authentication).await?;
+        let claims = verify_with(&self.authz, authorization)
+            .await
+            .map_err(|e| KaclsError::unauthenticated(format!("authorization token: {e}")))?;
+        if claim(&claims, "role") != Some(role) {
+            return Err(KaclsError::forbidden(format!(
+                "the authorization's role is {:?}, this operation needs `{role}`",
+                claim(&claims, "role").unwrap_or("none")
+            )));
+        }
+        let authorized = claim(&claims, "email").unwrap_or_default();
+        if !authorized.eq_ignore_ascii_case(&email) {
+            return Err(KaclsError::forbidden(
+                "the authentication and authorization tokens name different users",
+            ));
+        }
+        let url = self.url(headers);
+        if claim(&claims, "kacls_url").map(|u| u.trim_end_matches('/')) != Some(url.as_str()) {
+            return Err(KaclsError::forbidden(format!(
+                "the authorization is for another key service (kacls_url is not {url})"
+            )));
+        }
+        if let Some(perimeter) = claim(&claims, "perimeter_id")
+            && !perimeter.is_empty()
+            && !self.config.perimeters.is_empty()
+            && !self.config.perimeters.iter().any(|p| p == perimeter)
+        {
+            return Err(KaclsError::forbidden(format!(
+                "perimeter `{perimeter}` is not allowed here"
+            )));
+        }
+        Ok(Decision {
+            email,
+            resource: claim(&claims, "resource_name").map(str::to_owned),
+            spki_hash: claim(&claims, "spki_hash").map(str::to_owned),
+        })
+    }
+
+    /// The private key inside `wrapped`, from the cache or opened with a CSE key.
+    fn open(&self, store: &Store, wrapped: &str) -> Result<Arc<PKey<Private>>, KaclsError> {
+        check_len("wrapped_private_key", wrapped, MAX_WRAPPED_KEY)?;
+        let id: [u8; 32] = openssl::sha::sha256(wrapped.trim().as_bytes());
+        if let Some(key) = self.cache.get(&id) {
+            return Ok(key);
+        }
+        for cse_key in &self.config.cse_keys {
+            let wrapping = store
+                .symmetric_key(&self.actor, cse_key, Operation::Decrypt)
+                .map_err(|e| {
+                    tracing::error!(error = %e, cse_key, "the key service cannot use its CSE key");
+                    match e {
+                        StoreError::Unavailable { .. } => KaclsError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the key store is unavailable",
+                        ),
+                        _ => KaclsError::internal("the key service cannot use its CSE key"),
+                    }
+                })?;
+            let opened = cse_unwrap(&wrapping, wrapped)
+                .map_err(|_| KaclsError::internal("the key service cannot use its CSE key"))?;
+            if let Some(pkcs8) = opened {
+                let key = PKey::private_key_from_pkcs8(&pkcs8)
+                    .map_err(|_| KaclsError::bad("the wrapped key holds no private key"))?;
+                if key.id() != Id::RSA {
+                    return Err(KaclsError::bad("the wrapped key is not an RSA key"));
+                }
+                let key = Arc::new(key);
+                self.cache.insert(id, Arc::clone(&key));
+                return Ok(key);
+            }
+        }
+        Err(KaclsError::bad(
+            "the wrapped key was not made by this key service, or was altered",
+        ))
+    }
+}
+
+fn sign(
+    key: &PKey<Private>,
+    algorithm: &str,
+    digest: &[u8],
+    salt: Option<i32>,
+) -> Result<Vec<u8>, KaclsError> {
+    let unsupported = || {
+        KaclsError::bad(format!(
+            "unsupported signing algorithm `{algorithm}` (SHA1withRSA, SHA256withRSA, SHA384withRSA, SHA512withRSA, their /PSS forms, RSASSA-PSS)"
+        ))
+    };
+    let (name, pss) = match algorithm
+        .strip_suffix("/PSS")
+        .or_else(|| algorithm.strip_suffix("andMGF1"))
+    {
+        Some(name) => (name, true),
+        None => (algorithm, algorithm == "RSASSA-PSS"),
+    };
+    let md = match name {
+        "SHA1withRSA" if !pss => Md::sha1(),
+        "SHA256withRSA" => Md::sha256(),
+        "SHA384withRSA" => Md::sha384(),
+        "SHA512withRSA" => Md::sha512(),
+        // The hash is the one whose size the digest has.
+        "RSASSA-PSS" => match digest.len() {
+            48 => Md::sha384(),
+            64 => Md::sha512(),
+            _ => Md::sha256(),
+        },
+        _ => return Err(unsupported()),
+    };
+    if md.size() != digest.len() {
+        return Err(KaclsError::bad(format!(
+            "a {}-byte digest does not fit {algorithm}",
+            digest.len()
+        )));
+    }
+    let failed = |_| KaclsError::internal("signing failed");
+    let mut ctx = PkeyCtx::new(key).map_err(failed)?;
+    ctx.sign_init().map_err(failed)?;
+    ctx.set_signature_md(md).map_err(failed)?;
+    if pss {
+        ctx.set_rsa_padding(Padding::PKCS1_PSS).map_err(failed)?;
+        let salt = salt.unwrap_or(md.size() as i32);
+        ctx.set_rsa_pss_saltlen(openssl::sign::RsaPssSaltlen::custom(salt))
+            .map_err(failed)?;
+    } else {
+        ctx.set_rsa_padding(Padding::PKCS1).map_err(failed)?;
+    }
+    let mut signature = Vec::new();
+    ctx.sign_to_vec(digest, &mut signature).map_err(failed)?;
+    Ok(signature)
+}
+
+fn decrypt(
+    key: &PKey<Private>,
+    algorithm: &str,
+    ciphertext: &[u8],
+    label: Option<&[u8]>,
+) -> Result<Zeroizing<Vec<u8>>, KaclsError> {
+    let (padding, oaep_md) = match algorithm {
+        "RSA/ECB/PKCS1Padding" | "RSAES-PKCS1-v1_5" => (Padding::PKCS1, None),
+        "RSA/ECB/OAEPWithSHA-1AndMGF1Padding" | "RSAES-OAEP" => {
+            (Padding::PKCS1_OAEP, Some(Md::sha1()))
+        }
+        "RSA/ECB/OAEPWithSHA-256AndMGF1Padding" => (Padding::PKCS1_OAEP, Some(Md::sha256())),
+        _ => {
+            return Err(KaclsError::bad(format!(
+                "unsupported decryption algorithm `{algorithm}` (RSA/ECB/PKCS1Padding, RSA/ECB/OAEPWithSHA-1AndMGF1Padding, RSA/ECB/OAEPWithSHA-256AndMGF1Padding)"
+            )));
+        }
+    };
+    // One message for every way decryption can fail: a padding oracle must learn nothing.
+    let failed = |_| KaclsError::bad("decryption failed");
+    let mut ctx = PkeyCtx::new(key).map_err(failed)?;
+    ctx.decrypt_init().map_err(failed)?;
+    ctx.set_rsa_padding(padding).map_err(failed)?;
+    if let Some(md) = oaep_md {
+        ctx.set_rsa_oaep_md(md).map_err(failed)?;
+        ctx.set_rsa_mgf1_md(md).map_err(failed)?;
+        if let Some(label) = label.filter(|l| !l.is_empty()) {
+            ctx.set_rsa_oaep_label(label).map_err(failed)?;
+        }
+    }
+    let mut plain = Zeroizing::new(Vec::new());
+    ctx.decrypt_to_vec(ciphertext, &mut plain).map_err(failed)?;
+    Ok(plain)
+}
+
+#[derive(Deserialize)]
+struct SignRequest {
+    authentication: String,
+    authorization: String,
+    algorithm: String,
+    digest: String,
+    #[serde(default)]
+    rsa_pss_salt_length: Option<i32>,
+    #[serde(default)]
+    reason: String,
+    wrapped_private_key: String,
+}
+
+#[derive(Deserialize)]
+struct DecryptRequest {
+    authentication: String,
+    #[serde(default)]
+    authorization: String,
+    algorithm: String,
+    encrypted_data_encryption_key: String,
+    #[serde(default)]
+    rsa_oaep_label: Option<String>,
+    #[serde(default)]
+    reason: String,
+    wrapped_private_key: String,
+    /// Privileged decrypt only: the key the caller expects.
+    #[serde(default)]
+    spki_hash: Option<String>,
+    #[serde(default)]
+    spki_hash_algorithm: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WrapRequest {
+    authentication: String,
+    #[serde(default)]
+    perimeter_id: String,
+    private_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckRequest {
+    wrapped_private_key: String,
+    /// Base64, at most 64 bytes.
+    nonce: String,
+}
+
+fn service(app: &AppState) -> Result<Arc<Kacls>, KaclsError> {
+    app.kacls
+        .clone()
+        .ok_or_else(|| KaclsError::new(StatusCode::NOT_FOUND, "no key service here"))
+}
+
+/// Runs the crypto (and the store) on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KaclsError> + Send + 'static,
+) -> Result<T, KaclsError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| KaclsError::internal("the operation failed"))?
+}
+
+/// Logs the decision and records it in the audit log, without holding up the reply.
+fn record(
+    app: &AppState,
+    who: &str,
+    operation: &'static str,
+    object: Option<String>,
+    result: Result<(), &KaclsError>,
+) {
+    match result {
+        Ok(()) => tracing::info!(user = who, operation, object, "kacls allowed"),
+        Err(e) => {
+            tracing::warn!(user = who, operation, object, status = e.status.as_u16(), reason = %e.message, "kacls refused");
+        }
+    }
+    let outcome = result.map_err(|e| ApiError::new(e.status, "kacls", e.message.clone()));
+    let (app, who) = (app.clone(), who.to_owned());
+    tokio::spawn(async move {
+        app.audit(
+            &who,
+            operation,
+            object.as_deref(),
+            outcome.as_ref().copied(),
+        )
+        .await;
+    });
+}
+
+async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, KaclsError> {
+    let kacls = service(&app)?;
+    Ok(Json(json!({
+        "server_type": "KACLS",
+        "vendor_id": "mailpki",
+        "version": env!("CARGO_PKG_VERSION"),
+        "name": kacls.config.name.clone().unwrap_or_else(|| "mailpki".to_owned()),
+        "kacls_url": kacls.url(&headers),
+        "operations_supported": OPERATIONS,
+    }))
+    .into_response())
+}
+
+async fn private_key_sign(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    KaclsJson(req): KaclsJson<SignRequest>,
+) -> Result<Response, KaclsError> {
+    let kacls = service(&app)?;
+    check_len("reason", &req.reason, MAX_REASON)?;
+    check_len("digest", &req.digest, MAX_DIGEST * 2)?;
+    let decision = match kacls
+        .authorize(&headers, &req.authentication, &req.authorization, "signer")
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            record(&app, "-", "kacls.privatekeysign", None, Err(&e));
+            return Err(e);
+        }
+    };
+    let digest = decode("digest", &req.digest)?;
+    if digest.len() > MAX_DIGEST {
+        return Err(KaclsError::bad("`digest` is larger than 128 bytes"));
+    }
+    let (store, service) = (Arc::clone(&app.store), Arc::clone(&kacls));
+    let spki = decision.spki_hash.clone();
+    let result = blocking(move || {
+        let key = service.open(&store, &req.wrapped_private_key)?;
+        check_spki(&key, spki.as_deref())?;
+        sign(&key, &req.algorithm, &digest, req.rsa_pss_salt_length)
+    })
+    .await;
+    record(
+        &app,
+        &decision.email,
+        "kacls.privatekeysign",
+        decision.resource,
+        result.as_ref().map(|_| ()),
+    );
+    Ok(Json(json!({"signature": STANDARD.encode(result?)})).into_response())
+}
+
+async fn decrypt_common(
+    app: &AppState,
+    kacls: Arc<Kacls>,
+    decision: Decision,
+    operation: &'static str,
+    req: DecryptRequest,
+) -> Result<Response, KaclsError> {
+    check_len("reason", &req.reason, MAX_REASON)?;
+    check_len(
+        "encrypted_data_encryption_key",
+        &req.encrypted_data_encryption_key,
+        MAX_ENCRYPTED_DEK * 2,
+    )?;
+    let ciphertext = decode(
+        "encrypted_data_encryption_key",
+        &req.encrypted_data_encryption_key,
+    )?;
+    if ciphertext.len() > MAX_ENCRYPTED_DEK {
+        return Err(KaclsError::bad(
+            "`encrypted_data_encryption_key` is larger than 1 KB",
+        ));
+    }
+    let label = match &req.rsa_oaep_label {
+        Some(l) if !l.is_empty() => Some(decode("rsa_oaep_label", l)?),
+        _ => None,
+    };
+    let store = Arc::clone(&app.store);
+    let spki = decision.spki_hash.clone();
+    let result = blocking(move || {
+        let key = kacls.open(&store, &req.wrapped_private_key)?;
+        check_spki(&key, spki.as_deref())?;
+        decrypt(&key, &req.algorithm, &ciphertext, label.as_deref())
+    })
+    .await;
+    record(
+        app,
+        &decision.email,
+        operation,
+        decision.resource,
+        result.as_ref().map(|_| ()),
+    );
+    let dek = result?;
+    Ok(Json(json!({"data_encryption_key": STANDARD.encode(dek.as_slice())})).into_response())
+}
+
+async fn private_key_decrypt(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    KaclsJson(req): KaclsJson<DecryptRequest>,
+) -> Result<Response, KaclsError> {
+    let kacls = service(&app)?;
+    let decision = match kacls
+        .authorize(
+            &headers,
+            &req.authentication,
+            &req.authorization,
+            "decrypter",
+        )
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            record(&app, "-", "kacls.privatekeydecrypt", None, Err(&e));
+            return Err(e);
+        }
+    };
+    decrypt_common(&app, kacls, decision, "kacls.privatekeydecrypt", req).await
+}
+
+/// The caller must be a privileged user of the key service.
+async fn privileged(kacls: &Kacls, authentication: &str) -> Result<String, KaclsError> {
+    let email = kacls.authenticate(authentication).await?;
+    if !kacls
+        .config
+        .privileged_users
+        .iter()
+        .any(|u| u.eq_ignore_ascii_case(&email))
+    {
+        return Err(KaclsError::forbidden(format!(
+            "`{email}` is not a privileged user of this key service"
+        )));
+    }
+    Ok(email)
+}
+
+async fn privileged_private_key_decrypt(
+    State(app): State<AppState>,
+    KaclsJson(req): KaclsJson<DecryptRequest>,
+) -> Result<Response, KaclsError> {
+    let kacls = service(&app)?;
+    let email = match privileged(&kacls, &req.authentication).await {
+        Ok(email) => email,
+        Err(e) => {
+            record(
+                &app,
+                "-",
+                "kacls.privilegedprivatekeydecrypt",
+                None,
+                Err(&e),
+            );
+            return Err(e);
+        }
+    };
+    if let Some(alg) = &req.spki_hash_algorithm
+        && !alg.eq_ignore_ascii_case("SHA-256")
+    {
+        return Err(KaclsError::bad(format!(
+            "unsupported spki_hash_algorithm `{alg}` (SHA-256)"
+        )));
+    }
+    let decision = Decision {
+        email,
+        resource: None,
+        spki_hash: req.spki_hash.clone(),
+    };
+    decrypt_common(
+        &app,
+        kacls,
+        decision,
+        "kacls.privilegedprivatekeydecrypt",
+        req,
+    )
+    .await
+}
+
+async fn wrap_private_key(
+    State(app): State<AppState>,
+    KaclsJson(req): KaclsJson<WrapRequest>,
+) -> Result<Response, KaclsError> {
+    let kacls = service(&app)?;
+    let email = match privileged(&kacls, &req.authentication).await {
+        Ok(email) => email,
+        Err(e) => {
+            record(&app, "-", "kacls.wrapprivatekey", None, Err(&e));
+            return Err(e);
+        }
+    };
+    if !req.perimeter_id.is_empty()
+        && !kacls.config.perimeters.is_empty()
+        && !kacls.config.perimeters.contains(&req.perimeter_id)
+    {
+        return Err(KaclsError::forbidden(format!(
+            "perimeter `{}` is not allowed here",
+            req.perimeter_id
+        )));
+    }
+    check_len("private_key", &req.private_key, MAX_WRAPPED_KEY)?;
+    let der = Zeroizing::new(decode("private_key", &req.private_key)?);
+    let (store, service) = (Arc::clone(&app.store), Arc::clone(&kacls));
+    let result = blocking(move || {
+        let key = PKey::private_key_from_der(&der)
+            .map_err(|_| KaclsError::bad("`private_key` is not a DER private key"))?;
+        if key.id() != Id::RSA {
+            return Err(KaclsError::bad(
+                "only RSA keys can be wrapped for Gmail CSE",
+            ));
+        }
+        let pkcs8 = Zeroizing::new(
+            key.private_key_to_pkcs8()
+                .map_err(|_| KaclsError::internal("cannot encode the key"))?,
+        );
+        let wrapping = store
+            .symmetric_key(
+                &service.actor,
+                &service.config.cse_keys[0],
+                Operation::Encrypt,
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "the key service cannot use its CSE key");
+                KaclsError::internal("the key service cannot use its CSE key")
+            })?;
+        cse_wrap(&wrapping, &pkcs8).map_err(|_| KaclsError::internal("wrapping failed"))
+    })
+    .await;
+    record(
+        &app,
+        &email,
+        "kacls.wrapprivatekey",
+        None,
+        result.as_ref().map(|_| ()),
+    );
+    Ok(Json(json!({"wrapped_private_key": result?})).into_response())
+}
+
+/// A mailpki extension, not Google's: proves a wrapped key opens here by signing
+/// `CHECK_PREFIX || nonce` (never a digest of the caller's choosing). The caller is a mailpki
+/// user (bearer token) who holds `encrypt` on the CSE key, the right needed to wrap keys.
+async fn check(
+    State(app): State<AppState>,
+    caller: Caller,
+    KaclsJson(req): KaclsJson<CheckRequest>,
+) -> Result<Response, KaclsError> {
+    let kacls = service(&app)?;
+    let nonce = decode("nonce", &req.nonce)?;
+    if nonce.is_empty() || nonce.len() > 64 {
+        return Err(KaclsError::bad("`nonce` must be 1 to 64 bytes"));
+    }
+    let (store, service) = (Arc::clone(&app.store), Arc::clone(&kacls));
+    let actor = caller.actor.clone();
+    let result = blocking(move || {
+        store
+            .symmetric_key(&actor, &service.config.cse_keys[0], Operation::Encrypt)
+            .map_err(|e| KaclsError::forbidden(e.to_string()))?;
+        let key = service.open(&store, &req.wrapped_private_key)?;
+        let mut message = CHECK_PREFIX.to_vec();
+        message.extend_from_slice(&nonce);
+        let digest = openssl::sha::sha256(&message);
+        sign(&key, "SHA256withRSA", &digest, None)
+    })
+    .await;
+    record(
+        &app,
+        caller.actor.as_str(),
+        "kacls.check",
+        None,
+        result.as_ref().map(|_| ()),
+    );
+    Ok(
+        Json(json!({"signature": STANDARD.encode(result?), "algorithm": "SHA256withRSA"}))
+            .into_response(),
+    )
+}
+
+pub(crate) fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/status", get(status))
+        .route("/privatekeysign", post(private_key_sign))
+        .route("/privatekeydecrypt", post(private_key_decrypt))
+        .route(
+            "/privilegedprivatekeydecrypt",
+            post(privileged_private_key_decrypt),
+        )
+        .route("/wrapprivatekey", post(wrap_private_key))
+        .route("/check", post(check))
+}
