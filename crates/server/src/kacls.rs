@@ -165,27 +165,33 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for KaclsJso
     }
 }
 
-/// Opened keys with the time they were opened, and the order they came in.
-type Entries = (
-    HashMap<[u8; 32], (Arc<PKey<Private>>, Instant)>,
-    VecDeque<[u8; 32]>,
-);
+/// Values with their expiry time, and the order they came in.
+type Entries<V> = (HashMap<[u8; 32], (V, Instant)>, VecDeque<[u8; 32]>);
 
-/// Opened keys by the SHA-256 of their wrapped form, for a bounded time.
-struct KeyCache {
+/// Values by a SHA-256, each for a bounded time, at most `capacity` of them: opened keys by
+/// their wrapped form, users by their authentication token.
+struct TimedCache<V> {
     ttl: Duration,
     capacity: usize,
-    inner: Mutex<Entries>,
+    inner: Mutex<Entries<V>>,
 }
 
-impl KeyCache {
-    fn get(&self, id: &[u8; 32]) -> Option<Arc<PKey<Private>>> {
+impl<V: Clone> TimedCache<V> {
+    fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            capacity,
+            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    fn get(&self, id: &[u8; 32]) -> Option<V> {
         let mut inner = self
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match inner.0.get(id) {
-            Some((key, at)) if at.elapsed() < self.ttl => Some(Arc::clone(key)),
+            Some((value, until)) if Instant::now() < *until => Some(value.clone()),
             Some(_) => {
                 inner.0.remove(id);
                 None
@@ -194,8 +200,8 @@ impl KeyCache {
         }
     }
 
-    fn insert(&self, id: [u8; 32], key: Arc<PKey<Private>>) {
-        if self.capacity == 0 || self.ttl.is_zero() {
+    fn insert(&self, id: [u8; 32], value: V, ttl: Duration) {
+        if self.capacity == 0 || ttl.is_zero() {
             return;
         }
         let mut inner = self
@@ -209,7 +215,7 @@ impl KeyCache {
             let Some(old) = order.pop_front() else { break };
             map.remove(&old);
         }
-        if map.insert(id, (key, Instant::now())).is_none() {
+        if map.insert(id, (value, Instant::now() + ttl)).is_none() {
             order.push_back(id);
         }
     }
@@ -220,7 +226,8 @@ pub(crate) struct Kacls {
     idps: Vec<JwtIssuer>,
     authz: Vec<JwtIssuer>,
     actor: Actor,
-    cache: KeyCache,
+    cache: TimedCache<Arc<PKey<Private>>>,
+    sessions: TimedCache<String>,
     scheme: &'static str,
 }
 
@@ -303,11 +310,14 @@ impl Kacls {
                 .map(JwtIssuer::new)
                 .collect(),
             actor,
-            cache: KeyCache {
-                ttl: Duration::from_secs(config.key_cache_seconds),
-                capacity: config.key_cache_entries,
-                inner: Mutex::new((HashMap::new(), VecDeque::new())),
-            },
+            cache: TimedCache::new(
+                Duration::from_secs(config.key_cache_seconds),
+                config.key_cache_entries,
+            ),
+            sessions: TimedCache::new(
+                Duration::from_secs(config.key_cache_seconds),
+                config.key_cache_entries,
+            ),
             scheme: if tls { "https" } else { "http" },
             config,
         })
@@ -329,15 +339,31 @@ impl Kacls {
         format!("{}://{host}{}", self.scheme, self.config.prefix)
     }
 
-    /// The user the authentication token names (`google_email` when present).
+    /// The user the authentication token names (`google_email` when present). A user's
+    /// client sends the same identity token with every call of a session, so a token that
+    /// checked out is remembered (by its hash) until it expires, at most `key_cache_seconds`.
     async fn authenticate(&self, token: &str) -> Result<String, KaclsError> {
+        let id = openssl::sha::sha256(token.as_bytes());
+        if let Some(email) = self.sessions.get(&id) {
+            return Ok(email);
+        }
         let claims = verify_with(&self.idps, token)
             .await
             .map_err(|e| KaclsError::unauthenticated(format!("authentication token: {e}")))?;
-        claim(&claims, "google_email")
+        let email = claim(&claims, "google_email")
             .or_else(|| claim(&claims, "email"))
             .map(str::to_owned)
-            .ok_or_else(|| KaclsError::unauthenticated("the authentication token has no email"))
+            .ok_or_else(|| KaclsError::unauthenticated("the authentication token has no email"))?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let left = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_i64)
+            .map_or(0, |exp| exp - now);
+        if left > 0 {
+            let ttl = Duration::from_secs(left.unsigned_abs()).min(self.cache.ttl);
+            self.sessions.insert(id, email.clone(), ttl);
+        }
+        Ok(email)
     }
 
     /// Both tokens checked for `role`, as Google's CSE reference asks.
@@ -415,7 +441,7 @@ impl Kacls {
                     return Err(KaclsError::bad("the wrapped key is not an RSA key"));
                 }
                 let key = Arc::new(key);
-                self.cache.insert(id, Arc::clone(&key));
+                self.cache.insert(id, Arc::clone(&key), self.cache.ttl);
                 return Ok(key);
             }
         }
@@ -577,8 +603,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| KaclsError::internal("the operation failed"))?
 }
 
-/// Logs the decision and records it in the audit log, without holding up the reply.
-fn record(
+/// Logs the decision and records it in the audit log.
+async fn record(
     app: &AppState,
     who: &str,
     operation: &'static str,
@@ -592,16 +618,8 @@ fn record(
         }
     }
     let outcome = result.map_err(|e| ApiError::new(e.status, "kacls", e.message.clone()));
-    let (app, who) = (app.clone(), who.to_owned());
-    tokio::spawn(async move {
-        app.audit(
-            &who,
-            operation,
-            object.as_deref(),
-            outcome.as_ref().copied(),
-        )
+    app.audit(who, operation, object.as_deref(), outcome.as_ref().copied())
         .await;
-    });
 }
 
 async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, KaclsError> {
@@ -631,7 +649,7 @@ async fn private_key_sign(
     {
         Ok(d) => d,
         Err(e) => {
-            record(&app, "-", "kacls.privatekeysign", None, Err(&e));
+            record(&app, "-", "kacls.privatekeysign", None, Err(&e)).await;
             return Err(e);
         }
     };
@@ -653,7 +671,8 @@ async fn private_key_sign(
         "kacls.privatekeysign",
         decision.resource,
         result.as_ref().map(|_| ()),
-    );
+    )
+    .await;
     Ok(Json(json!({"signature": STANDARD.encode(result?)})).into_response())
 }
 
@@ -697,7 +716,8 @@ async fn decrypt_common(
         operation,
         decision.resource,
         result.as_ref().map(|_| ()),
-    );
+    )
+    .await;
     let dek = result?;
     Ok(Json(json!({"data_encryption_key": STANDARD.encode(dek.as_slice())})).into_response())
 }
@@ -719,7 +739,7 @@ async fn private_key_decrypt(
     {
         Ok(d) => d,
         Err(e) => {
-            record(&app, "-", "kacls.privatekeydecrypt", None, Err(&e));
+            record(&app, "-", "kacls.privatekeydecrypt", None, Err(&e)).await;
             return Err(e);
         }
     };
@@ -756,7 +776,8 @@ async fn privileged_private_key_decrypt(
                 "kacls.privilegedprivatekeydecrypt",
                 None,
                 Err(&e),
-            );
+            )
+            .await;
             return Err(e);
         }
     };
@@ -790,7 +811,7 @@ async fn wrap_private_key(
     let email = match privileged(&kacls, &req.authentication).await {
         Ok(email) => email,
         Err(e) => {
-            record(&app, "-", "kacls.wrapprivatekey", None, Err(&e));
+            record(&app, "-", "kacls.wrapprivatekey", None, Err(&e)).await;
             return Err(e);
         }
     };
@@ -837,7 +858,8 @@ async fn wrap_private_key(
         "kacls.wrapprivatekey",
         None,
         result.as_ref().map(|_| ()),
-    );
+    )
+    .await;
     Ok(Json(json!({"wrapped_private_key": result?})).into_response())
 }
 
@@ -873,7 +895,8 @@ async fn check(
         "kacls.check",
         None,
         result.as_ref().map(|_| ()),
-    );
+    )
+    .await;
     Ok(
         Json(json!({"signature": STANDARD.encode(result?), "algorithm": "SHA256withRSA"}))
             .into_response(),

@@ -134,9 +134,37 @@ pub enum ServerError {
     Kacls { reason: String },
 }
 
+/// A line for the audit log and who waits for its commit.
+type AuditRequest = (AuditEntry, tokio::sync::oneshot::Sender<bool>);
+
+/// Writes audit lines in groups: whatever arrived while the last group was being committed
+/// goes in the next transaction, so a busy key service does not pay one commit per request.
+async fn audit_writer(store: Arc<Store>, mut lines: tokio::sync::mpsc::Receiver<AuditRequest>) {
+    const GROUP: usize = 512;
+    while let Some(first) = lines.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match lines.try_recv() {
+                Ok(line) => group.push(line),
+                Err(_) => break,
+            }
+        }
+        let (entries, acks): (Vec<AuditEntry>, Vec<_>) = group.into_iter().unzip();
+        let store = Arc::clone(&store);
+        let ok = matches!(
+            tokio::task::spawn_blocking(move || store.audit(&entries)).await,
+            Ok(Ok(()))
+        );
+        for ack in acks {
+            let _ = ack.send(ok);
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct AppState {
     store: Arc<Store>,
+    audit_log: tokio::sync::mpsc::Sender<AuditRequest>,
     kacls: Option<Arc<kacls::Kacls>>,
     defaults: Arc<IssuanceDefaults>,
     auth: Arc<Authenticator>,
@@ -183,9 +211,13 @@ impl AppState {
         {
             tracing::warn!(user = %actor, operation, object, reason = %e.message, "request denied");
         }
-        let store = Arc::clone(&self.store);
-        let written = tokio::task::spawn_blocking(move || store.audit(&entry)).await;
-        if !matches!(written, Ok(Ok(()))) {
+        // The reply waits for the line to be committed: what was answered is on record.
+        let (ack, committed) = tokio::sync::oneshot::channel();
+        let written = match self.audit_log.send((entry, ack)).await {
+            Ok(()) => committed.await.unwrap_or(false),
+            Err(_) => false,
+        };
+        if !written {
             tracing::warn!(user = %actor, operation, object, "could not write the audit log");
         }
     }
@@ -193,6 +225,7 @@ impl AppState {
 
 /// A bound server, ready to serve.
 pub struct Server {
+    audit_task: tokio::task::JoinHandle<()>,
     listener: std::net::TcpListener,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     router: axum::Router,
@@ -253,9 +286,13 @@ impl Server {
             .map(|k| kacls::Kacls::new(k, tls.is_some()).map(Arc::new))
             .transpose()
             .map_err(|reason| ServerError::Kacls { reason })?;
+        let store = Arc::new(store);
+        let (audit_log, lines) = tokio::sync::mpsc::channel(4096);
+        let audit_task = tokio::spawn(audit_writer(Arc::clone(&store), lines));
         let state = AppState {
             kacls,
-            store: Arc::new(store),
+            audit_log,
+            store,
             defaults: Arc::new(defaults),
             auth: Arc::new(Authenticator {
                 oidc: config.oidc.clone().map(Oidc::new),
@@ -279,6 +316,7 @@ impl Server {
         })?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(Self {
+            audit_task,
             listener,
             tls,
             router: routes::router(state, config.max_body_bytes),
@@ -320,6 +358,8 @@ impl Server {
                     .await
             }
         };
+        // The router, and with it the audit log's senders, is gone: let the last lines land.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.audit_task).await;
         served.map_err(|source| ServerError::Bind { addr, source })
     }
 }

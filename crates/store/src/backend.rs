@@ -93,8 +93,8 @@ pub trait Backend: Send + Sync {
     /// Sets a value only if the key is absent; returns the value now stored.
     fn meta_init(&self, key: &str, value: &str) -> Result<String>;
 
-    /// Appends a line to the audit log.
-    fn audit_append(&self, entry: &AuditEntry) -> Result<()>;
+    /// Appends lines to the audit log, all in one transaction.
+    fn audit_append(&self, entries: &[AuditEntry]) -> Result<()>;
 
     /// Audit lines matching `filter`, newest first.
     fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;

@@ -614,20 +614,27 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn audit_append(&self, e: &AuditEntry) -> Result<()> {
-        self.conn()?.execute(
-            "INSERT INTO audit (at, actor, operation, object, outcome, detail)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &e.at,
-                &e.actor,
-                &e.operation,
-                &e.object,
-                &e.outcome,
-                &e.detail,
-            ],
-        )?;
-        Ok(())
+    fn audit_append(&self, entries: &[AuditEntry]) -> Result<()> {
+        self.in_transaction(|tx| {
+            let stmt = tx.prepare(
+                "INSERT INTO audit (at, actor, operation, object, outcome, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )?;
+            for e in entries {
+                tx.execute(
+                    &stmt,
+                    &[
+                        &e.at,
+                        &e.actor,
+                        &e.operation,
+                        &e.object,
+                        &e.outcome,
+                        &e.detail,
+                    ],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {

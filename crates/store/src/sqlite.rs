@@ -526,12 +526,26 @@ impl Backend for SqliteBackend {
         Ok(stored)
     }
 
-    fn audit_append(&self, e: &AuditEntry) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO audit (at, actor, operation, object, outcome, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![e.at, e.actor, e.operation, e.object, e.outcome, e.detail],
-        )?;
+    fn audit_append(&self, entries: &[AuditEntry]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO audit (at, actor, operation, object, outcome, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in entries {
+                stmt.execute(params![
+                    e.at,
+                    e.actor,
+                    e.operation,
+                    e.object,
+                    e.outcome,
+                    e.detail
+                ])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -1112,8 +1112,9 @@ fn token_hash(secret: &str) -> Result<String> {
 /// The audit log and the server's API tokens. The server authenticates callers before it
 /// gets here, so these take no actor; the CLI offers them only to server admins.
 impl Store {
-    pub fn audit(&self, entry: &AuditEntry) -> Result<()> {
-        self.backend.audit_append(entry)
+    /// Appends lines to the audit log in one transaction (a server commits a group at once).
+    pub fn audit(&self, entries: &[AuditEntry]) -> Result<()> {
+        self.backend.audit_append(entries)
     }
 
     pub fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {

@@ -273,7 +273,7 @@ fn audit_log_and_api_tokens() {
         let ci = Actor::new("ci-bot").unwrap();
         for (i, outcome) in ["ok", "denied", "ok"].iter().enumerate() {
             store
-                .audit(&AuditEntry {
+                .audit(&[AuditEntry {
                     at: 1_700_000_000 + i as i64,
                     actor: if i == 1 {
                         "mallory".into()
@@ -284,7 +284,7 @@ fn audit_log_and_api_tokens() {
                     object: Some("ca".into()),
                     outcome: (*outcome).into(),
                     detail: None,
-                })
+                }])
                 .unwrap();
         }
         let all = store

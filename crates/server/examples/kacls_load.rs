@@ -1,0 +1,196 @@
+//! Load generator for `scripts/bench-kacls.sh`, playing Gmail against the key service.
+//!
+//! `kacls_load prepare DIR` makes an identity provider and a stand-in for Google's
+//! authorization issuer (keys and JWKS files in DIR, issuers `https://idp.bench` and
+//! `google.bench`). `kacls_load run DIR KACLS_URL CLIENTS SECONDS` has the service wrap a fresh
+//! RSA-2048 key (`wrapprivatekey`, as `admin@bench`), then runs CLIENTS concurrent clients of
+//! `privatekeysign` and of `privatekeydecrypt`, SECONDS each, with fresh tokens checked on every
+//! request, and prints one JSON line per operation: requests/s, p50 and p99 latency.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss
+)]
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use openssl::pkey::PKey;
+use openssl::rsa::{Padding, Rsa};
+use serde_json::{Value, json};
+
+const IDP: &str = "https://idp.bench";
+const GOOGLE: &str = "google.bench";
+
+fn prepare(dir: &Path) {
+    for name in ["idp", "google"] {
+        let rsa = Rsa::generate(2048).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.der")),
+            rsa.private_key_to_der().unwrap(),
+        )
+        .unwrap();
+        let jwks = json!({"keys": [{
+            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": name,
+            "n": URL_SAFE_NO_PAD.encode(rsa.n().to_vec()),
+            "e": URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
+        }]});
+        std::fs::write(dir.join(format!("{name}.jwks")), jwks.to_string()).unwrap();
+    }
+}
+
+fn token(dir: &Path, name: &str, claims: &Value) -> String {
+    let der = std::fs::read(dir.join(format!("{name}.der"))).unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(name.to_owned());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&der)).unwrap()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+async fn load(url: String, body: Value, clients: usize, seconds: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let body = body.to_string();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (url, body) = (url.clone(), body.clone());
+        tasks.spawn(async move {
+            let http = reqwest::Client::new();
+            let (mut latencies, mut errors) = (Vec::new(), 0u64);
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let ok = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok {
+                    latencies.push(t0.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        });
+    }
+    let (mut all, mut errors) = (Vec::new(), 0);
+    while let Some(done) = tasks.join_next().await {
+        let (latencies, e) = done.unwrap();
+        all.extend(latencies);
+        errors += e;
+    }
+    all.sort_unstable();
+    json!({
+        "clients": clients,
+        "requests": all.len(),
+        "errors": errors,
+        "requests_per_second": all.len() as f64 / seconds as f64,
+        "p50_ms": percentile(&all, 50.0),
+        "p99_ms": percentile(&all, 99.0),
+    })
+}
+
+async fn run(dir: &Path, kacls: &str, clients: usize, seconds: u64) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |iss: &str, aud: &str, email: &str, extra: Value| {
+        let mut c = json!({"iss": iss, "aud": aud, "email": email, "iat": now, "exp": now + 3600});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let authn = |email: &str| token(dir, "idp", &claims(IDP, "kacls", email, json!({})));
+    let authz = |role: &str| {
+        token(
+            dir,
+            "google",
+            &claims(
+                GOOGLE,
+                "cse-authorization",
+                "user@bench",
+                json!({"role": role, "kacls_url": kacls}),
+            ),
+        )
+    };
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let http = reqwest::Client::new();
+    let wrapped: Value = http
+        .post(format!("{kacls}/wrapprivatekey"))
+        .json(&json!({
+            "authentication": authn("admin@bench"),
+            "private_key": STANDARD.encode(key.private_key_to_pkcs8().unwrap()),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let wrapped = wrapped["wrapped_private_key"]
+        .as_str()
+        .expect("wrapprivatekey answered")
+        .to_owned();
+    let digest = openssl::sha::sha256(b"bench");
+    let sign = json!({
+        "authentication": authn("user@bench"), "authorization": authz("signer"),
+        "algorithm": "SHA256withRSA", "digest": STANDARD.encode(digest),
+        "reason": "bench", "wrapped_private_key": wrapped,
+    });
+    let rsa = key.rsa().unwrap();
+    let mut encrypted = vec![0u8; rsa.size() as usize];
+    let n = rsa
+        .public_encrypt(&[9u8; 32], &mut encrypted, Padding::PKCS1)
+        .unwrap();
+    encrypted.truncate(n);
+    let decrypt = json!({
+        "authentication": authn("user@bench"), "authorization": authz("decrypter"),
+        "algorithm": "RSA/ECB/PKCS1Padding", "encrypted_data_encryption_key": STANDARD.encode(&encrypted),
+        "reason": "bench", "wrapped_private_key": wrapped,
+    });
+    let mut signed = load(format!("{kacls}/privatekeysign"), sign, clients, seconds).await;
+    signed["operation"] = json!("privatekeysign");
+    println!("{signed}");
+    let mut decrypted = load(
+        format!("{kacls}/privatekeydecrypt"),
+        decrypt,
+        clients,
+        seconds,
+    )
+    .await;
+    decrypted["operation"] = json!("privatekeydecrypt");
+    println!("{decrypted}");
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("prepare") if args.len() == 3 => prepare(Path::new(&args[2])),
+        Some("run") if args.len() == 6 => {
+            run(
+                Path::new(&args[2]),
+                args[3].trim_end_matches('/'),
+                args[4].parse().expect("CLIENTS is a number"),
+                args[5].parse().expect("SECONDS is a number"),
+            )
+            .await;
+        }
+        _ => panic!("usage: kacls_load prepare DIR | kacls_load run DIR KACLS_URL CLIENTS SECONDS"),
+    }
+}
