@@ -399,5 +399,21 @@ mod tests {
         let oidc = file.server.oidc.expect("the example configures OIDC");
         assert_eq!(oidc.user_claim, "email");
         assert!(oidc.jwks_url.is_some());
+
+        let doc = include_str!("../../../docs/kacls.md");
+        let block = doc
+            .split("```toml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/kacls.md has a TOML block");
+        let file: File = toml::from_str(&format!("[server]\n{block}"))
+            .expect("the documented [server.kacls] parses");
+        let kacls = file
+            .server
+            .kacls
+            .expect("the example configures the key service");
+        assert_eq!(kacls.cse_keys, ["cse_key"]);
+        assert_eq!(kacls.prefix, "/google_cse");
+        assert!(kacls::Kacls::new(kacls, true).is_ok());
     }
 }
