@@ -15,7 +15,7 @@
 )]
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -23,6 +23,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use openssl::pkey::PKey;
 use openssl::rsa::{Padding, Rsa};
 use serde_json::{Value, json};
+
+#[path = "common/load.rs"]
+mod load;
 
 const IDP: &str = "https://idp.bench";
 const GOOGLE: &str = "google.bench";
@@ -49,58 +52,6 @@ fn token(dir: &Path, name: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(name.to_owned());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&der)).unwrap()
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
-}
-
-async fn load(url: String, body: Value, clients: usize, seconds: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let body = body.to_string();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients {
-        let (url, body) = (url.clone(), body.clone());
-        tasks.spawn(async move {
-            let http = reqwest::Client::new();
-            let (mut latencies, mut errors) = (Vec::new(), 0u64);
-            while Instant::now() < deadline {
-                let t0 = Instant::now();
-                let ok = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ok {
-                    latencies.push(t0.elapsed().as_micros() as u64);
-                } else {
-                    errors += 1;
-                }
-            }
-            (latencies, errors)
-        });
-    }
-    let (mut all, mut errors) = (Vec::new(), 0);
-    while let Some(done) = tasks.join_next().await {
-        let (latencies, e) = done.unwrap();
-        all.extend(latencies);
-        errors += e;
-    }
-    all.sort_unstable();
-    json!({
-        "clients": clients,
-        "requests": all.len(),
-        "errors": errors,
-        "requests_per_second": all.len() as f64 / seconds as f64,
-        "p50_ms": percentile(&all, 50.0),
-        "p99_ms": percentile(&all, 99.0),
-    })
 }
 
 async fn run(dir: &Path, kacls: &str, clients: usize, seconds: u64) {
@@ -163,18 +114,17 @@ async fn run(dir: &Path, kacls: &str, clients: usize, seconds: u64) {
         "algorithm": "RSA/ECB/PKCS1Padding", "encrypted_data_encryption_key": STANDARD.encode(&encrypted),
         "reason": "bench", "wrapped_private_key": wrapped,
     });
-    let mut signed = load(format!("{kacls}/privatekeysign"), sign, clients, seconds).await;
-    signed["operation"] = json!("privatekeysign");
-    println!("{signed}");
-    let mut decrypted = load(
-        format!("{kacls}/privatekeydecrypt"),
-        decrypt,
-        clients,
-        seconds,
-    )
-    .await;
-    decrypted["operation"] = json!("privatekeydecrypt");
-    println!("{decrypted}");
+    for (operation, body) in [("privatekeysign", sign), ("privatekeydecrypt", decrypt)] {
+        let (url, body) = (format!("{kacls}/{operation}"), body.to_string());
+        let mut summary = load::run(clients, seconds, move |http, _| {
+            http.post(&url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+        })
+        .await;
+        summary["operation"] = json!(operation);
+        println!("{summary}");
+    }
 }
 
 #[tokio::main]

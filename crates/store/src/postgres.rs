@@ -15,10 +15,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::{Backend, WriteBatch};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Algorithm, ApiToken, AuditEntry, AuditFilter, CertificateInfo, LinkType, Material,
-    ObjectFilter, ObjectRecord, Operation, State,
+    Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, Material, ObjectFilter, ObjectRecord,
+    Operation, State,
 };
-use crate::row::RawRow;
 
 /// Also the advisory lock key under which migrations run.
 const APPLICATION_ID: i64 = 0x4D50_4B49;
@@ -228,36 +227,7 @@ impl PostgresBackend {
 }
 
 fn read_row(r: &Row) -> Result<ObjectRecord> {
-    let subject: Option<String> = r.try_get(12)?;
-    let cert = match subject {
-        Some(subject) => Some(CertificateInfo {
-            subject,
-            issuer: r.try_get(13)?,
-            subject_hash: r.try_get(14)?,
-            issuer_hash: r.try_get(15)?,
-            serial: r.try_get(16)?,
-            not_before: r.try_get(17)?,
-            not_after: r.try_get(18)?,
-            sha256_fingerprint: r.try_get(19)?,
-            is_ca: r.try_get(20)?,
-        }),
-        None => None,
-    };
-    let raw = RawRow {
-        uid: r.try_get(0)?,
-        object_type: r.try_get(1)?,
-        state: r.try_get(2)?,
-        algorithm: r.try_get(3)?,
-        length: r.try_get(4)?,
-        owner: r.try_get(5)?,
-        created: r.try_get(6)?,
-        updated: r.try_get(7)?,
-        material: r.try_get(8)?,
-        sealed: r.try_get(9)?,
-        spki_sha256: r.try_get(10)?,
-        revocation_reason: r.try_get(11)?,
-        cert,
-    };
+    let raw = crate::row::raw_row!(r.try_get);
     let tags: Vec<String> = r.try_get(21)?;
     let link_types: Vec<String> = r.try_get(22)?;
     let targets: Vec<String> = r.try_get(23)?;

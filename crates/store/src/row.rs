@@ -7,6 +7,46 @@ use std::collections::BTreeMap;
 use crate::error::{Result, StoreError};
 use crate::model::{CertificateInfo, LinkType, Material, ObjectRecord, ObjectType, State};
 
+/// Reads the object columns (in the order of both backends' `COLUMNS`) into a [`RawRow`],
+/// given the row and its getter method (`get` for rusqlite, `try_get` for postgres); the
+/// enclosing function's `?` converts the driver's error.
+macro_rules! raw_row {
+    ($row:ident . $get:ident) => {{
+        let subject: Option<String> = $row.$get(12)?;
+        let cert = match subject {
+            Some(subject) => Some($crate::model::CertificateInfo {
+                subject,
+                issuer: $row.$get(13)?,
+                subject_hash: $row.$get(14)?,
+                issuer_hash: $row.$get(15)?,
+                serial: $row.$get(16)?,
+                not_before: $row.$get(17)?,
+                not_after: $row.$get(18)?,
+                sha256_fingerprint: $row.$get(19)?,
+                is_ca: $row.$get(20)?,
+            }),
+            None => None,
+        };
+        $crate::row::RawRow {
+            uid: $row.$get(0)?,
+            object_type: $row.$get(1)?,
+            state: $row.$get(2)?,
+            algorithm: $row.$get(3)?,
+            length: $row.$get(4)?,
+            owner: $row.$get(5)?,
+            created: $row.$get(6)?,
+            updated: $row.$get(7)?,
+            material: $row.$get(8)?,
+            sealed: $row.$get(9)?,
+            spki_sha256: $row.$get(10)?,
+            revocation_reason: $row.$get(11)?,
+            cert,
+        }
+    }};
+}
+
+pub(crate) use raw_row;
+
 pub(crate) struct RawRow {
     pub(crate) uid: String,
     pub(crate) object_type: String,

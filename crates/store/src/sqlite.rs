@@ -13,8 +13,8 @@ use crate::backend::{Backend, WriteBatch};
 use crate::crypto::{create_private_dir, write_private_file};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Algorithm, ApiToken, AuditEntry, AuditFilter, CertificateInfo, LinkType, Material,
-    ObjectFilter, ObjectRecord, Operation, State,
+    Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, Material, ObjectFilter, ObjectRecord,
+    Operation, State,
 };
 use crate::row::RawRow;
 
@@ -154,36 +154,7 @@ fn table_count(conn: &Connection) -> Result<i64> {
 }
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
-    let subject: Option<String> = r.get(12)?;
-    let cert = match subject {
-        Some(subject) => Some(CertificateInfo {
-            subject,
-            issuer: r.get(13)?,
-            subject_hash: r.get(14)?,
-            issuer_hash: r.get(15)?,
-            serial: r.get(16)?,
-            not_before: r.get(17)?,
-            not_after: r.get(18)?,
-            sha256_fingerprint: r.get(19)?,
-            is_ca: r.get(20)?,
-        }),
-        None => None,
-    };
-    Ok(RawRow {
-        uid: r.get(0)?,
-        object_type: r.get(1)?,
-        state: r.get(2)?,
-        algorithm: r.get(3)?,
-        length: r.get(4)?,
-        owner: r.get(5)?,
-        created: r.get(6)?,
-        updated: r.get(7)?,
-        material: r.get(8)?,
-        sealed: r.get(9)?,
-        spki_sha256: r.get(10)?,
-        revocation_reason: r.get(11)?,
-        cert,
-    })
+    Ok(crate::row::raw_row!(r.get))
 }
 
 fn attach(conn: &Connection, raw: RawRow) -> Result<ObjectRecord> {
