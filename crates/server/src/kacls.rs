@@ -200,6 +200,19 @@ impl<V: Clone> TimedCache<V> {
         }
     }
 
+    /// Drops every expired entry (an opened key's memory is cleared as it goes), so that a
+    /// key is not kept past its time when no request comes to push it out.
+    fn sweep(&self) {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let (map, order) = &mut *inner;
+        map.retain(|_, (_, until)| *until > now);
+        order.retain(|id| map.contains_key(id));
+    }
+
     fn insert(&self, id: [u8; 32], value: V, ttl: Duration) {
         if self.capacity == 0 || ttl.is_zero() {
             return;
@@ -325,6 +338,23 @@ impl Kacls {
 
     pub(crate) fn prefix(&self) -> &str {
         &self.config.prefix
+    }
+
+    /// Forgets expired keys and sessions every few seconds, for as long as the service runs.
+    pub(crate) fn spawn_sweeper(self: &Arc<Self>) {
+        let service = Arc::downgrade(self);
+        let every = (self.cache.ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
+                service.cache.sweep();
+                service.sessions.sweep();
+            }
+        });
     }
 
     /// This service's URL: configured, or the one the request came to.
@@ -914,4 +944,29 @@ pub(crate) fn router() -> axum::Router<AppState> {
         )
         .route("/wrapprivatekey", post(wrap_private_key))
         .route("/check", post(check))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_values_leave_when_their_time_is_up_or_room_is_needed() {
+        let cache = TimedCache::new(Duration::from_secs(60), 2);
+        cache.insert([1; 32], "a".to_owned(), Duration::from_secs(60));
+        cache.insert([2; 32], "b".to_owned(), Duration::ZERO);
+        assert_eq!(cache.get(&[1; 32]).as_deref(), Some("a"));
+        assert_eq!(cache.get(&[2; 32]), None, "a zero lifetime is not cached");
+        cache.insert([3; 32], "c".to_owned(), Duration::from_nanos(1));
+        cache.insert([4; 32], "d".to_owned(), Duration::from_secs(60));
+        assert_eq!(cache.get(&[1; 32]), None, "the oldest made room");
+        cache.sweep();
+        let inner = cache.inner.lock().unwrap();
+        assert_eq!(
+            inner.0.len(),
+            1,
+            "the expired one is gone without being asked for"
+        );
+        assert_eq!(inner.1.len(), 1);
+    }
 }

@@ -286,6 +286,9 @@ impl Server {
             .map(|k| kacls::Kacls::new(k, tls.is_some()).map(Arc::new))
             .transpose()
             .map_err(|reason| ServerError::Kacls { reason })?;
+        if let Some(kacls) = &kacls {
+            kacls.spawn_sweeper();
+        }
         let store = Arc::new(store);
         let (audit_log, lines) = tokio::sync::mpsc::channel(4096);
         let audit_task = tokio::spawn(audit_writer(Arc::clone(&store), lines));
