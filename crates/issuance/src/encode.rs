@@ -20,8 +20,20 @@ pub(crate) struct EncodeContext<'a> {
     pub(crate) issuer: &'a X509Ref,
 }
 
+/// `text` as an OID that DER can encode: at least two arcs, the first 0, 1 or 2, the second
+/// below 40 unless the first is 2 (X.690 §8.19.4). Anything else would make the encoder panic.
+pub(crate) fn encodable_oid(text: &str) -> Option<ObjectIdentifier> {
+    let oid: ObjectIdentifier = text.parse().ok()?;
+    let arcs = oid.components();
+    let fits = arcs.len() >= 2
+        && arcs[0] < 3
+        && (arcs[0] == 2 || arcs[1] < 40)
+        && arcs[1] <= u64::MAX - 80;
+    fits.then_some(oid)
+}
+
 fn oid(text: &str) -> Result<ObjectIdentifier> {
-    text.parse().map_err(|_| IssuanceError::ExtensionSection {
+    encodable_oid(text).ok_or_else(|| IssuanceError::ExtensionSection {
         reason: format!("`{text}` is not a valid OID"),
     })
 }

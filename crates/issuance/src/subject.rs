@@ -376,11 +376,10 @@ impl SubjectName {
                     AttributeType::Known(k) => k.oid(),
                     AttributeType::Oid(o) => o.as_str(),
                 };
-                text.parse::<yasna::models::ObjectIdentifier>()
-                    .map_err(|_| IssuanceError::InvalidSubject {
-                        position: 0,
-                        reason: format!("`{text}` is not a valid OID"),
-                    })
+                crate::encode::encodable_oid(text).ok_or_else(|| IssuanceError::InvalidSubject {
+                    position: 0,
+                    reason: format!("`{text}` is not a valid OID"),
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let mut oids = oids.iter();
@@ -546,7 +545,7 @@ fn parse_ava(text: &str, position: usize) -> Result<Ava> {
             KnownAttribute::all_names()
         )));
     };
-    let value = unescape(raw.trim(), position)?;
+    let value = unescape(trim_value(raw), position)?;
     if value.is_empty() {
         return Err(err(format!("`{key}` has an empty value")));
     }
@@ -572,12 +571,29 @@ fn parse_ava(text: &str, position: usize) -> Result<Ava> {
     Ok(Ava { attribute, value })
 }
 
+/// Digits and dots only, and an OID DER can encode (a first arc of 5 cannot be).
 fn is_dotted_oid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() >= 2
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    s.split('.')
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && crate::encode::encodable_oid(s).is_some()
+}
+
+/// Surrounding white space off, but not a trailing space escaped as `\ ` (RFC 4514 writes a
+/// value's trailing space that way), which belongs to the value.
+fn trim_value(raw: &str) -> &str {
+    let value = raw.trim_start();
+    let mut end = value.trim_end().len();
+    let backslashes = value.as_bytes()[..end]
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b'\\')
+        .count();
+    if backslashes % 2 == 1
+        && let Some(escaped) = value[end..].chars().next()
+    {
+        end += escaped.len_utf8();
+    }
+    &value[..end]
 }
 
 /// Removes quotes and RFC 4514 escapes (`\,` and `\2C` alike).
@@ -717,6 +733,25 @@ mod tests {
     fn dotted_oids_are_accepted() {
         let s = parse("2.5.4.97=VATFR-123, CN=x");
         assert!(s.to_x509_name().is_ok());
+    }
+
+    /// Regression (found by fuzzing `subject_name`): a value ending in a space printed as
+    /// `\ ` and did not parse back.
+    #[test]
+    fn escaped_trailing_spaces_survive_a_round_trip() {
+        let name = parse(r"CN=x\ , O=y");
+        let printed = name.to_string();
+        assert_eq!(printed.parse::<SubjectName>().unwrap().to_string(), printed);
+    }
+
+    /// Regression (found by fuzzing `subject_name`): an OID DER cannot encode (`5.2`, `1.40`)
+    /// passed the parser and made the encoder panic.
+    #[test]
+    fn oids_der_cannot_encode_are_refused() {
+        for text in ["5.2=x", "1.40=x", "0.2.+3=x", "7=x"] {
+            assert!(text.parse::<SubjectName>().is_err(), "{text}");
+        }
+        assert!("2.999.1=x".parse::<SubjectName>().is_ok());
     }
 
     #[test]
