@@ -10,6 +10,7 @@
 
 mod access_rights;
 mod batch;
+mod crash;
 mod export;
 mod google;
 mod import;
