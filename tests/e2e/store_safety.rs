@@ -310,3 +310,33 @@ fn secrets_stay_out_of_output_even_at_trace() {
         assert!(!all.contains(secret), "{what} appears in the output");
     }
 }
+
+#[test]
+fn the_master_key_rotates_and_the_old_one_stops_opening_the_store() {
+    let (env, pki) = env_with_pki();
+    import_issuer(&env, &pki, "ca");
+    env.run("kms sym keys create cse_key").ok();
+    let new_key = env.path("keys/master-2026.key");
+    let out = env
+        .run("--json kms master-key rotate --new-key-file")
+        .arg(&new_key)
+        .ok();
+    assert_eq!(out.json()["resealed"], 2, "the CA's key and the CSE key");
+    out.stderr_has("opens only with");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&new_key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    env.run("kms attributes get -i ca")
+        .fails(1)
+        .stderr_has("the master key does not open this store");
+    let exported = env.path("ca-after.p12");
+    env.run("--master-key-file")
+        .arg(&new_key)
+        .then("kms certificates export -c ca -f pkcs12 -p pw")
+        .arg(&exported)
+        .ok();
+    assert!(exported.exists());
+}

@@ -581,6 +581,20 @@ pub(crate) enum KmsCommand {
     /// Revoke and destroy private and public keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The master key that seals the store's secret keys
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MasterKeyCommand {
+    /// Re-seal every key under a new master key, in one transaction (stop servers first);
+    /// afterwards only the new key opens the store
+    Rotate {
+        /// The new key file: created (mode 0600) if absent, else a base64 key of yours
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

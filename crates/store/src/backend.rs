@@ -19,6 +19,9 @@ pub struct WriteBatch {
     pub links: Vec<(String, LinkType, String)>,
 }
 
+/// Turns one object's sealed material (given its ID) into the same material sealed anew.
+pub type Reseal<'a> = dyn FnMut(&str, &[u8]) -> Result<Vec<u8>> + 'a;
+
 pub trait Backend: Send + Sync {
     /// Applies a batch atomically.
     fn apply(&self, batch: WriteBatch) -> Result<()>;
@@ -92,6 +95,10 @@ pub trait Backend: Send + Sync {
 
     /// Sets a value only if the key is absent; returns the value now stored.
     fn meta_init(&self, key: &str, value: &str) -> Result<String>;
+
+    /// Replaces every sealed material with `reseal(uid, sealed)` and the key check with
+    /// `key_check`, all in one transaction (master key rotation).
+    fn reseal_all(&self, reseal: &mut Reseal<'_>, key_check: &str) -> Result<usize>;
 
     /// Appends lines to the audit log, all in one transaction.
     fn audit_append(&self, entries: &[AuditEntry]) -> Result<()>;

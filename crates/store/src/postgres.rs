@@ -12,7 +12,7 @@ use postgres::{GenericClient, Row, Transaction};
 use postgres_openssl::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::backend::{Backend, WriteBatch};
+use crate::backend::{Backend, Reseal, WriteBatch};
 use crate::error::{Result, StoreError};
 use crate::model::{
     Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, Material, ObjectFilter, ObjectRecord,
@@ -581,6 +581,30 @@ impl Backend for PostgresBackend {
             Ok(tx
                 .query_one("SELECT value FROM meta WHERE key = $1", &[&key])?
                 .try_get(0)?)
+        })
+    }
+
+    fn reseal_all(&self, reseal: &mut Reseal<'_>, key_check: &str) -> Result<usize> {
+        self.in_transaction(|tx| {
+            let rows = tx.query(
+                "SELECT uid, material FROM objects WHERE sealed AND material IS NOT NULL
+                 FOR UPDATE",
+                &[],
+            )?;
+            for row in &rows {
+                let uid: String = row.try_get(0)?;
+                let sealed: Vec<u8> = row.try_get(1)?;
+                let resealed = reseal(&uid, &sealed)?;
+                tx.execute(
+                    "UPDATE objects SET material = $2 WHERE uid = $1",
+                    &[&uid, &resealed],
+                )?;
+            }
+            tx.execute(
+                "UPDATE meta SET value = $1 WHERE key = 'key_check'",
+                &[&key_check],
+            )?;
+            Ok(rows.len())
         })
     }
 

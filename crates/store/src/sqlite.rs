@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, params};
 
-use crate::backend::{Backend, WriteBatch};
+use crate::backend::{Backend, Reseal, WriteBatch};
 use crate::crypto::{create_private_dir, write_private_file};
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -495,6 +495,31 @@ impl Backend for SqliteBackend {
             tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?;
         tx.commit()?;
         Ok(stored)
+    }
+
+    fn reseal_all(&self, reseal: &mut Reseal<'_>, key_check: &str) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let rows: Vec<(String, Vec<u8>)> = {
+            let mut stmt = tx.prepare(
+                "SELECT uid, material FROM objects WHERE sealed = 1 AND material IS NOT NULL",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for (uid, sealed) in &rows {
+            let resealed = reseal(uid, sealed)?;
+            tx.execute(
+                "UPDATE objects SET material = ?2 WHERE uid = ?1",
+                params![uid, resealed],
+            )?;
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'key_check'",
+            [key_check],
+        )?;
+        tx.commit()?;
+        Ok(rows.len())
     }
 
     fn audit_append(&self, entries: &[AuditEntry]) -> Result<()> {

@@ -233,6 +233,33 @@ impl Store {
         &self.location
     }
 
+    /// Re-seals every private and symmetric key under the master key in `new_key_file`
+    /// (created, mode 0600, when it does not exist) and makes it the store's key, in one
+    /// transaction: afterwards only the new key opens the store. Returns how many keys were
+    /// re-sealed. Nothing else may write the store meanwhile: stop servers first.
+    pub fn rotate_master_key(&self, new_key_file: &Path) -> Result<usize> {
+        let new = MasterKey::from_file(new_key_file, true)?.ok_or_else(|| {
+            StoreError::MasterKeyMissing {
+                path: new_key_file.to_owned(),
+                store: self.location.clone(),
+            }
+        })?;
+        let check = codec::hex(&new.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD)?);
+        self.backend.reseal_all(
+            &mut |uid, sealed| {
+                let plain =
+                    self.key
+                        .open(sealed, uid.as_bytes())
+                        .ok_or_else(|| StoreError::Corrupt {
+                            uid: uid.to_owned(),
+                            reason: "sealed material does not open under the master key".to_owned(),
+                        })?;
+                new.seal(&plain, uid.as_bytes())
+            },
+            &check,
+        )
+    }
+
     /// Whether the database answers (for health checks).
     pub fn ping(&self) -> Result<()> {
         self.backend.meta_get("key_check").map(drop)

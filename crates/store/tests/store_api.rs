@@ -353,3 +353,65 @@ fn an_unreachable_database_is_unavailable_not_wrong() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(!dir.path().join("master.key").exists(), "nothing made");
 }
+
+#[test]
+fn the_master_key_rotates_and_the_old_one_stops_working() {
+    for fixture in fixtures() {
+        let alice = Actor::new("alice").unwrap();
+        let (ca_key, sym_bytes) = {
+            let store = fixture.open();
+            let report = store
+                .import(
+                    &alice,
+                    &ImportRequest {
+                        data: &ca_pem(),
+                        format: ImportFormat::Pem,
+                        password: None,
+                        uid: Some("ca".into()),
+                        replace: false,
+                        tags: vec![],
+                    },
+                )
+                .unwrap();
+            let sym = store
+                .create_symmetric_key(&alice, Some("cse".into()), Algorithm::Aes, 256, &[])
+                .unwrap();
+            let key = store
+                .private_key(
+                    &alice,
+                    report.private_key.as_ref().unwrap(),
+                    Operation::Export,
+                )
+                .unwrap();
+            let sym_bytes = store.symmetric_key(&alice, &sym, Operation::Get).unwrap();
+            let new_key = fixture.dir.path().join("master-2.key");
+            assert_eq!(store.rotate_master_key(&new_key).unwrap(), 2);
+            (key.private_key_to_der().unwrap(), sym_bytes.to_vec())
+        };
+        // The old key no longer opens the store; the new one opens everything as it was.
+        assert!(matches!(
+            Store::open(
+                &fixture.location,
+                &MasterKeySource::File(fixture.dir.path().join("master.key"))
+            ),
+            Err(StoreError::MasterKeyMismatch)
+        ));
+        let store = Store::open(
+            &fixture.location,
+            &MasterKeySource::File(fixture.dir.path().join("master-2.key")),
+        )
+        .unwrap();
+        let key_id = store.private_key_id_of(&alice, "ca").unwrap();
+        let key = store
+            .private_key(&alice, &key_id, Operation::Export)
+            .unwrap();
+        assert_eq!(
+            key.private_key_to_der().unwrap(),
+            ca_key,
+            "{}",
+            fixture.location
+        );
+        let sym = store.symmetric_key(&alice, "cse", Operation::Get).unwrap();
+        assert_eq!(sym.to_vec(), sym_bytes);
+    }
+}

@@ -18,8 +18,28 @@ use anyhow::Result;
 use super::Ctx;
 use crate::args::{
     AccessRightsCommand, AttributesCommand, CertificatesCommand, KeysCommand, KmsCommand,
-    SymCommand, SymKeysCommand,
+    MasterKeyCommand, SymCommand, SymKeysCommand,
 };
+
+/// `kms master-key rotate`: on the store itself, never through a server.
+fn rotate_master_key(ctx: &Ctx, new_key_file: &std::path::Path) -> Result<()> {
+    let mailpki_kms::Kms::Embedded(e) = ctx.kms()? else {
+        anyhow::bail!(
+            "the master key is rotated on the store itself: run this on the server's host, \
+             without --kms-url"
+        );
+    };
+    let count = e.store.rotate_master_key(new_key_file)?;
+    ctx.printer.warn(&format!(
+        "the store now opens only with {}: point master_key_file (or MAILPKI_MASTER_KEY) at it \
+         before the next command, and keep the old key until you have checked",
+        new_key_file.display()
+    ));
+    ctx.printer.print(
+        format!("re-sealed {count} keys under {}", new_key_file.display()),
+        &serde_json::json!({"resealed": count, "master_key_file": new_key_file}),
+    )
+}
 
 pub(crate) fn run(ctx: &Ctx, command: KmsCommand) -> Result<()> {
     match command {
@@ -50,5 +70,8 @@ pub(crate) fn run(ctx: &Ctx, command: KmsCommand) -> Result<()> {
             KeysCommand::Revoke(args) => lifecycle::revoke(ctx, &args),
             KeysCommand::Destroy(args) => lifecycle::destroy(ctx, &args),
         },
+        KmsCommand::MasterKey(MasterKeyCommand::Rotate { new_key_file }) => {
+            rotate_master_key(ctx, &new_key_file)
+        }
     }
 }
