@@ -46,7 +46,12 @@ fn service(extra: &str) -> Service {
         idp.trusted_at(&env.path("idp-jwks.json")),
         google.trusted_at(&env.path("google-jwks.json")),
     );
-    let server = env.start_server(&s(&env.path("server-data/kms.sqlite")), &config);
+    // Every log on: the secrets test below reads what the server wrote.
+    let server = env.start_server_logging(
+        &s(&env.path("server-data/kms.sqlite")),
+        &config,
+        Some(&env.path("server.log")),
+    );
     env.use_server(&server, &["alice"]);
     let key = import_issuer(&env, &pki, "ca")["private_key"]
         .as_str()
@@ -758,4 +763,52 @@ fn the_key_service_refuses_what_it_must() {
         .ok()
         .json();
     assert_eq!(listed.as_array().unwrap().len(), 1, "no second key pair");
+}
+
+/// With every log on, the server's log holds none of the secrets that passed through it: the
+/// PKCS#12 password of the import, API tokens, the JWTs Gmail sends, wrapped and unwrapped keys,
+/// the data key it decrypted, the CA's private key.
+#[test]
+fn the_server_log_holds_no_secret_even_at_trace() {
+    let svc = service("");
+    let public = svc.leaf.public_key().unwrap();
+    let rsa = public.rsa().unwrap();
+    let dek = [0x5Au8; 32];
+    let mut encrypted = vec![0u8; rsa.size() as usize];
+    let n = rsa
+        .public_encrypt(&dek, &mut encrypted, openssl::rsa::Padding::PKCS1)
+        .unwrap();
+    encrypted.truncate(n);
+    let authentication = svc.authentication(JANE);
+    let authorization = svc.authorization(JANE, "decrypter");
+    let (status, _) = svc.decrypt(&encrypted, "RSA/ECB/PKCS1Padding", None);
+    assert_eq!(status, 200);
+    let (status, _) = svc.sign(&openssl::sha::sha256(b"log"), "SHA256withRSA");
+    assert_eq!(status, 200);
+    // A refused call too: its reasons are logged.
+    let (status, _) = svc.call(
+        "privatekeydecrypt",
+        &json!({"authentication": authentication, "authorization": "x.y.z",
+                "algorithm": "RSA/ECB/PKCS1Padding",
+                "encrypted_data_encryption_key": STANDARD.encode(&encrypted),
+                "wrapped_private_key": svc.wrapped}),
+    );
+    assert_eq!(status, 401);
+    let prime = svc.pki.issuing_key_prime();
+    let prime_hex = mailpki_test_support::hex(&prime);
+    let log = std::fs::read_to_string(svc.env.path("server.log")).unwrap();
+    assert!(log.len() > 1000, "trace logging produced output");
+    let token = svc.env.token_of("alice");
+    let signature_of = |jwt: &str| jwt.rsplit('.').next().unwrap().to_owned();
+    for (what, secret) in [
+        ("the PKCS#12 password", TestPki::PASSWORD.to_owned()),
+        ("alice's API token", token),
+        ("the authentication JWT", signature_of(&authentication)),
+        ("the authorization JWT", signature_of(&authorization)),
+        ("the wrapped key", svc.wrapped[..48].to_owned()),
+        ("the data key", STANDARD.encode(dek)),
+        ("the CA key (hex)", prime_hex[..32].to_owned()),
+    ] {
+        assert!(!log.contains(&secret), "{what} appears in the server log");
+    }
 }

@@ -249,11 +249,7 @@ fn secrets_stay_out_of_output_even_at_trace() {
     let (env, pki) = env_with_pki();
     let p12 = s(&pki.pkcs12("ca.p12", "modern"));
     let prime = pki.issuing_key_prime();
-    let prime_hex = prime.iter().fold(String::new(), |mut out, b| {
-        use std::fmt::Write;
-        let _ = write!(out, "{b:02x}");
-        out
-    });
+    let prime_hex = mailpki_test_support::hex(&prime);
     let mut outputs = Vec::new();
     let mut record = |out: mailpki_test_support::Outcome| {
         outputs.push(format!("{}{}", out.stdout(), out.stderr()));

@@ -757,6 +757,16 @@ impl TestEnv {
     /// Every server of one env shares one configuration and master key, as instances of one
     /// deployment do.
     pub fn start_server(&self, database: &str, extra: &str) -> ServerProcess {
+        self.start_server_logging(database, extra, None)
+    }
+
+    /// The same, with every log on (`RUST_LOG=trace`) written to `log` when given.
+    pub fn start_server_logging(
+        &self,
+        database: &str,
+        extra: &str,
+        log: Option<&Path>,
+    ) -> ServerProcess {
         use std::io::BufRead;
         let config = self.path("server.toml");
         if !config.exists() {
@@ -772,8 +782,17 @@ impl TestEnv {
             .arg("--config")
             .arg(&config)
             .args(["server", "serve"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stdout(Stdio::piped());
+        match log {
+            Some(path) => {
+                command
+                    .env("RUST_LOG", "trace")
+                    .stderr(std::fs::File::create(path).unwrap());
+            }
+            None => {
+                command.stderr(Stdio::null());
+            }
+        }
         let mut child = command.spawn().expect("the server starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
@@ -868,4 +887,13 @@ impl ServerProcess {
             serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
         )
     }
+}
+
+/// Lower-case hex, to look for binary secrets in text.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
