@@ -4,6 +4,7 @@
 # fuzz/artifacts/TARGET/; a crash becomes a regression test in the crate it names).
 # cargo fuzz needs nightly features: a nightly toolchain with AddressSanitizer when one is
 # installed, else the stable one with RUSTC_BOOTSTRAP=1 and no sanitizer.
+# CI runs it for a few seconds per target, from the checked-in seeds (fuzz/seeds/).
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
@@ -20,9 +21,10 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
 status=0
 for t in "${targets[@]}"; do
-    mkdir -p "corpus/$t"
+    # New inputs go to corpus/ (not checked in); seeds/ holds the checked-in starting points.
+    mkdir -p "corpus/$t" "seeds/$t"
     log=$(mktemp)
-    if "${fuzz[@]}" "$t" "corpus/$t" -- -max_total_time="$secs" >"$log" 2>&1; then
+    if "${fuzz[@]}" "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$secs" >"$log" 2>&1; then
         echo "$t: $(grep -E '^Done' "$log" | tail -1) $(grep -oE 'cov: [0-9]+' "$log" | tail -1), no crash"
     else
         echo "$t: CRASH, see fuzz/artifacts/$t/ and the end of $log"
