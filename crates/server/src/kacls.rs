@@ -618,6 +618,33 @@ struct CheckRequest {
     nonce: String,
 }
 
+/// Decodes a request body as the endpoint named `operation` does, and reads the issuer its
+/// tokens claim: the parsing a caller controls, for the fuzz targets.
+pub(crate) fn decode_for_fuzzing(operation: &str, body: &[u8]) {
+    let tokens: Vec<String> = match operation {
+        "privatekeysign" => serde_json::from_slice::<SignRequest>(body)
+            .map(|r| vec![r.authentication, r.authorization])
+            .unwrap_or_default(),
+        "privatekeydecrypt" | "privilegedprivatekeydecrypt" => {
+            serde_json::from_slice::<DecryptRequest>(body)
+                .map(|r| vec![r.authentication, r.authorization])
+                .unwrap_or_default()
+        }
+        "wrapprivatekey" => serde_json::from_slice::<WrapRequest>(body)
+            .map(|r| vec![r.authentication])
+            .unwrap_or_default(),
+        _ => serde_json::from_slice::<CheckRequest>(body)
+            .map(|r| vec![r.wrapped_private_key])
+            .unwrap_or_default(),
+    };
+    for token in tokens {
+        let _ = crate::jwt::claimed_issuer(&token);
+    }
+    if let Ok(text) = std::str::from_utf8(body) {
+        let _ = crate::jwt::claimed_issuer(text);
+    }
+}
+
 fn service(app: &AppState) -> Result<Arc<Kacls>, KaclsError> {
     app.kacls
         .clone()

@@ -30,6 +30,13 @@ pub use kacls::KaclsConfig;
 use crate::auth::{Authenticator, Oidc};
 use crate::error::ApiError;
 
+/// Decodes a key-service request body as the endpoint `operation` would: a seam for the
+/// fuzz targets, not an API.
+#[doc(hidden)]
+pub fn fuzz_kacls_body(operation: &str, body: &[u8]) {
+    kacls::decode_for_fuzzing(operation, body);
+}
+
 /// The API document served at `/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
