@@ -336,3 +336,112 @@ fn the_master_key_rotates_and_the_old_one_stops_opening_the_store() {
         .ok();
     assert!(exported.exists());
 }
+
+/// The same check across the commands that handle secrets, with the master key itself in the
+/// environment: minting, batch minting (per-row PKCS#12 passwords), onboarding, hosted S/MIME,
+/// access rights, lifecycle, the configuration and a master key rotation. The master key, the
+/// passwords, the CA key, the service-account key and access tokens appear in no output.
+#[test]
+fn no_command_prints_a_secret_at_trace() {
+    let (env, pki) = env_with_pki();
+    let master = "c2VjcmV0LW1hc3Rlci1rZXktZm9yLXRoZS10ZXN0cy0=";
+    let run = |words: &str| {
+        env.run(words)
+            .env("RUST_LOG", "trace")
+            .env("MAILPKI_MASTER_KEY", master)
+    };
+    let mut outputs = Vec::new();
+    let mut keep = |out: mailpki_test_support::Outcome| {
+        outputs.push(format!("{}{}", out.stdout(), out.stderr()));
+        out
+    };
+    let p12 = s(&pki.pkcs12("ca.p12", "modern"));
+    let key = keep(
+        run("--json kms certificates import -f pkcs12")
+            .arg(&p12)
+            .then("-p")
+            .arg(TestPki::PASSWORD)
+            .arg("ca")
+            .ok(),
+    )
+    .json()["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    keep(run("kms sym keys create cse_key").ok());
+    keep(
+        run("kms certificates certify -g --subject-name CN=u@example.com -k")
+            .arg(&key)
+            .ok(),
+    );
+    let csv = env.path("users.csv");
+    std::fs::write(&csv, "a@example.com,,row-secret-pw\nb@example.com\n").unwrap();
+    keep(
+        run("kms certificates certify-batch --pkcs12-password default-secret-pw --csv")
+            .arg(&csv)
+            .then("-k")
+            .arg(&key)
+            .then("--out-dir")
+            .arg(env.path("out"))
+            .ok(),
+    );
+    keep(run("kms access-rights grant bob -i ca get").ok());
+    keep(run("config").ok());
+    let emulator = env.start_emulator(
+        &["jane@example.com", "joe@example.com"],
+        &pki.path("root.pem"),
+    );
+    let gmail = |words: &str| {
+        run(words)
+            .env("MAILPKI_GMAIL_API_URL", &emulator.url)
+            .env("MAILPKI_SERVICE_ACCOUNT_KEY", &emulator.key_file)
+    };
+    let users = env.path("onboard.csv");
+    std::fs::write(&users, "email\njane@example.com\n").unwrap();
+    keep(
+        gmail("google onboard --cse-key-id cse_key --kacls-url https://k.example.com -i")
+            .arg(&key)
+            .then("--csv")
+            .arg(&users)
+            .ok(),
+    );
+    keep(
+        gmail("google smime insert --user-id joe@example.com --pkcs12-file")
+            .arg(env.path("out/b@example.com.p12"))
+            .then("--pkcs12-password default-secret-pw")
+            .output(),
+    );
+    keep(run("kms certificates revoke superseded -c ca").ok());
+    keep(
+        env.run("kms master-key rotate --new-key-file")
+            .arg(env.path("new.key"))
+            .env("RUST_LOG", "trace")
+            .env("MAILPKI_MASTER_KEY", master)
+            .ok(),
+    );
+    let new_key = std::fs::read_to_string(env.path("new.key")).unwrap();
+    let sa: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&emulator.key_file).unwrap()).unwrap();
+    let sa_line = sa["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let prime_hex = mailpki_test_support::hex(&pki.issuing_key_prime());
+    let all = outputs.join("\n");
+    assert!(all.len() > 1000, "trace logging produced output");
+    for (what, secret) in [
+        ("the master key", master),
+        ("the new master key", new_key.trim()),
+        ("the PKCS#12 password", TestPki::PASSWORD),
+        ("a CSV row's password", "row-secret-pw"),
+        ("the default PKCS#12 password", "default-secret-pw"),
+        ("the CA key (hex)", &prime_hex[..32]),
+        ("the service account key", &sa_line),
+        ("an access token", "ya29.emu-"),
+    ] {
+        assert!(!all.contains(secret), "{what} appears in the output");
+    }
+}
