@@ -37,11 +37,17 @@ struct Service {
 /// A server with the key service, the issuing CA and a CSE key it may use; Jane onboarded
 /// through `google key-pairs create --verify-kacls`.
 fn service(extra: &str) -> Service {
+    service_with(&["cse_key"], extra)
+}
+
+/// The same, the key service holding `cse_keys` (each made in the store and granted to it);
+/// Jane's key is wrapped under `cse_key`.
+fn service_with(cse_keys: &[&str], extra: &str) -> Service {
     let (env, pki) = env_with_pki();
     let idp = Idp::with_issuer("idp-1", "https://idp.example.com", "kacls");
     let google = Idp::with_issuer("g-1", GOOGLE, "cse-authorization");
     let config = format!(
-        "[server.kacls]\ncse_keys = [\"cse_key\"]\nprivileged_users = [\"admin@example.com\"]\n{extra}\n\
+        "[server.kacls]\ncse_keys = {cse_keys:?}\nprivileged_users = [\"admin@example.com\"]\n{extra}\n\
          [[server.kacls.identity_providers]]\n{}\n[[server.kacls.authorization_issuers]]\n{}",
         idp.trusted_at(&env.path("idp-jwks.json")),
         google.trusted_at(&env.path("google-jwks.json")),
@@ -57,9 +63,13 @@ fn service(extra: &str) -> Service {
         .as_str()
         .unwrap()
         .to_owned();
-    env.run("kms sym keys create cse_key").ok();
-    env.run("kms access-rights grant kacls -i cse_key decrypt encrypt")
-        .ok();
+    for cse_key in cse_keys {
+        env.run("kms sym keys create").arg(cse_key).ok();
+        env.run("kms access-rights grant kacls -i")
+            .arg(cse_key)
+            .then("decrypt encrypt")
+            .ok();
+    }
     let emulator = env.start_emulator(&[JANE], &pki.path("root.pem"));
     let created = emulator
         .run(
@@ -810,5 +820,92 @@ fn the_server_log_holds_no_secret_even_at_trace() {
         ("the CA key (hex)", prime_hex[..32].to_owned()),
     ] {
         assert!(!log.contains(&secret), "{what} appears in the server log");
+    }
+}
+
+/// Rotating the CSE key: the service lists the new key first and keeps the old one; each user
+/// gets a new key pair wrapped under the new key, the identity moves to it, the old key pair is
+/// disabled, and both still open while the old messages need it.
+#[test]
+fn the_cse_key_rotates_with_a_new_key_pair_per_user() {
+    let svc = service_with(&["cse_key_2026", "cse_key"], "");
+    let issuer_key = crate::attributes(&svc.env, "ca")["PrivateKeyLink"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old = svc
+        .emulator
+        .run(&svc.env, "--json google key-pairs list --user-id")
+        .arg(JANE)
+        .ok()
+        .json()[0]["keyPairId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    svc.emulator
+        .run(&svc.env, "google identities insert --user-id")
+        .arg(JANE)
+        .arg(&old)
+        .ok();
+    let rotated = svc
+        .emulator
+        .run(
+            &svc.env,
+            "--json google key-pairs rotate --verify-kacls --cse-key-id cse_key_2026 --kacls-url",
+        )
+        .arg(svc.url())
+        .then("-i")
+        .arg(&issuer_key)
+        .arg(JANE)
+        .ok()
+        .json();
+    let new = rotated["keyPairId"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(rotated["disabled"], json!([old]));
+    assert_eq!(rotated["identity"]["primaryKeyPairId"], json!(new));
+    let listed = svc
+        .emulator
+        .run(&svc.env, "--json google key-pairs list --user-id")
+        .arg(JANE)
+        .ok()
+        .json();
+    let state = |id: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["keyPairId"] == id)
+            .unwrap()["enablementState"]
+            .clone()
+    };
+    assert_eq!(
+        (state(&old), state(&new)),
+        (json!("disabled"), json!("enabled"))
+    );
+    // Messages of both keys can still be signed and decrypted.
+    let new_pair = svc
+        .emulator
+        .run(&svc.env, "--json google key-pairs get --user-id")
+        .arg(JANE)
+        .arg(&new)
+        .ok()
+        .json();
+    let new_wrapped = new_pair["privateKeyMetadata"][0]["kaclsKeyMetadata"]["kaclsData"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_wrapped, svc.wrapped);
+    for wrapped in [&svc.wrapped, &new_wrapped] {
+        let (status, reply) = svc.call(
+            "privatekeysign",
+            &json!({
+                "authentication": svc.authentication(JANE),
+                "authorization": svc.authorization(JANE, "signer"),
+                "algorithm": "SHA256withRSA",
+                "digest": STANDARD.encode(openssl::sha::sha256(b"rotated")),
+                "wrapped_private_key": wrapped,
+            }),
+        );
+        assert_eq!(status, 200, "{reply}");
     }
 }

@@ -400,6 +400,9 @@ pub(crate) struct SmimeInsertArgs {
 pub(crate) enum KeyPairsCommand {
     /// Mint (or take) the user's certificate, wrap its key, upload the key pair; prints its ID
     Create(Box<KeyPairCreateArgs>),
+    /// A new key pair for the user (new certificate, key wrapped under --cse-key-id), the
+    /// identity pointed at it, the other key pairs disabled: CSE key and user key rotation
+    Rotate(Box<KeyPairCreateArgs>),
     /// Show a key pair
     Get(KeyPairIdArgs),
     /// List a user's key pairs (every page)

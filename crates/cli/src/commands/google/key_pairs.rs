@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use mailpki_gmail::KeyPairAction;
-use mailpki_gmail::types::{CseKeyPair, CsePrivateKeyMetadata, KaclsKeyMetadata};
+use mailpki_gmail::types::{CseIdentity, CseKeyPair, CsePrivateKeyMetadata, KaclsKeyMetadata};
 use mailpki_issuance::{EmailAddress, LintOptions, SubjectName, lint};
 use mailpki_store::{
     Actor, ImportFormat, Operation, Store, cse_wrap, parse_bundle, pkcs7_pem, replace_private_file,
@@ -268,6 +268,67 @@ fn unuploaded_leaf(
 }
 
 pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
+    if let Some(created) = upload(ctx, args)? {
+        let id = created.key_pair_id.clone().unwrap_or_default();
+        ctx.printer.print(&id, &created)?;
+    }
+    Ok(())
+}
+
+/// `google key-pairs rotate`: a new key pair for the user (a new certificate, its key wrapped
+/// under the CSE key given, usually a new one), the identity pointed at it, and the user's
+/// other key pairs disabled. Gmail cannot re-wrap a key pair in place, so this is how a CSE
+/// key, or a user's key, is rotated.
+pub(crate) fn rotate(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
+    if args.dry_run {
+        bail!("rotate changes Gmail: use `key-pairs create --dry-run` to see the new key pair");
+    }
+    let user: EmailAddress = args.user_id.parse().context("invalid user ID")?;
+    let created = upload(ctx, args)?.context("nothing was uploaded")?;
+    let new_id = created.key_pair_id.clone().unwrap_or_default();
+    let gmail = client(ctx, &args.google)?;
+    let identity = CseIdentity {
+        email_address: Some(user.to_string()),
+        primary_key_pair_id: Some(new_id.clone()),
+        sign_and_encrypt_key_pairs: None,
+    };
+    let identity = match block_on(gmail.get_identity(user.as_str(), user.as_str()))? {
+        Ok(_) => block_on(gmail.patch_identity(user.as_str(), user.as_str(), &identity))?,
+        Err(e) if e.status() == Some(404) => {
+            block_on(gmail.create_identity(user.as_str(), &identity))?
+        }
+        Err(e) => return Err(e.into()),
+    }
+    .with_context(|| {
+        format!("key pair {new_id} was uploaded, but the identity of {user} still points elsewhere")
+    })?;
+    let mut disabled = Vec::new();
+    for kp in block_on(gmail.list_key_pairs(user.as_str(), Some(100)))?? {
+        let id = kp.key_pair_id.clone().unwrap_or_default();
+        if id != new_id
+            && kp.enablement_state == Some(mailpki_gmail::types::EnablementState::Enabled)
+        {
+            block_on(gmail.key_pair_action(user.as_str(), &id, KeyPairAction::Disable))?
+                .with_context(|| format!("cannot disable the old key pair {id}"))?;
+            disabled.push(id);
+        }
+    }
+    ctx.printer.print(
+        format!(
+            "{user}: key pair {new_id} in use; disabled {}",
+            if disabled.is_empty() {
+                "none".to_owned()
+            } else {
+                disabled.join(", ")
+            }
+        ),
+        &serde_json::json!({"keyPairId": new_id, "identity": identity, "disabled": disabled}),
+    )
+}
+
+/// Builds the key pair and uploads it (recording its ID on the stored certificate); `None`
+/// after a dry run, whose files are written and reported here.
+fn upload(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<Option<CseKeyPair>> {
     let user: EmailAddress = args.user_id.parse().context("invalid user ID")?;
     let kacls_uri = args
         .kacls_url
@@ -322,10 +383,11 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
         ] {
             replace_private_file(path, data)?;
         }
-        return ctx.printer.print(
+        ctx.printer.print(
             format!("dry run: wrote {} and {}", p7_path.display(), wrapped_path.display()),
             &serde_json::json!({"dry_run": true, "pkcs7_file": p7_path, "wrapped_key_file": wrapped_path, "request": request}),
-        );
+        )?;
+        return Ok(None);
     };
     let created = block_on(gmail.create_key_pair(user.as_str(), &request))?
         .with_context(|| format!("Gmail refused the key pair for {user}"))?;
@@ -339,7 +401,7 @@ pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
             "uploaded, but could not record key pair {id} on certificate {cert_id}"
         ));
     }
-    ctx.printer.print(&id, &created)
+    Ok(Some(created))
 }
 
 fn cse_user_tag(user: &EmailAddress) -> String {

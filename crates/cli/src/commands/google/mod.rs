@@ -20,6 +20,7 @@ pub(crate) fn run(ctx: &Ctx, command: GoogleCommand) -> Result<()> {
     match command {
         GoogleCommand::KeyPairs(c) => match *c {
             KeyPairsCommand::Create(args) => key_pairs::create(ctx, &args),
+            KeyPairsCommand::Rotate(args) => key_pairs::rotate(ctx, &args),
             KeyPairsCommand::Get(args) => key_pairs::get(ctx, &args),
             KeyPairsCommand::List(args) => key_pairs::list(ctx, &args),
             KeyPairsCommand::Enable(args) => {
