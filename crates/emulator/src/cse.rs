@@ -49,6 +49,29 @@ pub(crate) fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::invalid_argument(format!("Invalid JSON payload received. {e}")))
 }
 
+/// The parsing of a key-pair upload a caller controls, for the fuzz targets: the body, its
+/// PKCS#7, and the linter on the certificates inside.
+pub(crate) fn read_for_fuzzing(body: &[u8]) {
+    let Ok(value) = parse_body(&Bytes::copy_from_slice(body)) else {
+        return;
+    };
+    let Some(pkcs7) = value["pkcs7"].as_str() else {
+        return;
+    };
+    let Ok(p7) = Pkcs7::from_pem(pkcs7.as_bytes()) else {
+        return;
+    };
+    let certs: Vec<Vec<u8>> = p7
+        .signed()
+        .and_then(|s| s.certificates())
+        .map(|stack| stack.iter().filter_map(|c| c.to_der().ok()).collect())
+        .unwrap_or_default();
+    if let Some((leaf, chain)) = certs.split_first() {
+        let _ = mailpki_issuance::lint(leaf, chain, &mailpki_issuance::LintOptions::default());
+        let _ = x509_not_after(leaf);
+    }
+}
+
 fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()

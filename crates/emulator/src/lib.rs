@@ -32,6 +32,15 @@ use tokio::sync::Mutex;
 use crate::errors::ApiError;
 use crate::state::{LoggedRequest, ServiceAccount, Shared, Tenant, User};
 
+/// Reads a request body as the emulator's handlers do: the JSON, the PKCS#7 of a key-pair
+/// upload with its certificates linted as Gmail would, and a token request's JWT parts. A
+/// seam for the fuzz targets, not an API.
+#[doc(hidden)]
+pub fn fuzz_request_body(body: &[u8]) {
+    cse::read_for_fuzzing(body);
+    auth::read_for_fuzzing(body);
+}
+
 /// Scopes a new service account is authorized for unless told otherwise.
 #[must_use]
 pub fn default_scopes() -> Vec<String> {
