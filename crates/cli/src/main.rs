@@ -15,6 +15,7 @@ mod failpoint;
 mod mint;
 mod output;
 mod progress;
+mod rows;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,22 @@
+//! CSVs of users as the bulk commands read them (`google onboard`, `smime import-csv`,
+//! `smime rotate`): any bytes give rows or failed rows, never a panic, and every row's line
+//! number is within the input.
+#![no_main]
+
+// The reader itself, compiled from the CLI's source: the binary crate has no library to link.
+#[path = "../../crates/cli/src/rows.rs"]
+#[allow(dead_code)]
+mod rows;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    for row in rows::rows_of(data) {
+        let line = match &row {
+            Ok(r) => r.line,
+            Err(r) => r.line,
+        };
+        assert!(line >= 1 && line <= lines + 1, "line {line} of {lines}");
+    }
+});
