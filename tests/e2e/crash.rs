@@ -4,7 +4,6 @@
 //! find the journal complete (everyone skipped). And the store under two processes writing at
 //! once: imports and a certify-batch side by side lose and duplicate nothing.
 
-use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -25,25 +24,6 @@ fn split_mix(seed: u64) -> u64 {
 
 fn user(run: u64, i: usize) -> String {
     format!("r{run}u{i}@example.com")
-}
-
-/// Key pairs and identities per user, from the emulator's own state.
-fn in_gmail(emulator: &EmulatorProcess) -> BTreeMap<String, (usize, usize)> {
-    let state = emulator.admin("GET", "/admin/state", &serde_json::Value::Null);
-    state["users"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|u| {
-            (
-                u["primary"].as_str().unwrap().to_owned(),
-                (
-                    u["key_pairs"].as_array().unwrap().len(),
-                    u["identities"].as_object().unwrap().len(),
-                ),
-            )
-        })
-        .collect()
 }
 
 fn onboard(
@@ -125,7 +105,7 @@ fn onboarding_killed_at_twenty_seeded_points_ends_exactly_once() {
             "run {run}: the re-run failed:\n{}",
             String::from_utf8_lossy(&resumed.stderr)
         );
-        let gmail = in_gmail(&emulator);
+        let gmail = emulator.in_gmail();
         for row in &rows {
             assert_eq!(
                 gmail.get(row),

@@ -74,25 +74,8 @@ impl Org {
             .arg(self.env.path("report.json"))
     }
 
-    /// Key pairs and identities per user, from the emulator's own state.
     fn in_gmail(&self) -> BTreeMap<String, (usize, usize)> {
-        let state = self
-            .emulator
-            .admin("GET", "/admin/state", &serde_json::Value::Null);
-        state["users"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|u| {
-                (
-                    u["primary"].as_str().unwrap().to_owned(),
-                    (
-                        u["key_pairs"].as_array().unwrap().len(),
-                        u["identities"].as_object().unwrap().len(),
-                    ),
-                )
-            })
-            .collect()
+        self.emulator.in_gmail()
     }
 
     fn assert_each_user_once(&self, count: usize) {

@@ -285,15 +285,7 @@ fn secrets_stay_out_of_output_even_at_trace() {
             .env("RUST_LOG", "trace")
             .ok(),
     );
-    let sa: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&emulator.key_file).unwrap()).unwrap();
-    let sa_key_line = sa["private_key"]
-        .as_str()
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let sa_key_line = emulator.service_account_key_line();
     let all = outputs.join("\n");
     assert!(all.len() > 1000, "trace logging produced output");
     for (what, secret) in [
@@ -420,15 +412,7 @@ fn no_command_prints_a_secret_at_trace() {
             .ok(),
     );
     let new_key = std::fs::read_to_string(env.path("new.key")).unwrap();
-    let sa: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&emulator.key_file).unwrap()).unwrap();
-    let sa_line = sa["private_key"]
-        .as_str()
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let sa_line = emulator.service_account_key_line();
     let prime_hex = mailpki_test_support::hex(&pki.issuing_key_prime());
     let all = outputs.join("\n");
     assert!(all.len() > 1000, "trace logging produced output");

@@ -633,6 +633,38 @@ impl EmulatorProcess {
     }
 
     /// The requests the emulator saw: (method, path, status).
+    /// Key pairs and identities per user (by primary address), from the emulator's state.
+    pub fn in_gmail(&self) -> std::collections::BTreeMap<String, (usize, usize)> {
+        let state = self.admin("GET", "/admin/state", &serde_json::Value::Null);
+        state["users"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, u)| {
+                (
+                    u["primary"].as_str().unwrap_or_default().to_owned(),
+                    (
+                        u["key_pairs"].as_array().map_or(0, Vec::len),
+                        u["identities"].as_object().map_or(0, serde_json::Map::len),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// The service-account key's first base64 line, to look for it in output.
+    pub fn service_account_key_line(&self) -> String {
+        let sa: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&self.key_file).unwrap()).unwrap();
+        sa["private_key"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    }
+
     pub fn requests(&self) -> Vec<(String, String, u16)> {
         self.admin("GET", "/admin/requests", &serde_json::Value::Null)
             .as_array()
