@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use mailpki_test_support::{TestEnv, TestPki, openssl, s};
 
-use crate::{env_with_pki, import_issuer};
+use crate::{env_with_pki, issuer_key};
 
 fn users_csv(env: &TestEnv, count: usize, extra: &[u8]) -> std::path::PathBuf {
     let mut text = b"email,subject,pkcs12_password\n".to_vec();
@@ -90,10 +90,7 @@ fn assert_each_user_once(env: &TestEnv, pki: &TestPki, users: usize) {
 #[test]
 fn a_batch_mints_everyone_and_reports_bad_rows() {
     let (env, pki) = env_with_pki();
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     let csv = users_csv(
         &env,
         12,
@@ -158,10 +155,7 @@ fn a_batch_mints_everyone_and_reports_bad_rows() {
 #[test]
 fn a_crash_between_store_and_manifest_resumes_without_duplicates() {
     let (env, pki) = env_with_pki();
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     let csv = users_csv(&env, 10, b"");
     let crashed = batch(&env, &key, &csv)
         .env("MAILPKI_FAILPOINT", "certify-batch-after-commit:4")
@@ -185,10 +179,7 @@ fn a_crash_between_store_and_manifest_resumes_without_duplicates() {
 #[test]
 fn a_killed_batch_resumes_without_duplicates() {
     let (env, pki) = env_with_pki();
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     let csv = users_csv(&env, 30, b"");
     let mut child = env
         .command()
@@ -231,10 +222,7 @@ fn a_killed_batch_resumes_without_duplicates() {
 #[test]
 fn a_csv_saved_by_a_spreadsheet_works() {
     let (env, pki) = env_with_pki();
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     let path = env.path("users.csv");
     std::fs::write(&path, "\u{feff}email,subject,pkcs12_password\r\nuser0@example.com,,pw0\r\nuser1@example.com,,pw1\r\n").unwrap();
     let report = batch(&env, &key, &path).ok().json();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mailpki_test_support::{EmulatorProcess, TestEnv};
 
-use crate::{env_with_pki, import_issuer};
+use crate::{env_with_pki, issuer_key};
 
 const RUNS: u64 = 20;
 const USERS: usize = 4;
@@ -60,10 +60,7 @@ fn onboard(
 #[test]
 fn onboarding_killed_at_twenty_seeded_points_ends_exactly_once() {
     let (env, pki) = env_with_pki();
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     env.run("kms sym keys create cse_key").ok();
     let users: Vec<String> = (0..RUNS)
         .flat_map(|run| (0..USERS).map(move |i| user(run, i)))
@@ -136,10 +133,7 @@ fn onboarding_killed_at_twenty_seeded_points_ends_exactly_once() {
 #[test]
 fn two_processes_writing_one_store_lose_nothing() {
     let (env, pki) = env_with_pki();
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     let imports = 8;
     // Certificates and keys made with the openssl CLI, one PEM bundle each.
     let files: Vec<std::path::PathBuf> = (0..imports)

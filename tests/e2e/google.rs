@@ -4,7 +4,7 @@
 use mailpki_test_support::{EmulatorProcess, TestEnv, TestPki, openssl, s};
 use serde_json::json;
 
-use crate::{attributes, env_with_pki, import_issuer};
+use crate::{attributes, env_with_pki, issuer_key};
 
 const JANE: &str = "jane@example.com";
 const KACLS: &str = "https://kacls.example.com/google_cse";
@@ -19,10 +19,7 @@ struct Tenant {
 /// A store with the issuing CA and a CSE key, and an emulator with `users`.
 fn tenant(users: &[&str]) -> Tenant {
     let (env, pki) = env_with_pki();
-    let issuer_key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let issuer_key = issuer_key(&env, &pki);
     env.run("kms sym keys create cse_key").ok();
     let emulator = env.start_emulator(users, &pki.path("root.pem"));
     Tenant {
@@ -533,10 +530,7 @@ fn per_user_quotas_answer_429_and_the_client_waits() {
 #[test]
 fn the_emulator_keeps_its_tenant_in_a_state_file() {
     let (env, pki) = env_with_pki();
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     env.run("kms sym keys create cse_key").ok();
     let state = env.path("tenant.json");
     let start =

@@ -5,19 +5,11 @@
 use mailpki_test_support::{TestEnv, TestPki, openssl, pkilint_errors, s};
 use serde_json::Value;
 
-use crate::{attributes, env_with_pki, import_issuer};
+use crate::{attributes, env_with_pki, issuer_key};
 
 const MAILBOX: &str = "CN=jane@example.com, emailAddress=jane@example.com";
 const SEED_SUBJECT: &str = "C=FR, ST=IdF, L=Paris, O=ORGANIZATION, OU=DEPARTMENT, \
     CN=user@organization.com, emailAddress=user@organization.com";
-
-/// Imports the issuing CA as `ca` and returns its private key ID.
-fn issuer_key(env: &TestEnv, pki: &TestPki) -> String {
-    import_issuer(env, pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 /// The repository's example `config/user.ext`, copied into the test's folder.
 fn example_user_ext(env: &TestEnv) -> std::path::PathBuf {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use yasna::Tag;
 use yasna::models::ObjectIdentifier;
 
-use crate::{Idp, env_with_pki, import_issuer, now};
+use crate::{Idp, env_with_pki, issuer_key, now};
 
 const JANE: &str = "jane@example.com";
 const GOOGLE: &str = "gsuitecse-tokenissuer-gmail@system.gserviceaccount.com";
@@ -59,10 +59,7 @@ fn service_with(cse_keys: &[&str], extra: &str) -> Service {
         Some(&env.path("server.log")),
     );
     env.use_server(&server, &["alice"]);
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     for cse_key in cse_keys {
         env.run("kms sym keys create").arg(cse_key).ok();
         env.run("kms access-rights grant kacls -i")

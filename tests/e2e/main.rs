@@ -54,6 +54,14 @@ pub(crate) fn import_issuer(env: &TestEnv, pki: &TestPki, id: &str) -> serde_jso
         .json()
 }
 
+/// Imports the issuing CA as `ca` and returns its private key's ID (what `-i`/`-k` take).
+pub(crate) fn issuer_key(env: &TestEnv, pki: &TestPki) -> String {
+    import_issuer(env, pki, "ca")["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 pub(crate) fn attributes(env: &TestEnv, id: &str) -> serde_json::Value {
     env.run("kms attributes get -i").arg(id).ok().json()
 }

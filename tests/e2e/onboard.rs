@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use mailpki_test_support::{EmulatorProcess, ServerProcess, TestEnv, TestPki, s};
 use serde_json::json;
 
-use crate::{env_with_pki, import_issuer};
+use crate::{env_with_pki, issuer_key};
 
 struct Org {
     env: TestEnv,
@@ -39,10 +39,7 @@ fn org_with(count: usize, extra: &str, on_server: bool) -> Org {
         env.use_server(&server, &["alice"]);
         server
     });
-    let issuer_key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let issuer_key = issuer_key(&env, &pki);
     env.run("kms sym keys create cse_key").ok();
     let users: Vec<String> = (0..count).map(user).collect();
     let refs: Vec<&str> = users.iter().map(String::as_str).collect();

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mailpki_test_support::{Run, TestDatabase, TestPki, openssl, s};
 use serde_json::{Value, json};
 
-use crate::{Idp, env, env_with_pki, import_issuer, now, teams};
+use crate::{Idp, env, env_with_pki, import_issuer, issuer_key, now, teams};
 
 const JANE: &str = "jane@example.com";
 const KACLS: &str = "https://kacls.example.com/google_cse";
@@ -147,10 +147,7 @@ fn certify_batch_runs_through_the_server() {
     let (env, pki) = env_with_pki();
     let server = env.start_server(&s(&env.path("server-data/kms.sqlite")), "");
     env.use_server(&server, &["alice"]);
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     let csv = env.path("users.csv");
     std::fs::write(
         &csv,
@@ -573,10 +570,7 @@ fn two_instances_on_one_postgres_keep_every_invariant() {
     let via = |server: &mailpki_test_support::ServerProcess, user: &str, words: &str| -> Run {
         env.run_as(user, words).env("MAILPKI_KMS_URL", &server.url)
     };
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     via(&two, "alice", "kms access-rights grant bob -i")
         .arg(&key)
         .then("certify")

@@ -3,17 +3,14 @@
 use mailpki_test_support::{EmulatorProcess, TestEnv, TestPki, s};
 use serde_json::json;
 
-use crate::{env_with_pki, import_issuer};
+use crate::{env_with_pki, issuer_key};
 
 const JANE: &str = "jane@example.com";
 const ALIAS: &str = "sales@example.com";
 
 fn setup() -> (TestEnv, TestPki, EmulatorProcess, String) {
     let (env, pki) = env_with_pki();
-    let key = import_issuer(&env, &pki, "ca")["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = issuer_key(&env, &pki);
     let emulator = env.start_emulator(&[JANE], &pki.path("root.pem"));
     emulator.admin(
         "POST",
