@@ -29,6 +29,15 @@ pub enum StoreError {
         uid: String,
     },
 
+    /// A refusal on an object the user holds no right on at all: it reads as "not found", so
+    /// that nobody learns which IDs exist, but callers record it as a denial.
+    #[error("no object with ID `{uid}`")]
+    Hidden {
+        uid: String,
+        user: String,
+        operation: Operation,
+    },
+
     #[error("only the owner of `{uid}` can change its access rights")]
     NotOwner { uid: String },
 

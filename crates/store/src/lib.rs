@@ -16,6 +16,7 @@ mod row;
 mod schema;
 mod sqlite;
 mod store;
+mod text;
 
 pub use backend::{Backend, Reseal, WriteBatch};
 pub use codec::{
@@ -37,3 +38,4 @@ pub use store::{
     API_TOKEN_PREFIX, AccessEntry, DestroyOptions, ExportFormat, ImportReport, ImportRequest,
     IssuerMaterial, ObtainedEntry, Store,
 };
+pub use text::{escape, excerpt, is_invisible, looks_confusable};

@@ -84,6 +84,7 @@ string_enum! {
         GetAttributes => "get_attributes",
         Export => "export",
         Certify => "certify",
+        CertifyCa => "certify_ca",
         Sign => "sign",
         Encrypt => "encrypt",
         Decrypt => "decrypt",
@@ -120,6 +121,8 @@ impl Actor {
             Some("`*` stands for everyone and cannot act")
         } else if name.chars().any(char::is_control) {
             Some("it contains control characters")
+        } else if name.chars().any(crate::text::is_invisible) {
+            Some("it contains invisible (bidirectional or zero-width) characters")
         } else {
             None
         };
@@ -149,6 +152,8 @@ pub(crate) fn check_uid(uid: &str) -> Result<()> {
         Some("it is longer than 256 bytes")
     } else if uid.chars().any(|c| c.is_control() || c.is_whitespace()) {
         Some("it contains white space or control characters")
+    } else if uid.chars().any(crate::text::is_invisible) {
+        Some("it contains invisible (bidirectional or zero-width) characters")
     } else {
         None
     };
@@ -162,7 +167,11 @@ pub(crate) fn check_uid(uid: &str) -> Result<()> {
 }
 
 pub(crate) fn check_tag(tag: &str) -> Result<()> {
-    if tag.is_empty() || tag.chars().any(char::is_control) {
+    if tag.is_empty()
+        || tag
+            .chars()
+            .any(|c| c.is_control() || crate::text::is_invisible(c))
+    {
         return Err(StoreError::InvalidTag {
             tag: tag.to_owned(),
         });
@@ -335,6 +344,10 @@ pub struct AuditEntry {
     /// What went wrong, as the error message says it (never a secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// How the actor came to act, when someone else made that possible: `api token ID made
+    /// by ADMIN` for a token an admin created for the actor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// Which audit lines to read, newest first.

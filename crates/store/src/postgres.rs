@@ -243,7 +243,7 @@ type Args = Vec<Box<dyn postgres::types::ToSql + Sync>>;
 fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Args) {
     let mut clauses = vec![
         "(o.owner = $1 OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
-         AND g.grantee IN ($1, '*')))"
+         AND g.grantee IN ($1, '*') AND g.operation = 'get_attributes'))"
             .to_owned(),
     ];
     let mut args: Args = vec![Box::new(user.to_owned())];
@@ -611,8 +611,8 @@ impl Backend for PostgresBackend {
     fn audit_append(&self, entries: &[AuditEntry]) -> Result<()> {
         self.in_transaction(|tx| {
             let stmt = tx.prepare(
-                "INSERT INTO audit (at, actor, operation, object, outcome, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO audit (at, actor, operation, object, outcome, detail, via)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )?;
             for e in entries {
                 tx.execute(
@@ -624,6 +624,7 @@ impl Backend for PostgresBackend {
                         &e.object,
                         &e.outcome,
                         &e.detail,
+                        &e.via,
                     ],
                 )?;
             }
@@ -633,7 +634,7 @@ impl Backend for PostgresBackend {
 
     fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let rows = self.conn()?.query(
-            "SELECT at, actor, operation, object, outcome, detail FROM audit
+            "SELECT at, actor, operation, object, outcome, detail, via FROM audit
              WHERE ($1::TEXT IS NULL OR actor = $1) AND ($2::TEXT IS NULL OR object = $2)
              ORDER BY id DESC LIMIT $3",
             &[&filter.actor, &filter.object, &(filter.limit as i64)],
@@ -647,6 +648,7 @@ impl Backend for PostgresBackend {
                     object: r.try_get(3)?,
                     outcome: r.try_get(4)?,
                     detail: r.try_get(5)?,
+                    via: r.try_get(6)?,
                 })
             })
             .collect()

@@ -88,6 +88,10 @@ CREATE TABLE api_tokens (
     revoked INTEGER
 );
 ",
+    // Who made it possible for the actor to act (an admin's API token for them).
+    r"
+ALTER TABLE audit ADD COLUMN via TEXT;
+",
 ];
 
 /// A migration step in PostgreSQL's dialect.

@@ -87,6 +87,9 @@ impl SqliteBackend {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // Deleted and overwritten cells are zeroed, so a destroyed key's sealed bytes do not
+        // linger in free pages of the file.
+        conn.pragma_update(None, "secure_delete", true)?;
         let mut backend = Self {
             conn: Mutex::new(conn),
             path: path.to_owned(),
@@ -173,10 +176,20 @@ fn attach(conn: &Connection, raw: RawRow) -> Result<ObjectRecord> {
 }
 
 /// The WHERE clause and arguments of `find`: visible to `user`, and every condition of `filter`.
+/// Copies the write-ahead log into the file and empties it, so that the pages a destroy
+/// rewrote (zeroed by `secure_delete`) replace the old ones and no frame keeps the old bytes.
+/// Another process reading at the same moment can make this a no-op; the next destroy or
+/// SQLite's own checkpoint finishes it.
+fn scrub_wal(conn: &Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::debug!(error = %e, "checkpoint after destroy deferred");
+    }
+}
+
 fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
     let mut clauses = vec![
         "(o.owner = ?1 OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
-         AND g.grantee IN (?1, '*')))"
+         AND g.grantee IN (?1, '*') AND g.operation = 'get_attributes'))"
             .to_owned(),
     ];
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(user.to_owned())];
@@ -302,6 +315,9 @@ impl Backend for SqliteBackend {
             set_link(&tx, uid, *link, target)?;
         }
         tx.commit()?;
+        if !batch.remove.is_empty() {
+            scrub_wal(&conn);
+        }
         Ok(())
     }
 
@@ -356,13 +372,15 @@ impl Backend for SqliteBackend {
             "UPDATE objects SET state = ?2, revocation_reason = coalesce(?3, revocation_reason),
                 updated = ?4 WHERE uid = ?1"
         };
-        let changed = self
-            .conn()
-            .execute(sql, params![uid, state.as_str(), reason, now])?;
+        let conn = self.conn();
+        let changed = conn.execute(sql, params![uid, state.as_str(), reason, now])?;
         if changed == 0 {
             return Err(StoreError::NotFound {
                 uid: uid.to_owned(),
             });
+        }
+        if wipe {
+            scrub_wal(&conn);
         }
         Ok(())
     }
@@ -527,8 +545,8 @@ impl Backend for SqliteBackend {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO audit (at, actor, operation, object, outcome, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO audit (at, actor, operation, object, outcome, detail, via)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for e in entries {
                 stmt.execute(params![
@@ -537,7 +555,8 @@ impl Backend for SqliteBackend {
                     e.operation,
                     e.object,
                     e.outcome,
-                    e.detail
+                    e.detail,
+                    e.via
                 ])?;
             }
         }
@@ -548,7 +567,7 @@ impl Backend for SqliteBackend {
     fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT at, actor, operation, object, outcome, detail FROM audit
+            "SELECT at, actor, operation, object, outcome, detail, via FROM audit
              WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR object = ?2)
              ORDER BY id DESC LIMIT ?3",
         )?;
@@ -563,6 +582,7 @@ impl Backend for SqliteBackend {
                         object: r.get(3)?,
                         outcome: r.get(4)?,
                         detail: r.get(5)?,
+                        via: r.get(6)?,
                     })
                 },
             )?

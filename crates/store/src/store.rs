@@ -75,6 +75,9 @@ pub struct IssuerMaterial {
     pub key: PKey<Private>,
     /// The issuer's own chain, from its issuer upwards.
     pub chain: Vec<X509>,
+    /// Whether the actor may mint CA certificates with this key (its owner, or a holder of
+    /// `certify_ca`); `certify` alone mints end-entity S/MIME certificates only.
+    pub may_certify_ca: bool,
 }
 
 impl std::fmt::Debug for IssuerMaterial {
@@ -192,6 +195,9 @@ impl Store {
         created: bool,
         location: PathBuf,
     ) -> Result<Self> {
+        // A passphrase's salt is written only once the key it gives opens the store: a
+        // refused passphrase leaves nothing behind.
+        let mut new_salt = None;
         let key = match source {
             MasterKeySource::File(path) => {
                 MasterKey::from_file(path, created)?.ok_or_else(|| {
@@ -206,15 +212,31 @@ impl Store {
                 MasterKey::from_base64(text.expose_secret(), "MAILPKI_MASTER_KEY")?
             }
             MasterKeySource::Passphrase(pass) => {
-                let mut salt = [0u8; 16];
-                openssl::rand::rand_bytes(&mut salt)
-                    .map_err(StoreError::crypto("drawing a salt"))?;
-                let salt = backend.meta_init("kdf_salt", &codec::hex(&salt))?;
+                let salt = if let Some(salt) = backend.meta_get("kdf_salt")? {
+                    salt
+                } else {
+                    let mut salt = [0u8; 16];
+                    openssl::rand::rand_bytes(&mut salt)
+                        .map_err(StoreError::crypto("drawing a salt"))?;
+                    let salt = codec::hex(&salt);
+                    new_salt = Some(salt.clone());
+                    salt
+                };
                 MasterKey::from_passphrase(pass, salt.as_bytes())?
             }
         };
         // The first opener records a check value; everyone after must open it.
         let check = key.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD)?;
+        if new_salt.is_some() && !created && backend.meta_get("key_check")?.is_some() {
+            // A store made with another kind of master key: this passphrase cannot open it.
+            return Err(StoreError::MasterKeyMismatch);
+        }
+        if let Some(salt) = &new_salt
+            && backend.meta_init("kdf_salt", salt)? != *salt
+        {
+            // Another process made the store's salt meanwhile: its key is the store's.
+            return Err(StoreError::MasterKeyMismatch);
+        }
         let stored = backend.meta_init("key_check", &codec::hex(&check))?;
         let stored = unhex(&stored).ok_or(StoreError::MasterKeyMismatch)?;
         match key.open(&stored, KEY_CHECK_AAD) {
@@ -281,11 +303,35 @@ impl Store {
         {
             return Ok(());
         }
-        tracing::warn!(user = %actor, %operation, uid = %record.uid, "access denied");
-        Err(StoreError::PermissionDenied {
-            user: actor.to_string(),
-            operation,
-            uid: record.uid.clone(),
+        tracing::warn!(user = %actor, %operation, uid = %crate::escape(&record.uid), "access denied");
+        Err(self.refusal(actor, record, operation)?)
+    }
+
+    /// Why `actor` is refused `operation` on `record`: "may not" to a user who holds some
+    /// right on it, "not found" to one who holds none (a 403 would confirm the ID exists).
+    fn refusal(
+        &self,
+        actor: &Actor,
+        record: &ObjectRecord,
+        operation: Operation,
+    ) -> Result<StoreError> {
+        let sees = self
+            .backend
+            .grants_on(&record.uid)?
+            .iter()
+            .any(|(user, _)| user == actor.as_str() || user == Actor::EVERYONE);
+        Ok(if sees {
+            StoreError::PermissionDenied {
+                user: actor.to_string(),
+                operation,
+                uid: record.uid.clone(),
+            }
+        } else {
+            StoreError::Hidden {
+                uid: record.uid.clone(),
+                user: actor.to_string(),
+                operation,
+            }
         })
     }
 
@@ -404,7 +450,11 @@ impl Store {
     fn check_usable_for(record: &ObjectRecord, operation: Operation) -> Result<()> {
         let uses_key = matches!(
             operation,
-            Operation::Certify | Operation::Sign | Operation::Encrypt | Operation::Decrypt
+            Operation::Certify
+                | Operation::CertifyCa
+                | Operation::Sign
+                | Operation::Encrypt
+                | Operation::Decrypt
         );
         if uses_key && record.state != State::Active {
             return Err(StoreError::NotActive {
@@ -513,7 +563,12 @@ impl Store {
                 link: LinkType::CertificateLink,
             })?;
         let cert_record = self.authorized(actor, &certificate_id, Operation::Get)?;
+        let may_certify_ca = key_record.owner == actor.as_str()
+            || self
+                .backend
+                .has_grant(&key_record.uid, actor.as_str(), Operation::CertifyCa)?;
         Ok(IssuerMaterial {
+            may_certify_ca,
             certificate: Self::parse_certificate(&cert_record)?,
             chain: self.chain_of(&cert_record)?,
             key: self.private_key_of(&key_record)?,
@@ -618,6 +673,12 @@ impl Store {
             return Ok(Vec::new());
         };
         check_uid(uid)?;
+        if crate::text::looks_confusable(uid) {
+            tracing::warn!(
+                uid = %crate::escape(uid),
+                "the ID mixes Latin letters with look-alikes from other scripts; it may be mistaken for another"
+            );
+        }
         match self.backend.get(uid)? {
             None => Ok(Vec::new()),
             Some(_) if !replace => Err(StoreError::AlreadyExists {
@@ -750,6 +811,25 @@ impl Store {
             chain,
         };
         let mut batch = plan.batch;
+        // A link is written on its source object: only on objects this import makes or the
+        // actor owns. Someone else's certificate keeps its links, whatever key is imported
+        // beside it (the new object still links to it).
+        let inserted: std::collections::HashSet<String> =
+            batch.insert.iter().map(|r| r.uid.clone()).collect();
+        let mut links = Vec::with_capacity(batch.links.len());
+        for link in std::mem::take(&mut batch.links) {
+            let writable = inserted.contains(&link.0)
+                || self
+                    .backend
+                    .get(&link.0)?
+                    .is_some_and(|r| r.owner == actor.as_str());
+            if writable {
+                links.push(link);
+            } else {
+                tracing::info!(user = %actor, uid = %crate::escape(&link.0), "not linking from an object of another owner");
+            }
+        }
+        batch.links = links;
         // A replaced object's ID is reused by the new one: delete the old row first.
         batch.remove = plan.remove;
         self.backend.apply(batch)?;
@@ -1027,8 +1107,11 @@ impl Store {
     fn owned_record(&self, actor: &Actor, uid: &str) -> Result<ObjectRecord> {
         let record = self.record(uid)?;
         if record.owner != actor.as_str() {
-            return Err(StoreError::NotOwner {
-                uid: uid.to_owned(),
+            return Err(match self.refusal(actor, &record, Operation::Get)? {
+                hidden @ StoreError::Hidden { .. } => hidden,
+                _ => StoreError::NotOwner {
+                    uid: uid.to_owned(),
+                },
             });
         }
         Ok(record)

@@ -116,9 +116,10 @@ fn keys_go_only_to_actors_allowed_to_use_them_on(store: &Store) {
     let cert = store.certificate(&alice, "ca", Operation::Get).unwrap();
     assert!(cert.public_key().unwrap().public_eq(&key));
 
+    // Bob holds nothing on the key: to him it does not exist.
     assert!(matches!(
         store.private_key(&bob, &key_id, Operation::Certify),
-        Err(StoreError::PermissionDenied { .. })
+        Err(StoreError::Hidden { .. })
     ));
     store
         .grant(&alice, &key_id, "bob", &[Operation::Certify])
@@ -235,7 +236,7 @@ fn two_handles_on_one_database_lose_nothing() {
             .unwrap();
         assert!(matches!(
             handles[0].symmetric_key(&u, &shared, Operation::Get),
-            Err(StoreError::PermissionDenied { .. })
+            Err(StoreError::Hidden { .. })
         ));
         // The same ID twice: exactly one wins.
         let racers: Vec<_> = std::thread::scope(|scope| {
@@ -284,6 +285,7 @@ fn audit_log_and_api_tokens() {
                     object: Some("ca".into()),
                     outcome: (*outcome).into(),
                     detail: None,
+                    via: (i == 2).then(|| "api token tok-1 made by admin".into()),
                 }])
                 .unwrap();
         }
@@ -413,5 +415,45 @@ fn the_master_key_rotates_and_the_old_one_stops_working() {
         );
         let sym = store.symmetric_key(&alice, "cse", Operation::Get).unwrap();
         assert_eq!(sym.to_vec(), sym_bytes);
+    }
+}
+
+/// A destroyed key's sealed bytes are gone from the SQLite file and its write-ahead log, not
+/// just unlinked from a row (`secure_delete`, then a checkpoint).
+#[test]
+fn destroyed_key_material_does_not_linger_in_the_sqlite_file() {
+    use mailpki_store::{Backend, DestroyOptions, Material, SqliteBackend};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.sqlite");
+    let store =
+        Store::open_sqlite(&path, &MasterKeySource::File(dir.path().join("master.key"))).unwrap();
+    let alice = Actor::new("alice").unwrap();
+    for remove in [false, true] {
+        let id = store
+            .create_symmetric_key(&alice, None, Algorithm::Aes, 256, &[])
+            .unwrap();
+        let (reader, _) = SqliteBackend::open(&path).unwrap();
+        let Material::Sealed(sealed) = reader.get(&id).unwrap().unwrap().material else {
+            panic!("a symmetric key is sealed");
+        };
+        drop(reader);
+        store
+            .destroy(
+                &alice,
+                &id,
+                DestroyOptions {
+                    force: false,
+                    remove,
+                },
+            )
+            .unwrap();
+        for file in ["kms.sqlite", "kms.sqlite-wal"] {
+            if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+                assert!(
+                    !bytes.windows(sealed.len()).any(|w| w == sealed.as_slice()),
+                    "{file} still holds the sealed key (remove: {remove})"
+                );
+            }
+        }
     }
 }
