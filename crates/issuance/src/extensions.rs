@@ -696,6 +696,39 @@ fn check_uri(uri: &str, line: usize) -> Result<String> {
 }
 
 impl ExtensionSpec {
+    /// What this spec would let the certificate do beyond an end-entity S/MIME certificate:
+    /// act as a CA, sign certificates or CRLs, or serve a purpose other than email
+    /// protection. Empty for the built-in profile and for any spec a plain `certify` right
+    /// may mint.
+    #[must_use]
+    pub fn beyond_end_entity(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if self.basic_constraints.as_ref().is_some_and(|b| b.value.ca) {
+            found.push("basicConstraints CA:TRUE".to_owned());
+        }
+        if let Some(usage) = &self.key_usage {
+            for (bit, name) in [
+                (KeyUsageBit::KeyCertSign, "keyUsage keyCertSign"),
+                (KeyUsageBit::CrlSign, "keyUsage cRLSign"),
+            ] {
+                if usage.value.contains(&bit) {
+                    found.push(name.to_owned());
+                }
+            }
+        }
+        match &self.extended_key_usage {
+            None => found.push("no extendedKeyUsage (any purpose)".to_owned()),
+            Some(eku) => {
+                for usage in &eku.value {
+                    if *usage != ExtendedKeyUsage::EmailProtection {
+                        found.push(format!("extendedKeyUsage {}", usage.oid()));
+                    }
+                }
+            }
+        }
+        found
+    }
+
     /// Reads an OpenSSL-style extension file. With `section`, that section is used; without,
     /// the lines before any section header, else the first section holding extensions.
     pub fn parse(text: &str, section: Option<&str>) -> Result<Self> {

@@ -227,6 +227,9 @@ pub struct CertifyReply {
     pub findings: Vec<Finding>,
     /// Warnings about the minting itself (a fallback CRL URL, a shortened validity).
     pub notes: Vec<String>,
+    /// The certificate is a CA (minted under the `certify_ca` right).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub certificate_authority: bool,
 }
 
 /// A linter finding, as the reply carries it.

@@ -42,6 +42,17 @@ pub enum KmsError {
     #[error("{reason}")]
     InvalidRequest { reason: String },
 
+    /// `certify` mints end-entity S/MIME certificates only; more needs `certify_ca`.
+    #[error(
+        "user `{user}` may only mint end-entity S/MIME certificates with `{id}` ({}); a CA certificate or another purpose needs the `certify_ca` right from the key's owner",
+        reasons.join(", ")
+    )]
+    EndEntityOnly {
+        id: String,
+        user: String,
+        reasons: Vec<String>,
+    },
+
     /// The server refused or failed; `code` is its machine-readable reason.
     #[error("{message}")]
     Remote {
@@ -73,7 +84,7 @@ impl KmsError {
                 e.is_user_error()
             }
             Self::Issuer { source, .. } => source.is_user_error(),
-            Self::NoIssuer | Self::InvalidRequest { .. } => true,
+            Self::NoIssuer | Self::InvalidRequest { .. } | Self::EndEntityOnly { .. } => true,
             Self::Remote { status, .. } => (400..500).contains(status),
             Self::Crypto(_) | Self::Unreachable { .. } | Self::Protocol { .. } => false,
         }

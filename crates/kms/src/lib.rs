@@ -183,6 +183,14 @@ impl Kms {
         }
     }
 
+    /// Live API tokens acting as this user that someone else made.
+    pub fn tokens_for_me(&self) -> Result<Vec<mailpki_store::ApiToken>> {
+        match self {
+            Self::Embedded(e) => ops::tokens_for(&e.store, &e.actor),
+            Self::Remote(r) => r.get("/v1/access/tokens"),
+        }
+    }
+
     pub fn revoke(&self, id: &str, body: &RevokeBody) -> Result<()> {
         match self {
             Self::Embedded(e) => ops::revoke(&e.store, &e.actor, id, body),

@@ -5,7 +5,7 @@
 
 use mailpki_issuance::{
     EmailAddress, ExtensionSpec, Issuer, KeyAlgorithm, LeafRequest, LintOptions, LintReport,
-    ProfileUrls, SubjectName, google_smime_profile, lint,
+    MAX_VALIDITY_DAYS, ProfileUrls, SubjectName, google_smime_profile, lint,
 };
 use mailpki_store::{Actor, Bundle, ImportReport, IssuerMaterial, Store};
 use openssl::pkey::{PKey, Private, Public};
@@ -73,6 +73,8 @@ pub struct Minter {
     pub days: u32,
     pub algorithm: KeyAlgorithm,
     allow_non_compliant: bool,
+    /// Whether the extensions make CA certificates (only with `certify_ca`).
+    ca: bool,
     /// DER of the issuer, then its chain, for the linter.
     chain_der: Vec<Vec<u8>>,
     /// Things the caller should tell the user once (not errors).
@@ -162,6 +164,31 @@ impl Minter {
             .map(str::parse)
             .transpose()?
             .unwrap_or_default();
+        let days = profile.days.or(defaults.days).unwrap_or(DEFAULT_DAYS);
+        // `certify` is a right to mint S/MIME certificates for users, never a way to a CA of
+        // one's own: whatever `allow_non_compliant` says, anything more needs `certify_ca`.
+        if !material.may_certify_ca {
+            let mut reasons = spec
+                .as_ref()
+                .map(ExtensionSpec::beyond_end_entity)
+                .unwrap_or_default();
+            if days > MAX_VALIDITY_DAYS {
+                reasons.push(format!(
+                    "a validity of {days} days (at most {MAX_VALIDITY_DAYS})"
+                ));
+            }
+            if !reasons.is_empty() {
+                return Err(KmsError::EndEntityOnly {
+                    id: key_id,
+                    user: actor.to_string(),
+                    reasons,
+                });
+            }
+        }
+        let ca = spec
+            .as_ref()
+            .and_then(|s| s.basic_constraints.as_ref())
+            .is_some_and(|b| b.value.ca);
         let mut chain_der = vec![material.certificate.to_der()?];
         for c in &material.chain {
             chain_der.push(c.to_der()?);
@@ -170,12 +197,19 @@ impl Minter {
             issuer: material,
             spec,
             urls,
-            days: profile.days.or(defaults.days).unwrap_or(DEFAULT_DAYS),
+            days,
             algorithm,
             allow_non_compliant: profile.allow_non_compliant,
+            ca,
             chain_der,
             warnings,
         })
+    }
+
+    /// Whether this minter makes CA certificates (audited as `certify_ca`).
+    #[must_use]
+    pub fn mints_ca(&self) -> bool {
+        self.ca
     }
 
     #[must_use]

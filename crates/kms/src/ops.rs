@@ -6,9 +6,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mailpki_issuance::{EmailAddress, SubjectName, parse_csr};
 use mailpki_store::{
-    AccessEntry, Actor, Algorithm, Attributes, DestroyOptions, ExportFormat, ImportFormat,
-    ImportReport, ImportRequest, ObjectFilter, ObjectType, ObtainedEntry, Operation, Pkcs12Profile,
-    Store,
+    AccessEntry, Actor, Algorithm, ApiToken, Attributes, DestroyOptions, ExportFormat,
+    ImportFormat, ImportReport, ImportRequest, ObjectFilter, ObjectType, ObtainedEntry, Operation,
+    Pkcs12Profile, Store,
 };
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -101,6 +101,24 @@ pub fn export(
         }
     };
     Ok(store.export_certificate(actor, id, &format)?)
+}
+
+/// Live API tokens that act as `actor` but were made by someone else: who else can act as
+/// them.
+pub fn tokens_for(store: &Store, actor: &Actor) -> Result<Vec<ApiToken>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Ok(store
+        .api_tokens()?
+        .into_iter()
+        .filter(|t| {
+            t.user == actor.as_str()
+                && t.created_by != t.user
+                && t.revoked.is_none()
+                && t.expires.is_none_or(|e| e > now)
+        })
+        .collect())
 }
 
 pub fn search(store: &Store, actor: &Actor, body: &SearchBody) -> Result<Vec<Attributes>> {
@@ -242,5 +260,6 @@ pub fn certify(
             })
             .collect(),
         notes,
+        certificate_authority: minter.mints_ca(),
     })
 }
