@@ -1,8 +1,10 @@
 //! Who is calling. Every `/v1` request but the health check and the API document carries
 //! `Authorization: Bearer T`, where T is either an API token (`mpk_...`, looked up by hash in
 //! the store) or an ID token from the configured OIDC issuer, checked against the issuer's
-//! JWKS: signature (asymmetric algorithms only), `iss`, `aud`, `exp`, and the user claim
-//! (default `email`; an `email_verified` of false is refused). JWKS handling is [`crate::jwt`].
+//! JWKS: signature (asymmetric algorithms only), `iss`, `aud`, `exp`, `nbf`, and the user
+//! claim (default `email`; an `email_verified` other than true is refused). JWKS handling is
+//! [`crate::jwt`]. Failed attempts are counted per client address ([`crate::limits`]) and
+//! logged a few at a time, never with the token.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -67,6 +69,9 @@ pub(crate) struct Caller {
     pub(crate) actor: Actor,
     pub(crate) admin: bool,
     pub(crate) method: Method,
+    /// For an API token made by someone other than its user: `api token ID made by USER`,
+    /// on every audit line the token writes.
+    pub(crate) via: Option<String>,
 }
 
 pub(crate) struct Authenticator {
@@ -90,8 +95,12 @@ impl Oidc {
 
     pub(crate) async fn verify(&self, token: &str) -> Result<String, String> {
         let claims = self.issuer.verify(token).await?;
-        if claims.get("email_verified") == Some(&serde_json::Value::Bool(false)) {
-            return Err("the token's email is not verified".to_owned());
+        // Absent is fine (many IdPs only vouch for addresses they verified); present, it must
+        // say true: `"false"`, `0` or `null` are not a verification.
+        match claims.get("email_verified") {
+            None | Some(serde_json::Value::Bool(true)) => {}
+            Some(serde_json::Value::String(s)) if s == "true" => {}
+            Some(_) => return Err("the token's email is not verified".to_owned()),
         }
         claims
             .get(&self.user_claim)
@@ -115,7 +124,7 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthenticated("missing bearer token"))?;
-        let (user, method) = if token.starts_with(API_TOKEN_PREFIX) {
+        let (user, method, via) = if token.starts_with(API_TOKEN_PREFIX) {
             let token = token.to_owned();
             // A database that is away is a 503 here too, not a reason to turn the caller away.
             let found = state
@@ -124,13 +133,16 @@ impl Authenticator {
                 .ok_or_else(|| {
                     ApiError::unauthenticated("unknown, revoked or expired API token")
                 })?;
-            (found.user, Method::ApiToken)
+            let via = (found.created_by != found.user)
+                .then(|| format!("api token {} made by {}", found.id, found.created_by));
+            (found.user, Method::ApiToken, via)
         } else if let Some(oidc) = &self.oidc {
             (
                 oidc.verify(token)
                     .await
                     .map_err(ApiError::unauthenticated)?,
                 Method::Oidc,
+                None,
             )
         } else {
             return Err(ApiError::unauthenticated(
@@ -142,7 +154,42 @@ impl Authenticator {
             admin: self.admins.contains(actor.as_str()),
             actor,
             method,
+            via,
         })
+    }
+}
+
+/// The peer's address, when the server was started with connection info.
+pub(crate) fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// The client's address, for counting failed authentications; never refuses.
+pub(crate) struct ClientAddr(pub(crate) Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_address(parts)))
+    }
+}
+
+impl AppState {
+    /// A bounded, rate-limited log line for a request refused before anyone was identified:
+    /// the path and reason cut short and escaped, then only a count while a flood lasts.
+    pub(crate) fn log_unauthenticated(&self, path: &str, reason: &str) {
+        if let Some(held) = self.unauthenticated_log.admit() {
+            tracing::warn!(
+                path = %mailpki_store::excerpt(path, 80),
+                reason = %mailpki_store::excerpt(reason, 160),
+                not_logged_before = held,
+                "unauthenticated request"
+            );
+        }
     }
 }
 
@@ -154,12 +201,17 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
+        let addr = client_address(parts);
+        if state.failures.blocked(addr) {
+            return Err(ApiError::too_many_failures());
+        }
         let result = state.auth.authenticate(state, header).await;
         if let Err(e) = &result
             && e.status == axum::http::StatusCode::UNAUTHORIZED
         {
+            state.failures.failed(addr);
             // The reason names what was wrong with the token, never the token itself.
-            tracing::warn!(path = %parts.uri.path(), reason = %e.message, "unauthenticated request");
+            state.log_unauthenticated(parts.uri.path(), &e.message);
         }
         result
     }

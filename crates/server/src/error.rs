@@ -15,6 +15,9 @@ pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) message: String,
+    /// A refusal answered as "not found" (the caller holds no right on the object): audited as
+    /// a denial all the same.
+    pub(crate) denied: bool,
 }
 
 impl ApiError {
@@ -23,7 +26,16 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            denied: false,
         }
+    }
+
+    pub(crate) fn too_many_failures() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "too many failed authentications from this address; try again in a minute",
+        )
     }
 
     pub(crate) fn unauthenticated(message: impl Into<String>) -> Self {
@@ -60,6 +72,11 @@ fn from_store(e: &StoreError) -> ApiError {
     use StatusCode as S;
     let (status, code) = match e {
         StoreError::NotFound { .. } => (S::NOT_FOUND, "not_found"),
+        StoreError::Hidden { .. } => {
+            let mut e = ApiError::new(S::NOT_FOUND, "not_found", e.to_string());
+            e.denied = true;
+            return e;
+        }
         StoreError::AlreadyExists { .. } => (S::CONFLICT, "already_exists"),
         StoreError::PermissionDenied { .. } | StoreError::NotOwner { .. } => {
             (S::FORBIDDEN, "permission_denied")
@@ -118,6 +135,7 @@ impl From<KmsError> for ApiError {
                     ApiError::internal()
                 }
             },
+            KmsError::EndEntityOnly { .. } => ApiError::forbidden(e.to_string()),
             KmsError::Refused(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "non_compliant", chain(&e))
             }

@@ -156,12 +156,22 @@ impl JwtIssuer {
             return Err(format!("algorithm {:?} is not accepted", header.alg));
         }
         let jwk = self.key(header.kid.as_deref()).await?;
+        // A key published for one algorithm signs with that one only (RFC 7517 `alg`).
+        if let Some(published) = jwk.common.key_algorithm
+            && format!("{published:?}") != format!("{:?}", header.alg)
+        {
+            return Err(format!(
+                "the token is signed with {:?}, its key is published for {published:?}",
+                header.alg
+            ));
+        }
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("unusable JWKS key: {e}"))?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = 60;
+        validation.validate_nbf = true;
         jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map(|data| data.claims)
             .map_err(|e| format!("invalid token: {e}"))
@@ -177,6 +187,11 @@ pub(crate) async fn verify_with(issuers: &[JwtIssuer], token: &str) -> Result<Cl
     let issuer = issuers
         .iter()
         .find(|i| i.config.issuer == claimed)
-        .ok_or_else(|| format!("tokens from `{claimed}` are not trusted here"))?;
+        .ok_or_else(|| {
+            format!(
+                "tokens from `{}` are not trusted here",
+                mailpki_store::excerpt(&claimed, 80)
+            )
+        })?;
     issuer.verify(token).await
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -34,7 +34,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, ClientAddr};
 use crate::error::ApiError;
 use crate::jwt::{Claims, IssuerConfig, JwtIssuer, verify_with};
 use crate::routes::Body;
@@ -49,9 +49,15 @@ pub struct KaclsConfig {
     #[serde(default = "default_prefix")]
     pub prefix: String,
     /// The key service's public URL, as in `[google] kacls_url` and the authorization
-    /// tokens' `kacls_url` claim. Unset, the URL the request came to is expected.
+    /// tokens' `kacls_url` claim. Unset, the server's own listen address and `prefix` (right
+    /// only when clients reach the server directly); never a request's Host header.
     #[serde(default)]
     pub url: Option<String>,
+    /// Whether `privatekeysign` and `privatekeydecrypt` need an authorization naming the key
+    /// (`spki_hash`), which binds a wrapped key to its user. Gmail always sends it; turn this
+    /// off only for other clients [default: true].
+    #[serde(default = "yes")]
+    pub require_spki_hash: bool,
     /// Store IDs of the CSE keys; the first wraps, each is tried to unwrap (key rotation).
     pub cse_keys: Vec<String>,
     /// The store user the service acts as; it needs `decrypt` (and `encrypt`, for
@@ -76,6 +82,10 @@ pub struct KaclsConfig {
     /// Instance name for `status`.
     #[serde(default)]
     pub name: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_prefix() -> String {
@@ -133,6 +143,13 @@ impl KaclsError {
 
     fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    fn too_many_failures() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed authentications from this address; try again in a minute",
+        )
     }
 
     fn internal(message: impl Into<String>) -> Self {
@@ -241,7 +258,15 @@ pub(crate) struct Kacls {
     actor: Actor,
     cache: TimedCache<Arc<PKey<Private>>>,
     sessions: TimedCache<String>,
-    scheme: &'static str,
+    /// This service's URL, as authorization tokens must name it.
+    url: String,
+}
+
+/// Why a call was refused: before anyone was identified (logged, bounded, never audited), or
+/// once the caller's identity token checked out (audited under their name).
+enum Refusal {
+    Anonymous(KaclsError),
+    Known(String, KaclsError),
 }
 
 /// Who asked, for the log and the audit trail.
@@ -249,6 +274,10 @@ struct Decision {
     email: String,
     resource: Option<String>,
     spki_hash: Option<String>,
+}
+
+fn excerpt(text: &str, max: usize) -> String {
+    mailpki_store::excerpt(text, max)
 }
 
 fn claim<'a>(claims: &'a Claims, name: &str) -> Option<&'a str> {
@@ -290,7 +319,8 @@ fn check_spki(key: &PKey<Private>, wanted: Option<&str>) -> Result<(), KaclsErro
 }
 
 impl Kacls {
-    pub(crate) fn new(config: KaclsConfig, tls: bool) -> Result<Self, String> {
+    /// `server_url` is where the server listens, for a configuration without `url`.
+    pub(crate) fn new(config: KaclsConfig, server_url: &str) -> Result<Self, String> {
         if config.cse_keys.is_empty() {
             return Err("[server.kacls] cse_keys names no CSE key".to_owned());
         }
@@ -331,7 +361,10 @@ impl Kacls {
                 Duration::from_secs(config.key_cache_seconds),
                 config.key_cache_entries,
             ),
-            scheme: if tls { "https" } else { "http" },
+            url: config.url.as_deref().map_or_else(
+                || format!("{server_url}{}", config.prefix),
+                |u| u.trim_end_matches('/').to_owned(),
+            ),
             config,
         })
     }
@@ -357,18 +390,6 @@ impl Kacls {
         });
     }
 
-    /// This service's URL: configured, or the one the request came to.
-    fn url(&self, headers: &HeaderMap) -> String {
-        if let Some(url) = &self.config.url {
-            return url.trim_end_matches('/').to_owned();
-        }
-        let host = headers
-            .get(axum::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        format!("{}://{host}{}", self.scheme, self.config.prefix)
-    }
-
     /// The user the authentication token names (`google_email` when present). A user's
     /// client sends the same identity token with every call of a session, so a token that
     /// checked out is remembered (by its hash) until it expires, at most `key_cache_seconds`.
@@ -382,6 +403,7 @@ impl Kacls {
             .map_err(|e| KaclsError::unauthenticated(format!("authentication token: {e}")))?;
         let email = claim(&claims, "google_email")
             .or_else(|| claim(&claims, "email"))
+            .filter(|e| !e.trim().is_empty())
             .map(str::to_owned)
             .ok_or_else(|| KaclsError::unauthenticated("the authentication token has no email"))?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -399,28 +421,41 @@ impl Kacls {
     /// Both tokens checked for `role`, as Google's CSE reference asks.
     async fn authorize(
         &self,
-        headers: &HeaderMap,
         authentication: &str,
         authorization: &str,
         role: &str,
+    ) -> Result<Decision, Refusal> {
+        let email = self
+            .authenticate(authentication)
+            .await
+            .map_err(Refusal::Anonymous)?;
+        self.check_authorization(&email, authorization, role)
+            .await
+            .map_err(|e| Refusal::Known(email, e))
+    }
+
+    async fn check_authorization(
+        &self,
+        email: &str,
+        authorization: &str,
+        role: &str,
     ) -> Result<Decision, KaclsError> {
-        let email = self.authenticate(authentication).await?;
         let claims = verify_with(&self.authz, authorization)
             .await
             .map_err(|e| KaclsError::unauthenticated(format!("authorization token: {e}")))?;
         if claim(&claims, "role") != Some(role) {
             return Err(KaclsError::forbidden(format!(
-                "the authorization's role is {:?}, this operation needs `{role}`",
-                claim(&claims, "role").unwrap_or("none")
+                "the authorization's role is `{}`, this operation needs `{role}`",
+                excerpt(claim(&claims, "role").unwrap_or("none"), 40)
             )));
         }
         let authorized = claim(&claims, "email").unwrap_or_default();
-        if !authorized.eq_ignore_ascii_case(&email) {
+        if authorized.trim().is_empty() || !authorized.eq_ignore_ascii_case(email) {
             return Err(KaclsError::forbidden(
                 "the authentication and authorization tokens name different users",
             ));
         }
-        let url = self.url(headers);
+        let url = &self.url;
         if claim(&claims, "kacls_url").map(|u| u.trim_end_matches('/')) != Some(url.as_str()) {
             return Err(KaclsError::forbidden(format!(
                 "the authorization is for another key service (kacls_url is not {url})"
@@ -432,13 +467,22 @@ impl Kacls {
             && !self.config.perimeters.iter().any(|p| p == perimeter)
         {
             return Err(KaclsError::forbidden(format!(
-                "perimeter `{perimeter}` is not allowed here"
+                "perimeter `{}` is not allowed here",
+                excerpt(perimeter, 80)
             )));
         }
+        let spki_hash = claim(&claims, "spki_hash")
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned);
+        if spki_hash.is_none() && self.config.require_spki_hash {
+            return Err(KaclsError::forbidden(
+                "the authorization names no key (spki_hash): a wrapped key opens only for the user it was made for",
+            ));
+        }
         Ok(Decision {
-            email,
-            resource: claim(&claims, "resource_name").map(str::to_owned),
-            spki_hash: claim(&claims, "spki_hash").map(str::to_owned),
+            email: email.to_owned(),
+            resource: claim(&claims, "resource_name").map(|r| excerpt(r, 256)),
+            spki_hash,
         })
     }
 
@@ -519,12 +563,20 @@ fn sign(
         )));
     }
     let failed = |_| KaclsError::internal("signing failed");
+    // RFC 8017: the salt fits beside the hash and two bytes in the key's size; OpenSSL would
+    // fail later with an error that reads as ours.
+    let salt = salt.unwrap_or(md.size() as i32);
+    let max_salt = i32::try_from(key.size()).unwrap_or(i32::MAX) - md.size() as i32 - 2;
+    if pss && !(0..=max_salt).contains(&salt) {
+        return Err(KaclsError::bad(format!(
+            "rsa_pss_salt_length {salt} does not fit this key and digest (0 to {max_salt})"
+        )));
+    }
     let mut ctx = PkeyCtx::new(key).map_err(failed)?;
     ctx.sign_init().map_err(failed)?;
     ctx.set_signature_md(md).map_err(failed)?;
     if pss {
         ctx.set_rsa_padding(Padding::PKCS1_PSS).map_err(failed)?;
-        let salt = salt.unwrap_or(md.size() as i32);
         ctx.set_rsa_pss_saltlen(openssl::sign::RsaPssSaltlen::custom(salt))
             .map_err(failed)?;
     } else {
@@ -660,6 +712,37 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| KaclsError::internal("the operation failed"))?
 }
 
+/// Answers a refusal: one before anyone was identified goes to a bounded, rate-limited log
+/// line and counts against the client's address (it never reaches the audit table, which an
+/// anonymous caller could otherwise fill); one after goes on record under the caller's name.
+async fn refuse(
+    app: &AppState,
+    addr: Option<std::net::IpAddr>,
+    operation: &'static str,
+    refusal: Refusal,
+) -> KaclsError {
+    match refusal {
+        Refusal::Anonymous(e) => {
+            app.failures.failed(addr);
+            app.log_unauthenticated(operation, &e.message);
+            e
+        }
+        Refusal::Known(email, e) => {
+            record(app, &email, operation, None, Err(&e)).await;
+            e
+        }
+    }
+}
+
+/// Refuses a client address that used up its failed authentications.
+fn not_blocked(app: &AppState, addr: Option<std::net::IpAddr>) -> Result<(), KaclsError> {
+    if app.failures.blocked(addr) {
+        Err(KaclsError::too_many_failures())
+    } else {
+        Ok(())
+    }
+}
+
 /// Logs the decision and records it in the audit log.
 async fn record(
     app: &AppState,
@@ -668,10 +751,16 @@ async fn record(
     object: Option<String>,
     result: Result<(), &KaclsError>,
 ) {
+    let (who_shown, object_shown) = (
+        excerpt(who, 256),
+        object.as_deref().map(|o| excerpt(o, 256)),
+    );
     match result {
-        Ok(()) => tracing::info!(user = who, operation, object, "kacls allowed"),
+        Ok(()) => {
+            tracing::info!(user = %who_shown, operation, object = ?object_shown, "kacls allowed");
+        }
         Err(e) => {
-            tracing::warn!(user = who, operation, object, status = e.status.as_u16(), reason = %e.message, "kacls refused");
+            tracing::warn!(user = %who_shown, operation, object = ?object_shown, status = e.status.as_u16(), reason = %excerpt(&e.message, 240), "kacls refused");
         }
     }
     let outcome = result.map_err(|e| ApiError::new(e.status, "kacls", e.message.clone()));
@@ -679,14 +768,14 @@ async fn record(
         .await;
 }
 
-async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, KaclsError> {
+async fn status(State(app): State<AppState>) -> Result<Response, KaclsError> {
     let kacls = service(&app)?;
     Ok(Json(json!({
         "server_type": "KACLS",
         "vendor_id": "mailpki",
         "version": env!("CARGO_PKG_VERSION"),
         "name": kacls.config.name.clone().unwrap_or_else(|| "mailpki".to_owned()),
-        "kacls_url": kacls.url(&headers),
+        "kacls_url": kacls.url,
         "operations_supported": OPERATIONS,
     }))
     .into_response())
@@ -694,21 +783,19 @@ async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<Respo
 
 async fn private_key_sign(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    ClientAddr(addr): ClientAddr,
     KaclsJson(req): KaclsJson<SignRequest>,
 ) -> Result<Response, KaclsError> {
     let kacls = service(&app)?;
+    not_blocked(&app, addr)?;
     check_len("reason", &req.reason, MAX_REASON)?;
     check_len("digest", &req.digest, MAX_DIGEST * 2)?;
     let decision = match kacls
-        .authorize(&headers, &req.authentication, &req.authorization, "signer")
+        .authorize(&req.authentication, &req.authorization, "signer")
         .await
     {
         Ok(d) => d,
-        Err(e) => {
-            record(&app, "-", "kacls.privatekeysign", None, Err(&e)).await;
-            return Err(e);
-        }
+        Err(refusal) => return Err(refuse(&app, addr, "kacls.privatekeysign", refusal).await),
     };
     let digest = decode("digest", &req.digest)?;
     if digest.len() > MAX_DIGEST {
@@ -781,61 +868,55 @@ async fn decrypt_common(
 
 async fn private_key_decrypt(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    ClientAddr(addr): ClientAddr,
     KaclsJson(req): KaclsJson<DecryptRequest>,
 ) -> Result<Response, KaclsError> {
     let kacls = service(&app)?;
+    not_blocked(&app, addr)?;
     let decision = match kacls
-        .authorize(
-            &headers,
-            &req.authentication,
-            &req.authorization,
-            "decrypter",
-        )
+        .authorize(&req.authentication, &req.authorization, "decrypter")
         .await
     {
         Ok(d) => d,
-        Err(e) => {
-            record(&app, "-", "kacls.privatekeydecrypt", None, Err(&e)).await;
-            return Err(e);
+        Err(refusal) => {
+            return Err(refuse(&app, addr, "kacls.privatekeydecrypt", refusal).await);
         }
     };
     decrypt_common(&app, kacls, decision, "kacls.privatekeydecrypt", req).await
 }
 
 /// The caller must be a privileged user of the key service.
-async fn privileged(kacls: &Kacls, authentication: &str) -> Result<String, KaclsError> {
-    let email = kacls.authenticate(authentication).await?;
+async fn privileged(kacls: &Kacls, authentication: &str) -> Result<String, Refusal> {
+    let email = kacls
+        .authenticate(authentication)
+        .await
+        .map_err(Refusal::Anonymous)?;
     if !kacls
         .config
         .privileged_users
         .iter()
         .any(|u| u.eq_ignore_ascii_case(&email))
     {
-        return Err(KaclsError::forbidden(format!(
-            "`{email}` is not a privileged user of this key service"
-        )));
+        let e = KaclsError::forbidden(format!(
+            "`{}` is not a privileged user of this key service",
+            excerpt(&email, 256)
+        ));
+        return Err(Refusal::Known(email, e));
     }
     Ok(email)
 }
 
 async fn privileged_private_key_decrypt(
     State(app): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     KaclsJson(req): KaclsJson<DecryptRequest>,
 ) -> Result<Response, KaclsError> {
     let kacls = service(&app)?;
+    not_blocked(&app, addr)?;
     let email = match privileged(&kacls, &req.authentication).await {
         Ok(email) => email,
-        Err(e) => {
-            record(
-                &app,
-                "-",
-                "kacls.privilegedprivatekeydecrypt",
-                None,
-                Err(&e),
-            )
-            .await;
-            return Err(e);
+        Err(refusal) => {
+            return Err(refuse(&app, addr, "kacls.privilegedprivatekeydecrypt", refusal).await);
         }
     };
     if let Some(alg) = &req.spki_hash_algorithm
@@ -862,24 +943,25 @@ async fn privileged_private_key_decrypt(
 
 async fn wrap_private_key(
     State(app): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     KaclsJson(req): KaclsJson<WrapRequest>,
 ) -> Result<Response, KaclsError> {
     let kacls = service(&app)?;
+    not_blocked(&app, addr)?;
     let email = match privileged(&kacls, &req.authentication).await {
         Ok(email) => email,
-        Err(e) => {
-            record(&app, "-", "kacls.wrapprivatekey", None, Err(&e)).await;
-            return Err(e);
-        }
+        Err(refusal) => return Err(refuse(&app, addr, "kacls.wrapprivatekey", refusal).await),
     };
     if !req.perimeter_id.is_empty()
         && !kacls.config.perimeters.is_empty()
         && !kacls.config.perimeters.contains(&req.perimeter_id)
     {
-        return Err(KaclsError::forbidden(format!(
+        let e = KaclsError::forbidden(format!(
             "perimeter `{}` is not allowed here",
-            req.perimeter_id
-        )));
+            excerpt(&req.perimeter_id, 80)
+        ));
+        record(&app, &email, "kacls.wrapprivatekey", None, Err(&e)).await;
+        return Err(e);
     }
     check_len("private_key", &req.private_key, MAX_WRAPPED_KEY)?;
     let der = Zeroizing::new(decode("private_key", &req.private_key)?);

@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod jwt;
 mod kacls;
+mod limits;
 mod routes;
 
 use std::collections::HashSet;
@@ -73,6 +74,27 @@ pub struct ServerConfig {
     /// The Google CSE key access control list service on this server.
     #[serde(default)]
     pub kacls: Option<KaclsConfig>,
+    /// A connection must send its request headers within this time [default: 10].
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout_seconds: u64,
+    /// Failed authentications one client address may make per minute before it is answered
+    /// 429 for the rest of that minute (API, OIDC and key-service tokens alike); 0: no limit.
+    /// Behind a reverse proxy every client has the proxy's address: set 0 and limit there
+    /// [default: 60].
+    #[serde(default = "default_auth_failures")]
+    pub auth_failures_per_minute: u32,
+    /// Whether admins may create API tokens for users other than themselves over the API
+    /// [default: true]. Every such token, and every request made with it, names its creator.
+    #[serde(default = "yes")]
+    pub admin_tokens_for_others: bool,
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_auth_failures() -> u32 {
+    60
 }
 
 fn default_listen() -> String {
@@ -108,6 +130,9 @@ impl Default for ServerConfig {
             database_timeout_seconds: default_db_timeout(),
             oidc: None,
             kacls: None,
+            header_read_timeout_seconds: default_header_timeout(),
+            auth_failures_per_minute: default_auth_failures(),
+            admin_tokens_for_others: true,
         }
     }
 }
@@ -139,6 +164,14 @@ pub enum ServerError {
     Startup { reason: String },
     #[error("invalid [server.kacls]: {reason}")]
     Kacls { reason: String },
+}
+
+/// How much of a name (user, object ID) and of a message an audit line keeps.
+const MAX_AUDIT_NAME: usize = 256;
+const MAX_AUDIT_DETAIL: usize = 512;
+
+fn excerpt(text: &str, max: usize) -> String {
+    mailpki_store::excerpt(text, max)
 }
 
 /// A line for the audit log and who waits for its commit.
@@ -176,6 +209,11 @@ pub(crate) struct AppState {
     defaults: Arc<IssuanceDefaults>,
     auth: Arc<Authenticator>,
     allow_wildcard_grants: bool,
+    admin_tokens_for_others: bool,
+    /// Failed authentications per client address.
+    failures: Arc<limits::FailureLimiter>,
+    /// Log lines about unauthenticated requests: a few, then a count.
+    unauthenticated_log: Arc<limits::LogLimiter>,
 }
 
 impl AppState {
@@ -202,22 +240,40 @@ impl AppState {
         object: Option<&str>,
         outcome: Result<(), &ApiError>,
     ) {
+        self.audit_via(actor, None, operation, object, outcome)
+            .await;
+    }
+
+    /// The same, for a caller acting through an API token someone else made (`via` says
+    /// whose). Client-supplied text is escaped and cut short: a line cannot be forged or made
+    /// to fill the table.
+    pub(crate) async fn audit_via(
+        &self,
+        actor: &str,
+        via: Option<&str>,
+        operation: &str,
+        object: Option<&str>,
+        outcome: Result<(), &ApiError>,
+    ) {
         let entry = AuditEntry {
             at: time::OffsetDateTime::now_utc().unix_timestamp(),
-            actor: actor.to_owned(),
+            actor: excerpt(actor, MAX_AUDIT_NAME),
             operation: operation.to_owned(),
-            object: object.map(str::to_owned),
+            object: object.map(|o| excerpt(o, MAX_AUDIT_NAME)),
             outcome: match outcome {
                 Ok(()) => "ok".to_owned(),
+                Err(e) if e.denied => "denied".to_owned(),
                 Err(e) => e.outcome().to_owned(),
             },
-            detail: outcome.err().map(|e| e.message.clone()),
+            detail: outcome.err().map(|e| excerpt(&e.message, MAX_AUDIT_DETAIL)),
+            via: via.map(|v| excerpt(v, MAX_AUDIT_NAME)),
         };
         if let Err(e) = &outcome
-            && e.status == StatusCode::FORBIDDEN
+            && (e.status == StatusCode::FORBIDDEN || e.denied)
         {
-            tracing::warn!(user = %actor, operation, object, reason = %e.message, "request denied");
+            tracing::warn!(user = %entry.actor, operation, object = ?entry.object, reason = ?entry.detail, "request denied");
         }
+        let (who, what) = (entry.actor.clone(), entry.object.clone());
         // The reply waits for the line to be committed: what was answered is on record.
         let (ack, committed) = tokio::sync::oneshot::channel();
         let written = match self.audit_log.send((entry, ack)).await {
@@ -225,7 +281,7 @@ impl AppState {
             Err(_) => false,
         };
         if !written {
-            tracing::warn!(user = %actor, operation, object, "could not write the audit log");
+            tracing::warn!(user = %who, operation, object = ?what, "could not write the audit log");
         }
     }
 }
@@ -237,6 +293,7 @@ pub struct Server {
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     router: axum::Router,
     url: String,
+    header_timeout: std::time::Duration,
 }
 
 /// Where the store is and how to open it.
@@ -287,10 +344,28 @@ impl Server {
         .map_err(|e| ServerError::Startup {
             reason: e.to_string(),
         })??;
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ServerError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{local}");
+        // The key service's own URL comes from configuration, or else from the address it
+        // listens on: never from a request's Host header.
         let kacls = config
             .kacls
             .clone()
-            .map(|k| kacls::Kacls::new(k, tls.is_some()).map(Arc::new))
+            .map(|k| kacls::Kacls::new(k, &url).map(Arc::new))
             .transpose()
             .map_err(|reason| ServerError::Kacls { reason })?;
         if let Some(kacls) = &kacls {
@@ -309,28 +384,19 @@ impl Server {
                 admins: config.admins.iter().cloned().collect::<HashSet<_>>(),
             }),
             allow_wildcard_grants: config.allow_wildcard_grants,
+            admin_tokens_for_others: config.admin_tokens_for_others,
+            failures: Arc::new(limits::FailureLimiter::new(config.auth_failures_per_minute)),
+            unauthenticated_log: Arc::new(limits::LogLimiter::new()),
         };
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| ServerError::Bind {
-                addr: addr.to_string(),
-                source,
-            })?;
-        let local = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(Self {
             audit_task,
             listener,
             tls,
             router: routes::router(state, config.max_body_bytes),
-            url: format!("{scheme}://{local}"),
+            url,
+            header_timeout: std::time::Duration::from_secs(
+                config.header_read_timeout_seconds.max(1),
+            ),
         })
     }
 
@@ -354,24 +420,37 @@ impl Server {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let served = match self.tls {
-            Some(tls) => {
-                axum_server::from_tcp_rustls(self.listener, tls)
-                    .handle(handle)
-                    .serve(service)
-                    .await
-            }
-            None => {
-                axum_server::from_tcp(self.listener)
-                    .handle(handle)
-                    .serve(service)
-                    .await
-            }
+        // A client that trickles its headers (slowloris) is cut off instead of holding a
+        // connection open for ever.
+        let timeout = self.header_timeout;
+        let served = if let Some(tls) = self.tls {
+            header_timeout(axum_server::from_tcp_rustls(self.listener, tls), timeout)
+                .handle(handle)
+                .serve(service)
+                .await
+        } else {
+            header_timeout(axum_server::from_tcp(self.listener), timeout)
+                .handle(handle)
+                .serve(service)
+                .await
         };
         // The router, and with it the audit log's senders, is gone: let the last lines land.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.audit_task).await;
         served.map_err(|source| ServerError::Bind { addr, source })
     }
+}
+
+/// The server with HTTP/1 header reads bounded by `timeout` (hyper needs a timer for it).
+fn header_timeout<A>(
+    mut server: axum_server::Server<A>,
+    timeout: std::time::Duration,
+) -> axum_server::Server<A> {
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
+    server
 }
 
 async fn tls_config(
@@ -424,6 +503,6 @@ mod tests {
             .expect("the example configures the key service");
         assert_eq!(kacls.cse_keys, ["cse_key"]);
         assert_eq!(kacls.prefix, "/google_cse");
-        assert!(kacls::Kacls::new(kacls, true).is_ok());
+        assert!(kacls::Kacls::new(kacls, "https://kms.example.com").is_ok());
     }
 }

@@ -51,6 +51,43 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// The body, or its rejection (malformed, too large, wrong type) on record: an authenticated
+/// caller's bad request is audited like any other failure.
+async fn accept<T>(
+    app: &AppState,
+    caller: &Caller,
+    operation: &'static str,
+    object: Option<&str>,
+    body: Result<Body<T>, ApiError>,
+) -> Result<T, ApiError> {
+    match body {
+        Ok(Body(value)) => Ok(value),
+        Err(e) => {
+            audit(app, caller, operation, object, Err(&e)).await;
+            Err(e)
+        }
+    }
+}
+
+/// One line in the audit log for what `caller` did, naming the token's creator when it was
+/// someone else.
+async fn audit(
+    app: &AppState,
+    caller: &Caller,
+    operation: &str,
+    object: Option<&str>,
+    outcome: Result<(), &ApiError>,
+) {
+    app.audit_via(
+        caller.actor.as_str(),
+        caller.via.as_deref(),
+        operation,
+        object,
+        outcome,
+    )
+    .await;
+}
+
 /// How a handler's outcome reaches the audit log.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Audit {
@@ -64,14 +101,15 @@ async fn run<T: Send + 'static>(
     caller: &Caller,
     operation: &'static str,
     object: Option<String>,
-    audit: Audit,
+    when: Audit,
     f: impl FnOnce(&Store, &Actor) -> Result<T, KmsError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let actor = caller.actor.clone();
     let result = app.blocking(move |store| f(store, &actor)).await;
-    if audit == Audit::Always || result.is_err() {
-        app.audit(
-            caller.actor.as_str(),
+    if when == Audit::Always || result.is_err() {
+        audit(
+            app,
+            caller,
             operation,
             object.as_deref(),
             result.as_ref().map(|_| ()),
@@ -81,15 +119,17 @@ async fn run<T: Send + 'static>(
     result
 }
 
-fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+/// Admin endpoints refuse everyone else, on record.
+async fn admin_only(app: &AppState, caller: &Caller, operation: &str) -> Result<(), ApiError> {
     if caller.admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "user `{}` is not a server admin ([server] admins)",
-            caller.actor
-        )))
+        return Ok(());
     }
+    let e = ApiError::forbidden(format!(
+        "user `{}` is not a server admin ([server] admins)",
+        caller.actor
+    ));
+    audit(app, caller, operation, None, Err(&e)).await;
+    Err(e)
 }
 
 async fn health(State(app): State<AppState>) -> Response {
@@ -120,8 +160,9 @@ async fn whoami(caller: Caller) -> Json<WhoAmI> {
 async fn import(
     State(app): State<AppState>,
     caller: Caller,
-    Body(body): Body<ImportBody>,
+    body: Result<Body<ImportBody>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let body = accept(&app, &caller, "import", None, body).await?;
     let object = body.id.clone();
     let report = run(
         &app,
@@ -138,8 +179,9 @@ async fn import(
 async fn search(
     State(app): State<AppState>,
     caller: Caller,
-    Body(body): Body<SearchBody>,
+    body: Result<Body<SearchBody>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let body = accept(&app, &caller, "list", None, body).await?;
     let found = run(
         &app,
         &caller,
@@ -174,8 +216,9 @@ async fn export(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<ExportBody>,
+    body: Result<Body<ExportBody>, ApiError>,
 ) -> Result<Json<ExportReply>, ApiError> {
+    let body = accept(&app, &caller, "export", Some(id.as_str()), body).await?;
     let object = Some(id.clone());
     let data = run(
         &app,
@@ -213,12 +256,12 @@ async fn grant(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<AccessBody>,
+    body: Result<Body<AccessBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    let body = accept(&app, &caller, "grant", Some(id.as_str()), body).await?;
     if body.user == Actor::EVERYONE && !app.allow_wildcard_grants {
         let e = ApiError::forbidden("grants to `*` are disabled on this server");
-        app.audit(caller.actor.as_str(), "grant", Some(&id), Err(&e))
-            .await;
+        audit(&app, &caller, "grant", Some(&id), Err(&e)).await;
         return Err(e);
     }
     let object = Some(id.clone());
@@ -238,8 +281,9 @@ async fn revoke_access(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<AccessBody>,
+    body: Result<Body<AccessBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    let body = accept(&app, &caller, "revoke_access", Some(id.as_str()), body).await?;
     let object = Some(id.clone());
     run(
         &app,
@@ -257,8 +301,9 @@ async fn revoke(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<RevokeBody>,
+    body: Result<Body<RevokeBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    let body = accept(&app, &caller, "revoke", Some(id.as_str()), body).await?;
     let object = Some(id.clone());
     run(
         &app,
@@ -276,8 +321,9 @@ async fn destroy(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<DestroyBody>,
+    body: Result<Body<DestroyBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    let body = accept(&app, &caller, "destroy", Some(id.as_str()), body).await?;
     let object = Some(id.clone());
     run(
         &app,
@@ -295,8 +341,9 @@ async fn add_tags(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<TagsBody>,
+    body: Result<Body<TagsBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    let body = accept(&app, &caller, "add_tags", Some(id.as_str()), body).await?;
     let object = Some(id.clone());
     run(
         &app,
@@ -326,11 +373,27 @@ async fn obtained(State(app): State<AppState>, caller: Caller) -> Result<Respons
     Ok(Json(list).into_response())
 }
 
+/// Live API tokens that act as the caller but were made by someone else (an admin): the
+/// caller should know that someone else can act as them.
+async fn tokens_for_me(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let tokens = run(
+        &app,
+        &caller,
+        "tokens_for_me",
+        None,
+        Audit::OnFailure,
+        ops::tokens_for,
+    )
+    .await?;
+    Ok(Json(tokens).into_response())
+}
+
 async fn create_symmetric_key(
     State(app): State<AppState>,
     caller: Caller,
-    Body(body): Body<SymmetricKeyBody>,
+    body: Result<Body<SymmetricKeyBody>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let body = accept(&app, &caller, "create_symmetric_key", None, body).await?;
     let object = body.id.clone();
     let id = run(
         &app,
@@ -353,8 +416,9 @@ async fn create_symmetric_key(
 async fn certify(
     State(app): State<AppState>,
     caller: Caller,
-    Body(body): Body<CertifyBody>,
+    body: Result<Body<CertifyBody>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let body = accept(&app, &caller, "certify", None, body).await?;
     let issuer = body
         .issuer
         .private_key_id
@@ -365,19 +429,27 @@ async fn certify(
         &app,
         &caller,
         "certify",
-        issuer,
-        Audit::Always,
+        issuer.clone(),
+        Audit::OnFailure,
         move |s, a| ops::certify(s, a, &defaults, &body),
     )
     .await?;
+    // A CA certificate is on record as such: it is a different power from minting for users.
+    let operation = if reply.certificate_authority {
+        "certify_ca"
+    } else {
+        "certify"
+    };
+    audit(&app, &caller, operation, issuer.as_deref(), Ok(())).await;
     Ok((StatusCode::CREATED, Json(reply)).into_response())
 }
 
 async fn cse_wrap(
     State(app): State<AppState>,
     caller: Caller,
-    Body(body): Body<WrapBody>,
+    body: Result<Body<WrapBody>, ApiError>,
 ) -> Result<Json<WrapReply>, ApiError> {
+    let body = accept(&app, &caller, "cse_wrap", None, body).await?;
     let object = Some(body.private_key_id.clone());
     let kacls_data = run(
         &app,
@@ -418,8 +490,9 @@ async fn journal_set(
     State(app): State<AppState>,
     caller: Caller,
     Path((batch, subject)): Path<(String, String)>,
-    Body(body): Body<JournalBody>,
+    body: Result<Body<JournalBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    let body = accept(&app, &caller, "journal_set", None, body).await?;
     let key = journal_key(&caller, &batch);
     run(
         &app,
@@ -436,10 +509,25 @@ async fn journal_set(
 async fn token_create(
     State(app): State<AppState>,
     caller: Caller,
-    Body(body): Body<TokenBody>,
+    body: Result<Body<TokenBody>, ApiError>,
 ) -> Result<Response, ApiError> {
-    admin_only(&caller)?;
+    let body = accept(&app, &caller, "token_create", None, body).await?;
+    admin_only(&app, &caller, "token_create").await?;
     let user = Actor::new(body.user.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if user != caller.actor && !app.admin_tokens_for_others {
+        let e = ApiError::forbidden(
+            "admins may not create API tokens for other users here ([server] admin_tokens_for_others)",
+        );
+        audit(
+            &app,
+            &caller,
+            "token_create",
+            Some(&format!("user:{user}")),
+            Err(&e),
+        )
+        .await;
+        return Err(e);
+    }
     let expires = body
         .expires_in_days
         .map(|days| time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(days) * 86_400);
@@ -464,7 +552,7 @@ async fn token_create(
 }
 
 async fn token_list(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    admin_only(&caller)?;
+    admin_only(&app, &caller, "token_list").await?;
     let tokens = run(
         &app,
         &caller,
@@ -482,7 +570,7 @@ async fn token_revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    admin_only(&caller)?;
+    admin_only(&app, &caller, "token_revoke").await?;
     let object = Some(id.clone());
     let found = run(
         &app,
@@ -517,7 +605,7 @@ async fn audit_log(
     caller: Caller,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    admin_only(&caller)?;
+    admin_only(&app, &caller, "audit_read").await?;
     let filter = AuditFilter {
         actor: query.actor,
         object: query.object,
@@ -557,6 +645,7 @@ pub(crate) fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/objects/{id}/tags", post(add_tags))
         .route("/v1/access/owned", get(owned))
         .route("/v1/access/obtained", get(obtained))
+        .route("/v1/access/tokens", get(tokens_for_me))
         .route("/v1/symmetric-keys", post(create_symmetric_key))
         .route("/v1/certify", post(certify))
         .route("/v1/cse/wrap", post(cse_wrap))
@@ -596,6 +685,7 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/objects/{id}/tags"),
     ("get", "/v1/access/owned"),
     ("get", "/v1/access/obtained"),
+    ("get", "/v1/access/tokens"),
     ("post", "/v1/symmetric-keys"),
     ("post", "/v1/certify"),
     ("post", "/v1/cse/wrap"),
