@@ -121,9 +121,9 @@ impl Sink {
                     .map_or_else(|| row.detail.to_string(), str::to_owned);
                 writer.write_record([
                     row.line.to_string(),
-                    row.user.clone(),
+                    crate::files::csv_safe(&row.user).into_owned(),
                     row.outcome.to_owned(),
-                    detail,
+                    crate::files::csv_safe(&detail).into_owned(),
                 ])?;
                 writer.flush()?;
             }

@@ -162,10 +162,9 @@ impl Settings {
             return Ok(token);
         }
         if let Some(path) = &self.kms_token_file {
-            let text = zeroize::Zeroizing::new(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the token file {}", path.display()))?,
-            );
+            let text = crate::files::read_text(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?;
+            crate::files::warn_if_readable_by_others(path, "token");
             return Ok(SecretString::from(text.trim().to_owned()));
         }
         if let Some(command) = &self.kms_token_command {
@@ -231,7 +230,7 @@ fn load_config(explicit: Option<&Path>) -> Result<(Option<PathBuf>, ConfigFile)>
         }
         default
     };
-    let text = std::fs::read_to_string(&path)
+    let text = crate::files::read_text(&path)
         .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
     let file: ConfigFile = toml::from_str(&text)
         .with_context(|| format!("invalid configuration file {}", path.display()))?;

@@ -12,6 +12,7 @@ mod bulk;
 mod commands;
 mod config;
 mod failpoint;
+mod files;
 mod mint;
 mod output;
 mod progress;
@@ -99,7 +100,7 @@ fn kms_hint(error: &KmsError) -> Option<String> {
 /// A short suggestion for the errors that have an obvious fix.
 fn hint(error: &StoreError) -> Option<String> {
     Some(match error {
-        StoreError::NotFound { .. } => {
+        StoreError::NotFound { .. } | StoreError::Hidden { .. } => {
             "`mailpki kms certificates list` and `mailpki kms access-rights obtained` show the \
              objects you can see"
                 .to_owned()

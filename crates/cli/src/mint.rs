@@ -2,7 +2,7 @@
 //! ([`mailpki_kms::mint`]) and print what it has to say. Shared by `kms certificates certify`,
 //! `certify-batch` and the Google commands.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mailpki_issuance::Severity;
 use mailpki_kms::{IssuerRef, MintProfile};
 pub(crate) use mailpki_kms::{KeyChoice, Minted, Minter, store_minted};
@@ -23,10 +23,7 @@ pub(crate) fn issuer_ref(issuer: &IssuerArgs) -> IssuerRef {
 /// text.
 pub(crate) fn mint_profile(profile: &ProfileArgs) -> Result<MintProfile> {
     let extensions = match &profile.certificate_extensions {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?,
-        ),
+        Some(path) => Some(crate::files::read_text(path)?.to_string()),
         None => None,
     };
     Ok(MintProfile {

@@ -51,6 +51,22 @@ impl FromStr for EmailAddress {
         {
             return Err(bad("it contains spaces, controls or angle brackets"));
         }
+        // RFC 5321's dot-atom: what mail systems and Google take unquoted. A second `@`
+        // (`x@x.com@y.com`) would make a certificate whose address different readers split
+        // differently.
+        let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+        if local.contains('@') {
+            return Err(bad("it has more than one `@`"));
+        }
+        if local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
+            || !local.chars().all(|c| c == '.' || atext(c))
+        {
+            return Err(bad(
+                "the part before `@` may hold letters, digits, dots (not first, last or doubled) and !#$%&'*+/=?^_`{|}~- only",
+            ));
+        }
         let labels: Vec<&str> = domain.split('.').collect();
         if labels.len() < 2
             || labels.iter().any(|l| {
@@ -666,6 +682,27 @@ mod tests {
         );
         assert_eq!(s.emails().len(), 1);
         assert_eq!(s.validation_type(), ValidationType::Organization);
+    }
+
+    #[test]
+    fn addresses_with_a_second_at_or_odd_local_parts_are_refused() {
+        for bad in [
+            "x@x.com@y.com",
+            "\"x@x.com\"@y.com",
+            ".jane@example.com",
+            "ja..ne@example.com",
+            "ja,ne@example.com",
+            "ja\\ne@example.com",
+        ] {
+            assert!(bad.parse::<EmailAddress>().is_err(), "{bad} was accepted");
+        }
+        for good in [
+            "jane.doe+smime@example.com",
+            "o'brien@example.com",
+            "=x@example.com",
+        ] {
+            assert!(good.parse::<EmailAddress>().is_ok(), "{good} was refused");
+        }
     }
 
     #[test]

@@ -92,10 +92,7 @@ fn status(ctx: &Ctx, flag: Option<String>) -> Result<()> {
 }
 
 fn read_trimmed(path: &std::path::Path) -> Result<String> {
-    Ok(std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .trim()
-        .to_owned())
+    Ok(crate::files::read_text(path)?.trim().to_owned())
 }
 
 fn decode(reply: &Value, field: &str) -> Result<Vec<u8>> {

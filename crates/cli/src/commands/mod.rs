@@ -34,10 +34,7 @@ impl Ctx {
         if let Some(url) = &self.settings.kms_url {
             let token = self.settings.kms_token()?;
             let ca = match &self.settings.kms_server_ca {
-                Some(path) => Some(
-                    std::fs::read(path)
-                        .with_context(|| format!("cannot read {}", path.display()))?,
-                ),
+                Some(path) => Some(crate::files::read(path)?.to_vec()),
                 None => None,
             };
             return Ok(Kms::Remote(RemoteKms::new(url, token, ca.as_deref())?));
@@ -86,10 +83,9 @@ pub(crate) fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>>
     let Some(path) = &args.password_file else {
         return Ok(None);
     };
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the password file {}", path.display()))?,
-    );
+    let text = crate::files::read_text(path)
+        .with_context(|| format!("cannot read the password file {}", path.display()))?;
+    crate::files::warn_if_readable_by_others(path, "password");
     let line = text.lines().next().unwrap_or_default();
     Ok(Some(SecretString::from(line.to_owned())))
 }
@@ -126,7 +122,5 @@ where
 
 /// Reads an input file with an error that names it.
 pub(crate) fn read_input(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    Ok(Zeroizing::new(std::fs::read(path).with_context(|| {
-        format!("cannot read {}", path.display())
-    })?))
+    crate::files::read(path)
 }

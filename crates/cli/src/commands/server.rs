@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use mailpki_kms::Kms;
 use mailpki_kms::api::{TokenBody, TokenReply};
 use mailpki_server::{Server, StoreLocation};
-use mailpki_store::{Actor, ApiToken, AuditEntry, AuditFilter, rfc3339};
+use mailpki_store::{Actor, ApiToken, AuditEntry, AuditFilter, escape, rfc3339};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
@@ -171,19 +171,25 @@ fn audit(ctx: &Ctx, args: &AuditArgs) -> Result<()> {
             limit: args.limit,
         })?,
     };
+    // Everything in a line came from some client: escaped, so that no line can forge another
+    // or send escape sequences to this terminal.
     let mut human = String::new();
     for e in &entries {
         let _ = writeln!(
             human,
-            "{}  {:<8} {:<24} {:<20} {}{}",
+            "{}  {:<8} {:<24} {:<20} {}{}{}",
             rfc3339(e.at),
-            e.outcome,
-            e.actor,
-            e.operation,
-            e.object.as_deref().unwrap_or("-"),
+            escape(&e.outcome),
+            escape(&e.actor),
+            escape(&e.operation),
+            escape(e.object.as_deref().unwrap_or("-")),
+            e.via
+                .as_deref()
+                .map(|v| format!("  [via {}]", escape(v)))
+                .unwrap_or_default(),
             e.detail
                 .as_deref()
-                .map(|d| format!("  ({d})"))
+                .map(|d| format!("  ({})", escape(d)))
                 .unwrap_or_default()
         );
     }

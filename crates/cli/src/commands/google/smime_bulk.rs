@@ -112,8 +112,7 @@ pub(crate) fn import_csv(ctx: &Ctx, args: &SmimeImportArgs) -> Result<()> {
                 let work = async {
                     let (address, file) = file_columns(&row, &csv)?;
                     let (path, password) = file.context("no PKCS#12 file in the row")?;
-                    let data = std::fs::read(&path)
-                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let data = crate::files::read(&path)?;
                     let request = smime_request(&data, &password, &address)?;
                     let (id, uploaded) = upload_once(
                         &gmail,
@@ -245,7 +244,7 @@ fn new_certificate(
     let Some((path, password)) = file else {
         bail!("a new certificate is needed: give -i/--issuer-private-key-id or a PKCS#12 column");
     };
-    let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let data = crate::files::read(&path)?;
     Ok((smime_request(&data, &password, address)?, password))
 }
 

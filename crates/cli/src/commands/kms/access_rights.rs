@@ -64,15 +64,33 @@ pub(crate) fn owned(ctx: &Ctx) -> Result<()> {
 }
 
 pub(crate) fn obtained(ctx: &Ctx) -> Result<()> {
-    let objects = ctx.kms()?.obtained()?;
+    let kms = ctx.kms()?;
+    let objects = kms.obtained()?;
+    // Someone who can act as you is worth knowing about, whatever they were granted.
+    match kms.tokens_for_me() {
+        Ok(tokens) => {
+            for t in &tokens {
+                ctx.printer.warn(&format!(
+                    "API token {} acts as you; it was made by {} on {}{}",
+                    mailpki_store::escape(&t.id),
+                    mailpki_store::escape(&t.created_by),
+                    mailpki_store::rfc3339(t.created),
+                    t.expires
+                        .map(|e| format!(", expires {}", mailpki_store::rfc3339(e)))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot list the API tokens made for this user"),
+    }
     let mut human = String::new();
     for o in &objects {
         let _ = writeln!(
             human,
             "{}  {}  owner {}  {}",
-            o.unique_identifier,
+            mailpki_store::escape(&o.unique_identifier),
             o.object_type,
-            o.owner,
+            mailpki_store::escape(&o.owner),
             ops_text(&o.operations)
         );
     }

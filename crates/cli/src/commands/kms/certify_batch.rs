@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,7 @@ use serde_json::json;
 
 use crate::args::CertifyBatchArgs;
 use crate::commands::{Ctx, read_password};
+use crate::files;
 use crate::mint::{KeyChoice, Minter, issuer_ref, mint_profile, store_minted};
 use crate::output::Printer;
 use crate::progress::Progress;
@@ -108,20 +109,36 @@ fn default_batch_id(out_dir: &Path) -> Result<String> {
 /// Reads the manifest's completed users, dropping a torn last line left by a crash.
 fn read_manifest(path: &Path) -> Result<HashMap<String, String>> {
     let mut done = HashMap::new();
-    let Ok(text) = fs::read_to_string(path) else {
-        return Ok(done);
-    };
+    let mut text = String::new();
+    match files::open_no_follow(path, OpenOptions::new().read(true)) {
+        Ok(file) => {
+            file.take(files::MAX_INPUT * 64)
+                .read_to_string(&mut text)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot read {} (a symbolic link is refused)",
+                    path.display()
+                )
+            });
+        }
+    }
     let complete = match text.rfind('\n') {
         Some(end) => &text[..=end],
         None => "",
     };
     if complete.len() != text.len() {
-        fs::write(path, complete).with_context(|| format!("cannot repair {}", path.display()))?;
+        files::open_no_follow(path, OpenOptions::new().write(true).truncate(true))
+            .and_then(|mut f| f.write_all(complete.as_bytes()))
+            .with_context(|| format!("cannot repair {}", path.display()))?;
     }
     for line in complete.lines().skip(1) {
         let mut fields = line.split(',');
         if let (Some(email), Some(id)) = (fields.next(), fields.next()) {
-            done.insert(email.to_owned(), id.to_owned());
+            done.insert(files::csv_unescape(email).to_owned(), id.to_owned());
         }
     }
     Ok(done)
@@ -141,9 +158,12 @@ impl Manifest {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options
-            .open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut file = files::open_no_follow(path, &mut options).with_context(|| {
+            format!(
+                "cannot open {} (a symbolic link is refused)",
+                path.display()
+            )
+        })?;
         if fresh {
             writeln!(file, "{MANIFEST_HEADER}")?;
         }
@@ -152,6 +172,7 @@ impl Manifest {
 
     fn append(&mut self, fields: &[&str]) -> Result<()> {
         // One write per line, flushed to disk: a crash loses at most a torn last line.
+        let fields: Vec<_> = fields.iter().map(|f| files::csv_safe(f)).collect();
         let line = format!("{}\n", fields.join(","));
         self.file.write_all(line.as_bytes())?;
         self.file.sync_data()?;

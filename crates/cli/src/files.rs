@@ -1,0 +1,121 @@
+//! Files the user names, read and written defensively: inputs are read up to a size cap (a
+//! device such as `/dev/zero`, or a wrong path to a huge file, ends in an error instead of
+//! filling memory), files inside an output folder are opened without following symbolic
+//! links, secrets read from files readable by others draw a warning, and CSV fields that a
+//! spreadsheet would run as a formula are written as text.
+
+use std::borrow::Cow;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use zeroize::Zeroizing;
+
+/// The largest input file read whole: certificates, keys, PKCS#12 files, extension files,
+/// passwords, tokens and configuration are all far smaller. CSVs are streamed, not read whole.
+pub(crate) const MAX_INPUT: u64 = 16 * 1024 * 1024;
+
+/// Reads `path` whole, refusing more than [`MAX_INPUT`] bytes.
+pub(crate) fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut data = Zeroizing::new(Vec::new());
+    file.take(MAX_INPUT + 1)
+        .read_to_end(&mut data)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if data.len() as u64 > MAX_INPUT {
+        bail!(
+            "{} is larger than {} MiB: not a file mailpki reads",
+            path.display(),
+            MAX_INPUT >> 20
+        );
+    }
+    Ok(data)
+}
+
+/// Reads a UTF-8 text file whole, with the same cap.
+pub(crate) fn read_text(path: &Path) -> Result<Zeroizing<String>> {
+    let data = read(path)?;
+    match std::str::from_utf8(&data) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(_) => bail!("{} is not UTF-8 text", path.display()),
+    }
+}
+
+/// Opens `path` with `options`, refusing a symbolic link in its last component (so that a
+/// link planted in an output folder cannot send our writes elsewhere).
+pub(crate) fn open_no_follow(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Warns when a file holding a secret can be read by other users.
+pub(crate) fn warn_if_readable_by_others(path: &Path, what: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "the {what} file is readable by other users; run `chmod 600` on it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+}
+
+/// Characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection list).
+fn starts_formula(field: &str) -> bool {
+    field.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// `field` as a CSV cell a spreadsheet shows as text: a leading `'` before a formula start.
+pub(crate) fn csv_safe(field: &str) -> Cow<'_, str> {
+    if starts_formula(field) {
+        Cow::Owned(format!("'{field}"))
+    } else {
+        Cow::Borrowed(field)
+    }
+}
+
+/// The field [`csv_safe`] wrote, as it was.
+pub(crate) fn csv_unescape(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if starts_formula(rest) => rest,
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_written_as_text_and_read_back() {
+        for field in [
+            "=HYPERLINK(\"x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "plain",
+            "'quoted",
+        ] {
+            assert_eq!(csv_unescape(&csv_safe(field)), field);
+        }
+        assert_eq!(csv_safe("=1+1"), "'=1+1");
+        assert_eq!(csv_safe("jane@example.com"), "jane@example.com");
+    }
+
+    #[test]
+    fn inputs_larger_than_the_cap_are_refused() {
+        let err = read(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
+}
