@@ -19,24 +19,24 @@ fn grants_are_enforced_on(env: &TestEnv, pki: &TestPki) {
     let private_id = report["private_key"].as_str().unwrap();
     let public_id = report["public_key"].as_str().unwrap();
 
-    // Bob sees nothing of Alice's store.
+    // Bob sees nothing of Alice's store, not even that the ID exists.
     env.run_as("bob", "kms attributes get -i issuer_ca_certificate")
         .fails(1)
-        .stderr_has("user `bob` may not get_attributes object `issuer_ca_certificate`")
-        .stderr_has("access-rights grant");
+        .stderr_has("no object with ID `issuer_ca_certificate`")
+        .stderr_has("access-rights obtained");
     let bob_list = env
         .run_as("bob", "--json kms certificates list")
         .ok()
         .json();
     assert_eq!(bob_list.as_array().unwrap().len(), 0);
 
-    // Only the owner grants.
+    // Only the owner grants (and to Bob, holding nothing, the object is not there at all).
     env.run_as(
         "bob",
         "kms access-rights grant bob -i issuer_ca_certificate get",
     )
     .fails(1)
-    .stderr_has("only the owner");
+    .stderr_has("no object with ID");
 
     for id in ["issuer_ca_certificate", private_id, public_id] {
         env.run("kms access-rights grant bob -i")
@@ -122,7 +122,7 @@ fn export_grants_on(env: &TestEnv, pki: &TestPki) {
     env.run_as("bob", "kms certificates export -c ca -f pkcs12 -p x")
         .arg(&out)
         .fails(1)
-        .stderr_has(&format!("may not export object `{private_id}`"));
+        .stderr_has(&format!("no object with ID `{private_id}`"));
     env.run("kms access-rights grant bob -i")
         .arg(private_id)
         .then("export")

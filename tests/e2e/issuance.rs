@@ -643,5 +643,5 @@ fn a_granted_administrator_mints_with_the_shared_issuer() {
         .then("--subject-name")
         .arg(MAILBOX)
         .fails(1)
-        .stderr_has("may not certify");
+        .stderr_has("no object with ID");
 }

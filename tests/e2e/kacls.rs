@@ -22,21 +22,21 @@ use crate::{Idp, env_with_pki, issuer_key, now};
 const JANE: &str = "jane@example.com";
 const GOOGLE: &str = "gsuitecse-tokenissuer-gmail@system.gserviceaccount.com";
 
-struct Service {
-    env: TestEnv,
+pub(crate) struct Service {
+    pub(crate) env: TestEnv,
     pki: TestPki,
-    server: ServerProcess,
+    pub(crate) server: ServerProcess,
     emulator: EmulatorProcess,
-    idp: Idp,
-    google: Idp,
+    pub(crate) idp: Idp,
+    pub(crate) google: Idp,
     /// Jane's certificate and the `kaclsData` Gmail holds for her.
     leaf: X509,
-    wrapped: String,
+    pub(crate) wrapped: String,
 }
 
 /// A server with the key service, the issuing CA and a CSE key it may use; Jane onboarded
 /// through `google key-pairs create --verify-kacls`.
-fn service(extra: &str) -> Service {
+pub(crate) fn service(extra: &str) -> Service {
     service_with(&["cse_key"], extra)
 }
 
@@ -97,22 +97,34 @@ fn service_with(cse_keys: &[&str], extra: &str) -> Service {
 }
 
 impl Service {
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}/google_cse", self.server.url)
     }
 
-    fn authentication(&self, email: &str) -> String {
+    /// Jane's key as authorization tokens name it (`spki_hash`).
+    pub(crate) fn spki(&self) -> String {
+        let public = self.leaf.public_key().unwrap();
+        STANDARD.encode(openssl::sha::sha256(&public.public_key_to_der().unwrap()))
+    }
+
+    pub(crate) fn authentication(&self, email: &str) -> String {
         self.idp.token(&self.idp.claims_with(email, &json!({})))
     }
 
-    fn authorization(&self, email: &str, role: &str) -> String {
+    pub(crate) fn authorization(&self, email: &str, role: &str) -> String {
+        self.authorization_for_key(email, role, &self.spki())
+    }
+
+    /// An authorization naming the key whose `spki_hash` is `spki`.
+    pub(crate) fn authorization_for_key(&self, email: &str, role: &str, spki: &str) -> String {
         self.google.token(&self.google.claims_with(
             email,
-            &json!({"role": role, "kacls_url": self.url(), "resource_name": "msg-1"}),
+            &json!({"role": role, "kacls_url": self.url(), "resource_name": "msg-1",
+                    "spki_hash": spki}),
         ))
     }
 
-    fn call(&self, operation: &str, body: &Value) -> (u16, Value) {
+    pub(crate) fn call(&self, operation: &str, body: &Value) -> (u16, Value) {
         self.server.http(
             "POST",
             &format!("/google_cse/{operation}"),
@@ -122,7 +134,7 @@ impl Service {
         )
     }
 
-    fn sign(&self, digest: &[u8], algorithm: &str) -> (u16, Value) {
+    pub(crate) fn sign(&self, digest: &[u8], algorithm: &str) -> (u16, Value) {
         self.call(
             "privatekeysign",
             &json!({
@@ -451,9 +463,10 @@ fn the_key_service_refuses_what_it_must() {
     let authn = svc.authentication(JANE);
     let signer = svc.authorization(JANE, "signer");
     let google_with = |extra: Value| {
-        let mut claims = svc
-            .google
-            .claims_with(JANE, &json!({"role": "signer", "kacls_url": svc.url()}));
+        let mut claims = svc.google.claims_with(
+            JANE,
+            &json!({"role": "signer", "kacls_url": svc.url(), "spki_hash": svc.spki()}),
+        );
         claims
             .as_object_mut()
             .unwrap()
@@ -735,9 +748,10 @@ fn the_key_service_refuses_what_it_must() {
     );
     assert_eq!(status, 200, "{reply}");
     let rewrapped = reply["wrapped_private_key"].as_str().unwrap();
+    let fresh_spki = STANDARD.encode(openssl::sha::sha256(&fresh.public_key_to_der().unwrap()));
     let (status, reply) = sign_with(
         svc.authentication(JANE),
-        svc.authorization(JANE, "signer"),
+        svc.authorization_for_key(JANE, "signer", &fresh_spki),
         rewrapped,
         "SHA256withRSA",
         &digest,
@@ -892,12 +906,16 @@ fn the_cse_key_rotates_with_a_new_key_pair_per_user() {
         .unwrap()
         .to_owned();
     assert_ne!(new_wrapped, svc.wrapped);
-    for wrapped in [&svc.wrapped, &new_wrapped] {
+    let new_leaf = X509::from_pem(new_pair["pem"].as_str().unwrap().as_bytes()).unwrap();
+    let new_spki = STANDARD.encode(openssl::sha::sha256(
+        &new_leaf.public_key().unwrap().public_key_to_der().unwrap(),
+    ));
+    for (wrapped, spki) in [(&svc.wrapped, svc.spki()), (&new_wrapped, new_spki)] {
         let (status, reply) = svc.call(
             "privatekeysign",
             &json!({
                 "authentication": svc.authentication(JANE),
-                "authorization": svc.authorization(JANE, "signer"),
+                "authorization": svc.authorization_for_key(JANE, "signer", &spki),
                 "algorithm": "SHA256withRSA",
                 "digest": STANDARD.encode(openssl::sha::sha256(b"rotated")),
                 "wrapped_private_key": wrapped,

@@ -9,6 +9,7 @@
 #![allow(clippy::print_stderr)]
 
 mod access_rights;
+mod attacks;
 mod batch;
 mod crash;
 mod export;
@@ -193,6 +194,28 @@ impl Idp {
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
         let mut signer = Signer::new(MessageDigest::sha256(), &self.key).unwrap();
+        signer.update(input.as_bytes()).unwrap();
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(signer.sign_to_vec().unwrap())
+        )
+    }
+
+    /// A PS256 (RSASSA-PSS) token from this issuer's key, whose JWK says RS256.
+    pub(crate) fn token_ps256(&self, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD
+                .encode(json!({"alg": "PS256", "typ": "JWT", "kid": self.kid}).to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut signer = Signer::new(MessageDigest::sha256(), &self.key).unwrap();
+        signer
+            .set_rsa_padding(openssl::rsa::Padding::PKCS1_PSS)
+            .unwrap();
+        signer
+            .set_rsa_pss_saltlen(openssl::sign::RsaPssSaltlen::DIGEST_LENGTH)
+            .unwrap();
         signer.update(input.as_bytes()).unwrap();
         format!(
             "{input}.{}",

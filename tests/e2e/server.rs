@@ -90,14 +90,14 @@ fn the_seed_scenario_runs_through_the_server() {
         .arg(&private_id)
         .arg(JANE)
         .fails(1)
-        .stderr_has("may not");
+        .stderr_has("no object with ID");
         env.run_as(
             "carol",
             "kms certificates certify --generate-key-pair --subject-name CN=x@example.com -k",
         )
         .arg(&private_id)
         .fails(1)
-        .stderr_has("user `carol` may not certify");
+        .stderr_has("no object with ID");
         env.run_as(
             "bob",
             "kms certificates export -c issuer_ca_certificate -f pkcs12 -p x",

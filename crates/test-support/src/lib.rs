@@ -890,10 +890,25 @@ impl ServerProcess {
         content_type: &str,
         body: &[u8],
     ) -> (u16, serde_json::Value) {
-        use std::io::{Read, Write};
         let host = self.url.trim_start_matches("http://");
+        self.http_to_host(host, method, path, token, content_type, body)
+    }
+
+    /// The same, with a `Host` header of the caller's choosing (as a client of another name
+    /// would send it).
+    pub fn http_to_host(
+        &self,
+        host: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
         let mut stream =
-            std::net::TcpStream::connect(host).expect("the server accepts connections");
+            std::net::TcpStream::connect(addr).expect("the server accepts connections");
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
