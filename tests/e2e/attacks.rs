@@ -340,6 +340,33 @@ fn client_text_cannot_forge_audit_lines_or_reach_the_terminal() {
         .mailpki(["kms", "sym", "keys", "create", "cse_k\u{0435}y"])
         .ok()
         .stderr_has("look-alikes");
+    // A certificate's subject is its maker's text: listed, it cannot drive the terminal.
+    openssl(
+        local.root(),
+        [
+            "req",
+            "-x509",
+            "-utf8",
+            "-newkey",
+            "ed25519",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=evil\u{1b}]0;pwned\u{7}\u{202e}x",
+            "-keyout",
+            "evil.key",
+            "-out",
+            "evil.pem",
+        ],
+    );
+    local.run("kms certificates import evil.pem evil").ok();
+    let listed = local.run("kms certificates list").ok().stdout();
+    assert!(
+        listed.contains("evil\\u{1b}]0;pwned\\u{7}\\u{202e}x"),
+        "{listed}"
+    );
+    assert!(!listed.contains('\u{1b}') && !listed.contains('\u{202e}'));
 
     let (env, _pki, server, _key) = team_server("");
     let bob = env.token_of("bob");

@@ -227,9 +227,11 @@ fn print_error(message: &str, hint: Option<&str>, code: u8, json: bool) {
         let value = serde_json::json!({ "error": message, "hint": hint, "exit_code": code });
         eprintln!("{value}");
     } else {
-        eprintln!("error: {message}");
+        // A message can quote a server's reply or a file's contents: no escapes reach the
+        // terminal from it.
+        eprintln!("error: {}", output::for_terminal(message));
         if let Some(hint) = hint {
-            eprintln!("hint: {hint}");
+            eprintln!("hint: {}", output::for_terminal(hint));
         }
     }
 }

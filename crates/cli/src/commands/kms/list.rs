@@ -28,7 +28,8 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
             c.unique_identifier,
             c.certificate_not_after.as_deref().unwrap_or("-"),
             c.state,
-            c.certificate_subject.as_deref().unwrap_or("-"),
+            // A subject is whatever the certificate's maker wrote, line breaks included.
+            mailpki_store::escape(c.certificate_subject.as_deref().unwrap_or("-")),
         );
     }
     ctx.printer.print(human, &certificates)
