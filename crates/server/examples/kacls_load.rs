@@ -67,6 +67,9 @@ async fn run(dir: &Path, kacls: &str, clients: usize, seconds: u64) {
         c
     };
     let authn = |email: &str| token(dir, "idp", &claims(IDP, "kacls", email, json!({})));
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    // Gmail names the key in every authorization; the service requires it.
+    let spki = STANDARD.encode(openssl::sha::sha256(&key.public_key_to_der().unwrap()));
     let authz = |role: &str| {
         token(
             dir,
@@ -75,11 +78,10 @@ async fn run(dir: &Path, kacls: &str, clients: usize, seconds: u64) {
                 GOOGLE,
                 "cse-authorization",
                 "user@bench",
-                json!({"role": role, "kacls_url": kacls}),
+                json!({"role": role, "kacls_url": kacls, "spki_hash": spki}),
             ),
         )
     };
-    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
     let http = reqwest::Client::new();
     let wrapped: Value = http
         .post(format!("{kacls}/wrapprivatekey"))
