@@ -256,7 +256,7 @@ pub(crate) struct Kacls {
     idps: Vec<JwtIssuer>,
     authz: Vec<JwtIssuer>,
     actor: Actor,
-    cache: TimedCache<Arc<PKey<Private>>>,
+    cache: TimedCache<Arc<OpenedKey>>,
     sessions: TimedCache<String>,
     /// This service's URL, as authorization tokens must name it.
     url: String,
@@ -309,9 +309,16 @@ fn spki_hash(key: &PKey<Private>) -> Result<String, KaclsError> {
     Ok(STANDARD.encode(digest))
 }
 
-fn check_spki(key: &PKey<Private>, wanted: Option<&str>) -> Result<(), KaclsError> {
+/// A key taken out of its wrapping, with the hash authorizations name it by: computed once,
+/// as encoding a public key costs OpenSSL 3 more than the signature it is checked for.
+pub(crate) struct OpenedKey {
+    key: PKey<Private>,
+    spki_hash: String,
+}
+
+fn check_spki(opened: &OpenedKey, wanted: Option<&str>) -> Result<(), KaclsError> {
     match wanted {
-        Some(wanted) if wanted != spki_hash(key)? => Err(KaclsError::forbidden(
+        Some(wanted) if wanted != opened.spki_hash => Err(KaclsError::forbidden(
             "the wrapped key is not the key the authorization names (spki_hash)",
         )),
         _ => Ok(()),
@@ -487,7 +494,7 @@ impl Kacls {
     }
 
     /// The private key inside `wrapped`, from the cache or opened with a CSE key.
-    fn open(&self, store: &Store, wrapped: &str) -> Result<Arc<PKey<Private>>, KaclsError> {
+    fn open(&self, store: &Store, wrapped: &str) -> Result<Arc<OpenedKey>, KaclsError> {
         check_len("wrapped_private_key", wrapped, MAX_WRAPPED_KEY)?;
         let id: [u8; 32] = openssl::sha::sha256(wrapped.trim().as_bytes());
         if let Some(key) = self.cache.get(&id) {
@@ -514,7 +521,10 @@ impl Kacls {
                 if key.id() != Id::RSA {
                     return Err(KaclsError::bad("the wrapped key is not an RSA key"));
                 }
-                let key = Arc::new(key);
+                let key = Arc::new(OpenedKey {
+                    spki_hash: spki_hash(&key)?,
+                    key,
+                });
                 self.cache.insert(id, Arc::clone(&key), self.cache.ttl);
                 return Ok(key);
             }
@@ -806,7 +816,7 @@ async fn private_key_sign(
     let result = blocking(move || {
         let key = service.open(&store, &req.wrapped_private_key)?;
         check_spki(&key, spki.as_deref())?;
-        sign(&key, &req.algorithm, &digest, req.rsa_pss_salt_length)
+        sign(&key.key, &req.algorithm, &digest, req.rsa_pss_salt_length)
     })
     .await;
     record(
@@ -851,7 +861,7 @@ async fn decrypt_common(
     let result = blocking(move || {
         let key = kacls.open(&store, &req.wrapped_private_key)?;
         check_spki(&key, spki.as_deref())?;
-        decrypt(&key, &req.algorithm, &ciphertext, label.as_deref())
+        decrypt(&key.key, &req.algorithm, &ciphertext, label.as_deref())
     })
     .await;
     record(
@@ -1025,7 +1035,7 @@ async fn check(
         let mut message = CHECK_PREFIX.to_vec();
         message.extend_from_slice(&nonce);
         let digest = openssl::sha::sha256(&message);
-        sign(&key, "SHA256withRSA", &digest, None)
+        sign(&key.key, "SHA256withRSA", &digest, None)
     })
     .await;
     record(
