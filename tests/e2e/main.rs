@@ -19,6 +19,7 @@ mod issuance;
 mod kacls;
 mod lifecycle;
 mod onboard;
+mod real_clients;
 mod server;
 mod smime;
 mod store_safety;

@@ -99,7 +99,11 @@ fn verify_assertion(
             "Invalid JWT Signature.",
         );
     }
-    if claims["aud"].as_str() != Some(token_uri) {
+    // Google's own libraries (google-auth, and so GAM and google-api-python-client) always
+    // address the assertion to Google's token URL, whatever `token_uri` says; Google accepts
+    // that, so the emulator does too, beside its own URL.
+    let audience = claims["aud"].as_str();
+    if audience != Some(token_uri) && audience != Some(GOOGLE_TOKEN_URI) {
         return fail(
             StatusCode::BAD_REQUEST,
             "invalid_grant",
@@ -173,14 +177,16 @@ pub(crate) async fn token(State(app): State<AppState>, Form(form): Form<TokenFor
         .into_response()
 }
 
-/// The user a Gmail call acts for, after checking the bearer token, the path's user ID, the
-/// scopes and the user's quota.
-pub(crate) fn authorize(
-    shared: &mut Shared,
-    headers: &HeaderMap,
-    path_user: &str,
-    scopes: &[&str],
-) -> Result<String, ApiError> {
+/// The audience Google's client libraries put in every service-account assertion.
+const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+
+/// The user the bearer token acts for, as Google resolves `userId=me`: before any decision
+/// that depends on who the user is (which scope an address needs, say).
+pub(crate) fn token_user(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
+    Ok(token_grant(shared, headers)?.0)
+}
+
+fn token_grant(shared: &Shared, headers: &HeaderMap) -> Result<(String, Vec<String>), ApiError> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -197,12 +203,24 @@ pub(crate) fn authorize(
     let Some(user) = grant.user else {
         return Err(ApiError::failed_precondition("Precondition check failed."));
     };
+    Ok((user, grant.scopes))
+}
+
+/// The user a Gmail call acts for, after checking the bearer token, the path's user ID, the
+/// scopes and the user's quota.
+pub(crate) fn authorize(
+    shared: &mut Shared,
+    headers: &HeaderMap,
+    path_user: &str,
+    scopes: &[&str],
+) -> Result<String, ApiError> {
+    let (user, granted) = token_grant(shared, headers)?;
     if path_user != "me" && !path_user.eq_ignore_ascii_case(&user) {
         return Err(ApiError::permission_denied(format!(
             "Delegation denied for {user}"
         )));
     }
-    if !scopes.iter().any(|s| grant.scopes.iter().any(|g| g == s)) {
+    if !scopes.iter().any(|s| granted.iter().any(|g| g == s)) {
         return Err(ApiError::insufficient_scopes());
     }
     if !shared.take_quota(&user) {

@@ -220,7 +220,36 @@ fn router(app: AppState) -> Router {
         .route("/admin/state", get(admin::state))
         .fallback(unknown_route)
         .layer(middleware::from_fn_with_state(app.clone(), faults_and_log))
+        .layer(middleware::from_fn(length_required))
         .with_state(app)
+}
+
+/// Google's front end refuses an HTTP/1.1 POST, PUT or PATCH that says neither how long its
+/// body is nor that it is chunked: 411 and an HTML page, before any API logic. A client that
+/// sends `setDefault` with no body must still send `Content-Length: 0`.
+async fn length_required(request: Request, next: Next) -> Response {
+    use axum::http::{Method, header};
+    let needs_length = matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH
+    );
+    let headers = request.headers();
+    if needs_length
+        && request.version() <= axum::http::Version::HTTP_11
+        && !headers.contains_key(header::CONTENT_LENGTH)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        return (
+            axum::http::StatusCode::LENGTH_REQUIRED,
+            [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+            "<!DOCTYPE html>\n<html lang=en><title>Error 411 (Length Required)!!1</title>\n\
+             <p><b>411.</b> <ins>That\u{2019}s an error.</ins>\n\
+             <p>POST requests require a <code>Content-length</code> header.  \
+             <ins>That\u{2019}s all we know.</ins>\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// A bound emulator, ready to serve.

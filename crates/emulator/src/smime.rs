@@ -41,8 +41,15 @@ fn open(
     user: &str,
     send_as: &str,
 ) -> Result<(String, String), ApiError> {
+    // `me` is the token's user (Google resolves it before anything else), so its primary
+    // address needs only the basic scope, as the address spelled out does.
+    let owner = if user == "me" {
+        crate::auth::token_user(shared, headers)?
+    } else {
+        user.to_owned()
+    };
     let primary = shared
-        .user(user)
+        .user(&owner)
         .map(|u| u.primary.clone())
         .unwrap_or_default();
     let scopes: &[&str] = if send_as.eq_ignore_ascii_case(&primary) || send_as == "me" {

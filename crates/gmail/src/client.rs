@@ -146,6 +146,12 @@ impl GmailClient {
                 .query(query);
             if let Some(body) = body {
                 request = request.json(body);
+            } else if method != Method::GET && method != Method::DELETE {
+                // Without a body hyper sends no length at all, and Google's front end answers
+                // 411 Length Required (setDefault, enable, disable, obliterate).
+                request = request
+                    .header(reqwest::header::CONTENT_LENGTH, "0")
+                    .body(Vec::new());
             }
             let response = request
                 .send()

@@ -605,31 +605,59 @@ impl EmulatorProcess {
             .env("MAILPKI_SERVICE_ACCOUNT_KEY", &self.key_file)
     }
 
-    /// Sends an admin request and returns the JSON reply (`null` when empty).
-    pub fn admin(&self, method: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
-        use std::io::{Read, Write};
+    /// One raw HTTP/1.1 request with `headers`; `body: None` sends no `Content-Length` at all
+    /// (what a careless client does). Returns the status and the body text.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> (u16, String) {
+        use std::fmt::Write as _;
+        use std::io::{Read, Write as _};
         let host = self.url.trim_start_matches("http://");
         let mut stream =
             std::net::TcpStream::connect(host).expect("the emulator accepts connections");
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+        if let Some(body) = body {
+            let _ = write!(head, "Content-Length: {}\r\n", body.len());
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.unwrap_or_default()).unwrap();
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+        (status, body.to_owned())
+    }
+
+    /// Sends an admin request and returns the JSON reply (`null` when empty).
+    pub fn admin(&self, method: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
         let payload = if body.is_null() {
             String::new()
         } else {
             body.to_string()
         };
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-            payload.len()
-        )
-        .unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).unwrap();
-        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
-        assert!(
-            head.starts_with("HTTP/1.1 2"),
-            "{method} {path}: {head}\n{body}"
+        let (status, reply) = self.request(
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            Some(payload.as_bytes()),
         );
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status}\n{reply}"
+        );
+        serde_json::from_str(&reply).unwrap_or(serde_json::Value::Null)
     }
 
     /// The requests the emulator saw: (method, path, status).

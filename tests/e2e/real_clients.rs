@@ -1,0 +1,143 @@
+//! What clients nobody here wrote do to the emulator, done by hand until those clients run in
+//! the suite: google-auth's token audience, `userId=me` with the basic scope, and Google's
+//! front end refusing a POST that gives no length.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mailpki_test_support::EmulatorProcess;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::sign::Signer;
+use serde_json::{Value, json};
+
+use crate::{env_with_pki, now};
+
+const JANE: &str = "jane@example.com";
+const BASIC: &str = "https://www.googleapis.com/auth/gmail.settings.basic";
+/// Where google-auth addresses every service-account assertion, whatever `token_uri` says.
+const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+
+/// Exchanges a service-account assertion addressed to `aud` for an access token, as
+/// google-auth does; returns the status and the reply.
+fn exchange(emulator: &EmulatorProcess, aud: &str, scope: &str) -> (u16, Value) {
+    let key: Value =
+        serde_json::from_str(&std::fs::read_to_string(&emulator.key_file).unwrap()).unwrap();
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": key["private_key_id"]});
+    let claims = json!({
+        "iss": key["client_email"], "sub": JANE, "scope": scope, "aud": aud,
+        "iat": now(), "exp": now() + 3600,
+    });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let private =
+        PKey::private_key_from_pem(key["private_key"].as_str().unwrap().as_bytes()).unwrap();
+    let mut signer = Signer::new(MessageDigest::sha256(), &private).unwrap();
+    signer.update(input.as_bytes()).unwrap();
+    let assertion = format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(signer.sign_to_vec().unwrap())
+    );
+    let form = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}"
+    );
+    let (status, body) = emulator.request(
+        "POST",
+        "/token",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(form.as_bytes()),
+    );
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// google-auth's audience is accepted beside the emulator's own URL, any other refused; a
+/// token with only `gmail.settings.basic` reads smimeInfo for `userId=me` at the primary
+/// address, as Google allows.
+#[test]
+fn googles_client_library_gets_a_token_and_me_needs_only_the_basic_scope() {
+    let (env, pki) = env_with_pki();
+    let emulator = env.start_emulator(&[JANE], &pki.path("root.pem"));
+    let (status, reply) = exchange(&emulator, "https://elsewhere.example.com/token", BASIC);
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["error"], "invalid_grant");
+    let (status, reply) = exchange(&emulator, GOOGLE_TOKEN_URI, BASIC);
+    assert_eq!(status, 200, "{reply}");
+    let token = format!("Bearer {}", reply["access_token"].as_str().unwrap());
+    for user in ["me", JANE] {
+        let (status, body) = emulator.request(
+            "GET",
+            &format!("/gmail/v1/users/{user}/settings/sendAs/{JANE}/smimeInfo"),
+            &[("Authorization", &token)],
+            None,
+        );
+        assert_eq!(status, 200, "userId={user}: {body}");
+    }
+}
+
+/// A POST with neither `Content-Length` nor chunking gets Google's 411 before any API logic;
+/// the same POST with `Content-Length: 0` reaches the API (and our client sends that: the
+/// hosted S/MIME tests set defaults through the emulator).
+#[test]
+fn a_post_without_a_length_is_refused_as_google_refuses_it() {
+    let (env, pki) = env_with_pki();
+    let emulator = env.start_emulator(&[JANE], &pki.path("root.pem"));
+    let (_, reply) = exchange(&emulator, GOOGLE_TOKEN_URI, BASIC);
+    let token = format!("Bearer {}", reply["access_token"].as_str().unwrap());
+    let path = format!("/gmail/v1/users/me/settings/sendAs/{JANE}/smimeInfo/nothing/setDefault");
+    let (status, body) = emulator.request("POST", &path, &[("Authorization", &token)], None);
+    assert_eq!(status, 411, "{body}");
+    assert!(body.contains("Content-length"), "{body}");
+    let (status, body) = emulator.request("POST", &path, &[("Authorization", &token)], Some(b""));
+    assert_eq!(
+        status, 404,
+        "the API answers once the length is given: {body}"
+    );
+}
+
+/// The key service takes the algorithm spellings Google's reference and other vendors use,
+/// and a private key to wrap as PEM text, as Google's example sends it.
+#[test]
+fn the_key_service_takes_googles_spellings_and_pem_keys() {
+    use base64::engine::general_purpose::STANDARD;
+    use openssl::rsa::{Padding, Rsa};
+
+    let svc = crate::kacls::service("");
+    let (status, reply) = svc.sign(&openssl::sha::sha256(b"x"), "sha256WithRSA");
+    assert_eq!(status, 200, "{reply}");
+    let rsa = svc.public_key().rsa().unwrap();
+    let mut encrypted = vec![0u8; rsa.size() as usize];
+    let n = rsa
+        .public_encrypt(&[7u8; 32], &mut encrypted, Padding::PKCS1_OAEP)
+        .unwrap();
+    encrypted.truncate(n);
+    let (status, reply) = svc.decrypt(&encrypted, "RSA/ECB/OAEPwithSHA-1andMGF1Padding", None);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        STANDARD
+            .decode(reply["data_encryption_key"].as_str().unwrap())
+            .unwrap(),
+        [7u8; 32]
+    );
+
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let pem = String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let (status, reply) = svc.call(
+        "wrapprivatekey",
+        &json!({"authentication": svc.authentication("admin@example.com"), "private_key": pem}),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let spki = STANDARD.encode(openssl::sha::sha256(&key.public_key_to_der().unwrap()));
+    let (status, reply) = svc.call(
+        "privatekeysign",
+        &json!({
+            "authentication": svc.authentication(JANE),
+            "authorization": svc.authorization_for_key(JANE, "signer", &spki),
+            "algorithm": "SHA256withRSA",
+            "digest": STANDARD.encode(openssl::sha::sha256(b"y")),
+            "wrapped_private_key": reply["wrapped_private_key"],
+        }),
+    );
+    assert_eq!(status, 200, "{reply}");
+}
