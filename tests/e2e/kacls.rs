@@ -148,7 +148,17 @@ impl Service {
         )
     }
 
-    fn decrypt(&self, encrypted: &[u8], algorithm: &str, label: Option<&[u8]>) -> (u16, Value) {
+    /// Jane's public key, as Gmail's senders encrypt to it.
+    pub(crate) fn public_key(&self) -> PKey<openssl::pkey::Public> {
+        self.leaf.public_key().unwrap()
+    }
+
+    pub(crate) fn decrypt(
+        &self,
+        encrypted: &[u8],
+        algorithm: &str,
+        label: Option<&[u8]>,
+    ) -> (u16, Value) {
         let mut body = json!({
             "authentication": self.authentication(JANE),
             "authorization": self.authorization(JANE, "decrypter"),

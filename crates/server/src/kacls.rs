@@ -66,8 +66,10 @@ pub struct KaclsConfig {
     pub actor: String,
     /// The organization's identity providers (authentication tokens).
     pub identity_providers: Vec<IssuerConfig>,
-    /// Google's CSE authorization token issuers (authorization tokens; `aud` is usually
-    /// `cse-authorization`).
+    /// Google's CSE authorization token issuers (authorization tokens) [default: Gmail's,
+    /// `gsuitecse-tokenissuer-gmail@system.gserviceaccount.com`, audience `cse-authorization`,
+    /// keys from its published JWKS].
+    #[serde(default = "gmail_authorization_issuers")]
     pub authorization_issuers: Vec<IssuerConfig>,
     /// Allowed `perimeter_id`s; empty: any.
     #[serde(default)]
@@ -86,6 +88,21 @@ pub struct KaclsConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// The issuer of the authorization tokens Gmail sends, from Google's CSE reference.
+const GMAIL_AUTHORIZATION_ISSUER: &str = "gsuitecse-tokenissuer-gmail@system.gserviceaccount.com";
+
+fn gmail_authorization_issuers() -> Vec<IssuerConfig> {
+    vec![IssuerConfig {
+        issuer: GMAIL_AUTHORIZATION_ISSUER.to_owned(),
+        audience: "cse-authorization".to_owned(),
+        jwks_url: Some(format!(
+            "https://www.googleapis.com/service_accounts/v1/jwk/{GMAIL_AUTHORIZATION_ISSUER}"
+        )),
+        jwks_file: None,
+        jwks_refresh_seconds: crate::jwt::default_refresh(),
+    }]
 }
 
 fn default_prefix() -> String {
@@ -543,23 +560,26 @@ fn sign(
 ) -> Result<Vec<u8>, KaclsError> {
     let unsupported = || {
         KaclsError::bad(format!(
-            "unsupported signing algorithm `{algorithm}` (SHA1withRSA, SHA256withRSA, SHA384withRSA, SHA512withRSA, their /PSS forms, RSASSA-PSS)"
+            "unsupported signing algorithm `{}` (SHA1withRSA, SHA256withRSA, SHA384withRSA, SHA512withRSA, their /PSS forms, RSASSA-PSS)",
+            excerpt(algorithm, 64)
         ))
     };
-    let (name, pss) = match algorithm
-        .strip_suffix("/PSS")
-        .or_else(|| algorithm.strip_suffix("andMGF1"))
+    // Google's and other vendors' spellings differ in case (`SHA256withRSA`, `SHA256WithRSA`).
+    let lower = algorithm.to_ascii_lowercase();
+    let (name, pss) = match lower
+        .strip_suffix("/pss")
+        .or_else(|| lower.strip_suffix("andmgf1"))
     {
         Some(name) => (name, true),
-        None => (algorithm, algorithm == "RSASSA-PSS"),
+        None => (lower.as_str(), lower == "rsassa-pss"),
     };
     let md = match name {
-        "SHA1withRSA" if !pss => Md::sha1(),
-        "SHA256withRSA" => Md::sha256(),
-        "SHA384withRSA" => Md::sha384(),
-        "SHA512withRSA" => Md::sha512(),
+        "sha1withrsa" if !pss => Md::sha1(),
+        "sha256withrsa" => Md::sha256(),
+        "sha384withrsa" => Md::sha384(),
+        "sha512withrsa" => Md::sha512(),
         // The hash is the one whose size the digest has.
-        "RSASSA-PSS" => match digest.len() {
+        "rsassa-pss" => match digest.len() {
             48 => Md::sha384(),
             64 => Md::sha512(),
             _ => Md::sha256(),
@@ -568,8 +588,9 @@ fn sign(
     };
     if md.size() != digest.len() {
         return Err(KaclsError::bad(format!(
-            "a {}-byte digest does not fit {algorithm}",
-            digest.len()
+            "a {}-byte digest does not fit {}",
+            digest.len(),
+            excerpt(algorithm, 64)
         )));
     }
     let failed = |_| KaclsError::internal("signing failed");
@@ -603,15 +624,17 @@ fn decrypt(
     ciphertext: &[u8],
     label: Option<&[u8]>,
 ) -> Result<Zeroizing<Vec<u8>>, KaclsError> {
-    let (padding, oaep_md) = match algorithm {
-        "RSA/ECB/PKCS1Padding" | "RSAES-PKCS1-v1_5" => (Padding::PKCS1, None),
-        "RSA/ECB/OAEPWithSHA-1AndMGF1Padding" | "RSAES-OAEP" => {
+    // Google writes `OAEPwithSHA-1andMGF1Padding`, Java and Cosmian `OAEPWithSHA-1AndMGF1Padding`.
+    let (padding, oaep_md) = match algorithm.to_ascii_lowercase().as_str() {
+        "rsa/ecb/pkcs1padding" | "rsaes-pkcs1-v1_5" => (Padding::PKCS1, None),
+        "rsa/ecb/oaepwithsha-1andmgf1padding" | "rsaes-oaep" => {
             (Padding::PKCS1_OAEP, Some(Md::sha1()))
         }
-        "RSA/ECB/OAEPWithSHA-256AndMGF1Padding" => (Padding::PKCS1_OAEP, Some(Md::sha256())),
+        "rsa/ecb/oaepwithsha-256andmgf1padding" => (Padding::PKCS1_OAEP, Some(Md::sha256())),
         _ => {
             return Err(KaclsError::bad(format!(
-                "unsupported decryption algorithm `{algorithm}` (RSA/ECB/PKCS1Padding, RSA/ECB/OAEPWithSHA-1AndMGF1Padding, RSA/ECB/OAEPWithSHA-256AndMGF1Padding)"
+                "unsupported decryption algorithm `{}` (RSA/ECB/PKCS1Padding, RSA/ECB/OAEPWithSHA-1AndMGF1Padding, RSA/ECB/OAEPWithSHA-256AndMGF1Padding)",
+                excerpt(algorithm, 64)
             )));
         }
     };
@@ -974,11 +997,22 @@ async fn wrap_private_key(
         return Err(e);
     }
     check_len("private_key", &req.private_key, MAX_WRAPPED_KEY)?;
-    let der = Zeroizing::new(decode("private_key", &req.private_key)?);
+    // Google's example sends the key as PEM text; base64 DER is taken too.
+    let pem = req.private_key.trim_start().starts_with("-----BEGIN");
+    let data = if pem {
+        Zeroizing::new(req.private_key.as_bytes().to_vec())
+    } else {
+        Zeroizing::new(decode("private_key", &req.private_key)?)
+    };
     let (store, service) = (Arc::clone(&app.store), Arc::clone(&kacls));
     let result = blocking(move || {
-        let key = PKey::private_key_from_der(&der)
-            .map_err(|_| KaclsError::bad("`private_key` is not a DER private key"))?;
+        let parsed = if pem {
+            PKey::private_key_from_pem(&data)
+        } else {
+            PKey::private_key_from_der(&data)
+        };
+        let key = parsed
+            .map_err(|_| KaclsError::bad("`private_key` is not a PEM or base64 DER private key"))?;
         if key.id() != Id::RSA {
             return Err(KaclsError::bad(
                 "only RSA keys can be wrapped for Gmail CSE",
@@ -1068,6 +1102,27 @@ pub(crate) fn router() -> axum::Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gmails_authorization_issuer_is_the_default() {
+        let config: KaclsConfig = toml::from_str(
+            "cse_keys = [\"cse_key\"]\n[[identity_providers]]\nissuer = \"https://idp\"\n\
+             audience = \"kacls\"\njwks_file = \"idp.jwks\"\n",
+        )
+        .unwrap();
+        let gmail = &config.authorization_issuers[0];
+        assert_eq!(gmail.issuer, GMAIL_AUTHORIZATION_ISSUER);
+        assert_eq!(gmail.audience, "cse-authorization");
+        assert!(
+            gmail
+                .jwks_url
+                .as_deref()
+                .unwrap()
+                .ends_with(GMAIL_AUTHORIZATION_ISSUER)
+        );
+        assert!(config.require_spki_hash);
+        assert!(Kacls::new(config, "https://kms.example.com").is_ok());
+    }
 
     #[test]
     fn cached_values_leave_when_their_time_is_up_or_room_is_needed() {
