@@ -141,3 +141,73 @@ fn the_key_service_takes_googles_spellings_and_pem_keys() {
     );
     assert_eq!(status, 200, "{reply}");
 }
+
+/// Gmail on the web calls the key service from the browser: the preflight and the call from
+/// Gmail's origin get CORS headers; another origin, and every other part of the server, get
+/// none, and `*` is never the answer.
+#[test]
+fn the_key_service_answers_gmails_origin_across_origins_and_no_other() {
+    use base64::engine::general_purpose::STANDARD;
+    use mailpki_test_support::http1;
+
+    const GMAIL: &str = "https://client-side-encryption.google.com";
+    let svc = crate::kacls::service("");
+    let preflight = |path: &str, origin: &str| {
+        http1(
+            &svc.server.url,
+            "OPTIONS",
+            path,
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+            ],
+            None,
+        )
+    };
+    let allowed = preflight("/google_cse/privatekeysign", GMAIL);
+    assert!(allowed.status < 300, "{}", allowed.head);
+    assert_eq!(allowed.header("access-control-allow-origin"), Some(GMAIL));
+    assert!(
+        allowed
+            .header("access-control-allow-methods")
+            .is_some_and(|m| m.contains("POST")),
+        "{}",
+        allowed.head
+    );
+    assert!(
+        allowed
+            .header("access-control-allow-headers")
+            .is_some_and(|h| h.to_ascii_lowercase().contains("content-type"))
+    );
+    assert_eq!(allowed.header("access-control-allow-credentials"), None);
+    for (path, origin) in [
+        ("/google_cse/privatekeysign", "https://evil.example.com"),
+        ("/v1/certify", GMAIL),
+    ] {
+        let refused = preflight(path, origin);
+        assert_eq!(
+            refused.header("access-control-allow-origin"),
+            None,
+            "{path} from {origin}: {}",
+            refused.head
+        );
+    }
+    let body = json!({
+        "authentication": svc.authentication(JANE),
+        "authorization": svc.authorization(JANE, "signer"),
+        "algorithm": "SHA256withRSA",
+        "digest": STANDARD.encode(openssl::sha::sha256(b"web")),
+        "wrapped_private_key": svc.wrapped,
+    })
+    .to_string();
+    let call = http1(
+        &svc.server.url,
+        "POST",
+        "/google_cse/privatekeysign",
+        &[("Origin", GMAIL), ("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(call.status, 200, "{}", call.body);
+    assert_eq!(call.header("access-control-allow-origin"), Some(GMAIL));
+}

@@ -58,6 +58,10 @@ pub struct KaclsConfig {
     /// off only for other clients [default: true].
     #[serde(default = "yes")]
     pub require_spki_hash: bool,
+    /// Web origins whose pages may call the key service from a browser (CORS): Gmail on the
+    /// web is `https://client-side-encryption.google.com`. Never `*` [default: that one].
+    #[serde(default = "gmail_origins")]
+    pub allowed_origins: Vec<String>,
     /// Store IDs of the CSE keys; the first wraps, each is tried to unwrap (key rotation).
     pub cse_keys: Vec<String>,
     /// The store user the service acts as; it needs `decrypt` (and `encrypt`, for
@@ -88,6 +92,28 @@ pub struct KaclsConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// The origin Gmail on the web calls the key service from.
+const GMAIL_ORIGIN: &str = "https://client-side-encryption.google.com";
+
+fn gmail_origins() -> Vec<String> {
+    vec![GMAIL_ORIGIN.to_owned()]
+}
+
+/// A web origin as CORS compares it: `scheme://host[:port]`, nothing after.
+fn check_origin(origin: &str) -> Result<axum::http::HeaderValue, String> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '*', ' ', '?', '#']) => {
+            axum::http::HeaderValue::from_str(origin).map_err(|e| e.to_string())
+        }
+        _ => Err(format!(
+            "allowed_origins: `{origin}` is not an origin (scheme://host[:port], no path, no `*`)"
+        )),
+    }
 }
 
 /// The issuer of the authorization tokens Gmail sends, from Google's CSE reference.
@@ -361,6 +387,9 @@ impl Kacls {
             if issuer.jwks_url.is_none() && issuer.jwks_file.is_none() {
                 return Err(format!("no jwks_url or jwks_file for {}", issuer.issuer));
             }
+        }
+        for origin in &config.allowed_origins {
+            check_origin(origin)?;
         }
         let actor = Actor::new(config.actor.clone()).map_err(|e| e.to_string())?;
         Ok(Self {
@@ -1086,7 +1115,23 @@ async fn check(
     )
 }
 
-pub(crate) fn router() -> axum::Router<AppState> {
+/// The key service's routes, answering CORS preflights and calls from `allowed_origins` only
+/// (the rest of the server sends no CORS headers at all). Bodies carry the tokens, so no
+/// credentials are allowed and only `Content-Type` may be set: a page cannot reach `/check`,
+/// which takes a bearer token.
+pub(crate) fn router(kacls: &Kacls) -> axum::Router<AppState> {
+    use axum::http::{Method, header};
+    let origins: Vec<_> = kacls
+        .config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| check_origin(o).ok())
+        .collect();
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600));
     axum::Router::new()
         .route("/status", get(status))
         .route("/privatekeysign", post(private_key_sign))
@@ -1097,11 +1142,28 @@ pub(crate) fn router() -> axum::Router<AppState> {
         )
         .route("/wrapprivatekey", post(wrap_private_key))
         .route("/check", post(check))
+        .layer(cors)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_origins_are_origins_and_never_a_wildcard() {
+        for good in [GMAIL_ORIGIN, "http://localhost:8080"] {
+            assert!(check_origin(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "*",
+            "https://*.google.com",
+            "https://x.example.com/path",
+            "x.example.com",
+            "https://",
+        ] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn gmails_authorization_issuer_is_the_default() {

@@ -628,7 +628,10 @@ async fn not_found() -> ApiError {
 }
 
 pub(crate) fn router(state: AppState, max_body: usize) -> Router {
-    let kacls_prefix = state.kacls.as_ref().map(|k| k.prefix().to_owned());
+    let kacls = state
+        .kacls
+        .as_ref()
+        .map(|k| (k.prefix().to_owned(), crate::kacls::router(k)));
     let router = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
@@ -656,8 +659,8 @@ pub(crate) fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/admin/tokens", get(token_list).post(token_create))
         .route("/v1/admin/tokens/{id}", axum::routing::delete(token_revoke))
         .route("/v1/admin/audit", get(audit_log));
-    let router = match kacls_prefix {
-        Some(prefix) => router.nest(&prefix, crate::kacls::router()),
+    let router = match kacls {
+        Some((prefix, service)) => router.nest(&prefix, service),
         None => router,
     };
     router

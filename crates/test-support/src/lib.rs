@@ -614,30 +614,8 @@ impl EmulatorProcess {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> (u16, String) {
-        use std::fmt::Write as _;
-        use std::io::{Read, Write as _};
-        let host = self.url.trim_start_matches("http://");
-        let mut stream =
-            std::net::TcpStream::connect(host).expect("the emulator accepts connections");
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-        for (name, value) in headers {
-            let _ = write!(head, "{name}: {value}\r\n");
-        }
-        if let Some(body) = body {
-            let _ = write!(head, "Content-Length: {}\r\n", body.len());
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body.unwrap_or_default()).unwrap();
-        let mut reply = String::new();
-        let _ = stream.read_to_string(&mut reply);
-        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
-        (status, body.to_owned())
+        let reply = http1(&self.url, method, path, headers, body);
+        (reply.status, reply.body)
     }
 
     /// Sends an admin request and returns the JSON reply (`null` when empty).
@@ -933,34 +911,79 @@ impl ServerProcess {
         content_type: &str,
         body: &[u8],
     ) -> (u16, serde_json::Value) {
-        use std::io::{Read, Write};
-        let addr = self.url.trim_start_matches("http://");
-        let mut stream =
-            std::net::TcpStream::connect(addr).expect("the server accepts connections");
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        // A server may answer (413) and close before reading a large body.
-        let _ = stream.write_all(body);
-        let mut reply = Vec::new();
-        let _ = stream.read_to_end(&mut reply);
-        let reply = String::from_utf8_lossy(&reply);
-        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Host", host), ("Content-Type", content_type)];
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth));
+        }
+        let reply = http1(&self.url, method, path, &headers, Some(body));
         (
-            status,
-            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+            reply.status,
+            serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null),
         )
+    }
+}
+
+/// A raw HTTP/1.1 reply: status, header block and body text.
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    /// The value of header `name`, if the reply has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then_some(value.trim())
+        })
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection to `url` (plain HTTP on loopback), with
+/// `headers` as given (a `Host` among them replaces the default) and `Content-Length` only when
+/// there is a body: what a careless or hostile client can send.
+pub fn http1(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Reply {
+    use std::fmt::Write as _;
+    use std::io::{Read, Write as _};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("the server accepts connections");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        let _ = write!(head, "Host: {addr}\r\n");
+    }
+    for (name, value) in headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    if let Some(body) = body {
+        let _ = write!(head, "Content-Length: {}\r\n", body.len());
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // A server may answer (413) and close before reading a large body.
+    let _ = stream.write_all(body.unwrap_or_default());
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+    Reply {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
     }
 }
 
