@@ -401,6 +401,14 @@ fn bad_certificates_are_caught_for_the_right_reason() {
             key_args: &["-newkey", "rsa:1024"],
             ..case("rsa1024", good.to_owned(), "google.key.rsa_size")
         },
+        case(
+            "aki-with-issuer",
+            good.replace(
+                "authorityKeyIdentifier=keyid",
+                "authorityKeyIdentifier=keyid,issuer:always",
+            ),
+            "sbr.aki.keyid_only",
+        ),
         Case {
             extra: &["-days", "2500"],
             pkilint_knows: false,
@@ -644,4 +652,74 @@ fn a_granted_administrator_mints_with_the_shared_issuer() {
         .arg(MAILBOX)
         .fails(1)
         .stderr_has("no object with ID");
+}
+
+/// Extension files mean what they mean to OpenSSL: for each form of authorityKeyIdentifier,
+/// the extension we encode is the one `openssl x509 -req -extfile` encodes for the same
+/// request and issuer; and `keyid,issuer`, the line most recipes carry, mints a leaf pkilint
+/// finds no error in.
+#[test]
+fn authority_key_identifier_lines_mean_what_openssl_makes_of_them() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    let base = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+                extendedKeyUsage=emailProtection\nsubjectAltName=email:copy\nsubjectKeyIdentifier=hash\n\
+                certificatePolicies=2.23.140.1.5.1.3\ncrlDistributionPoints=URI:http://x.example.com/c.crl\n\
+                authorityInfoAccess=caIssuers;URI:http://x.example.com/c.crt\n";
+    let subject = "/CN=aki@example.com/emailAddress=aki@example.com";
+    let aki_text = |pem: &std::path::Path| {
+        String::from_utf8(openssl(
+            env.root(),
+            [
+                "x509",
+                "-in",
+                &s(pem),
+                "-noout",
+                "-ext",
+                "authorityKeyIdentifier",
+            ],
+        ))
+        .unwrap()
+    };
+    for (i, form) in [
+        "keyid",
+        "keyid,issuer",
+        "keyid:always",
+        "issuer:always",
+        "keyid,issuer:always",
+        "keyid:always,issuer:always",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let name = format!("aki{i}");
+        let ext = format!("{base}authorityKeyIdentifier={form}\n");
+        let theirs = pki.openssl_leaf(&name, subject, &ext, &["-newkey", "rsa:2048"], &[]);
+        let ext_file = env.path(&format!("{name}.ext"));
+        std::fs::write(&ext_file, &ext).unwrap();
+        env.run("kms certificates certify --certificate-signing-request")
+            .arg(pki.path(&format!("{name}.csr")))
+            .then("-k")
+            .arg(&key)
+            .then("-e")
+            .arg(&ext_file)
+            .then("--allow-non-compliant --certificate-id")
+            .arg(&name)
+            .ok();
+        let ours = env.path(&format!("{name}-ours.pem"));
+        env.run("kms certificates export -c")
+            .arg(&name)
+            .arg(&ours)
+            .ok();
+        assert_eq!(
+            aki_text(&ours),
+            aki_text(&theirs),
+            "authorityKeyIdentifier={form}"
+        );
+        if *form == "keyid,issuer"
+            && let Some(errors) = mailpki_test_support::pkilint_errors(&ours)
+        {
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+    }
 }

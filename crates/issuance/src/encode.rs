@@ -175,16 +175,29 @@ fn authority_key_identifier(
     let Some(aki) = &spec.authority_key_identifier else {
         return Ok(None);
     };
-    let issuer_key_id = if let Some(id) = ctx.issuer.subject_key_id() {
-        id.as_slice().to_vec()
-    } else {
-        let spki = ctx
-            .issuer
-            .public_key()
-            .and_then(|k| k.public_key_to_der())
-            .map_err(IssuanceError::crypto("reading the issuer key"))?;
-        key_identifier(&spki)?
+    // OpenSSL's v3_akid rules for a certificate its issuer did not sign itself.
+    let issuer_key_id = match (aki.keyid, ctx.issuer.subject_key_id()) {
+        (Some(_), Some(id)) if !id.as_slice().is_empty() => Some(id.as_slice().to_vec()),
+        (Some(_), _) if aki.derive => {
+            let spki = ctx
+                .issuer
+                .public_key()
+                .and_then(|k| k.public_key_to_der())
+                .map_err(IssuanceError::crypto("reading the issuer key"))?;
+            Some(key_identifier(&spki)?)
+        }
+        (Some(true), _) => return Err(IssuanceError::IssuerKeyIdMissing),
+        (Some(false) | None, _) => None,
     };
+    let with_issuer = match aki.issuer {
+        Some(true) => true,
+        Some(false) => issuer_key_id.is_none(),
+        None => false,
+    };
+    if issuer_key_id.is_none() && !with_issuer {
+        // OpenSSL would write an empty extension; none at all says the same more plainly.
+        return Ok(None);
+    }
     let issuer_name = ctx
         .issuer
         .issuer_name()
@@ -198,11 +211,11 @@ fn authority_key_identifier(
         .to_vec();
     let der = yasna::construct_der(|w| {
         w.write_sequence(|w| {
-            if aki.keyid.is_some() {
+            if let Some(id) = &issuer_key_id {
                 w.next()
-                    .write_tagged_implicit(Tag::context(0), |w| w.write_bytes(&issuer_key_id));
+                    .write_tagged_implicit(Tag::context(0), |w| w.write_bytes(id));
             }
-            if aki.issuer.is_some() {
+            if with_issuer {
                 w.next().write_tagged_implicit(Tag::context(1), |w| {
                     w.write_sequence(|w| {
                         w.next()

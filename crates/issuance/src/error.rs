@@ -25,6 +25,11 @@ pub enum IssuanceError {
     #[error("the issuer certificate does not match the issuer private key")]
     IssuerKeyMismatch,
 
+    #[error(
+        "authorityKeyIdentifier=keyid:always, but the issuer certificate has no subjectKeyIdentifier"
+    )]
+    IssuerKeyIdMissing,
+
     #[error("the issuer certificate expired on {not_after}")]
     IssuerExpired { not_after: String },
 

@@ -134,13 +134,19 @@ pub struct Policy {
     pub cps: Vec<String>,
 }
 
-/// How the authority key identifier is filled.
+/// How the authority key identifier is filled, with OpenSSL's meaning: `keyid` copies the
+/// issuer's subject key identifier when it has one (`keyid:always` fails when it has none);
+/// `issuer` adds the issuer's issuer name and serial only when no key identifier was found,
+/// `issuer:always` adds them in any case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct AkiSpec {
-    /// Include the issuer's key identifier (`keyid`); `always` fails when there is none.
+    /// `keyid` (false) or `keyid:always` (true).
     pub keyid: Option<bool>,
-    /// Include the issuer's issuer name and serial (`issuer`).
+    /// `issuer` (false) or `issuer:always` (true).
     pub issuer: Option<bool>,
+    /// Derive the key identifier from the issuer's public key when the issuer carries none
+    /// (the built-in profile does; an OpenSSL extension file never does).
+    pub derive: bool,
 }
 
 /// The extensions a certificate will carry, each with its criticality.
@@ -443,6 +449,7 @@ impl<'a> Parser<'a> {
         let mut spec = AkiSpec {
             keyid: None,
             issuer: None,
+            derive: false,
         };
         for item in items(line.value) {
             match item.to_ascii_lowercase().as_str() {

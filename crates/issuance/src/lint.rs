@@ -268,8 +268,9 @@ fn collect_extensions(l: &mut Linter, cert: &X509Certificate<'_>) -> Extensions 
             }
             ParsedExtension::AuthorityKeyIdentifier(aki) => {
                 x.aki_keyid = Some(aki.key_identifier.is_some());
+                // pkilint: cabf.authority_key_identifier_has_issuer_cert, an error.
                 if aki.authority_cert_issuer.is_some() || aki.authority_cert_serial.is_some() {
-                    l.warning(
+                    l.error(
                         "sbr.aki.keyid_only",
                         "authorityKeyIdentifier must hold only the keyIdentifier",
                     );

@@ -111,6 +111,7 @@ pub fn google_smime_profile<K: HasPublic>(
         authority_key_identifier: Some(AkiSpec {
             keyid: Some(false),
             issuer: None,
+            derive: true,
         }),
         subject_alt_name: Some(Critical {
             critical: false,
