@@ -211,3 +211,46 @@ fn the_key_service_answers_gmails_origin_across_origins_and_no_other() {
     assert_eq!(call.status, 200, "{}", call.body);
     assert_eq!(call.header("access-control-allow-origin"), Some(GMAIL));
 }
+
+/// A 401 carries Google's challenge; the admin API takes JSON whatever the Content-Type (as
+/// `curl -d` sends it) and says what it needs when the body is not JSON.
+#[test]
+fn the_emulator_challenges_like_google_and_its_admin_api_is_easy_to_script() {
+    use mailpki_test_support::http1;
+
+    let (env, pki) = env_with_pki();
+    let emulator = env.start_emulator(&[JANE], &pki.path("root.pem"));
+    let denied = http1(
+        &emulator.url,
+        "GET",
+        &format!("/gmail/v1/users/me/settings/sendAs/{JANE}/smimeInfo"),
+        &[],
+        None,
+    );
+    assert_eq!(denied.status, 401);
+    assert!(
+        denied
+            .header("www-authenticate")
+            .is_some_and(|c| c.starts_with("Bearer ") && c.contains("invalid_token")),
+        "{}",
+        denied.head
+    );
+    let user = br#"{"email": "bob@example.com"}"#;
+    for content_type in [None, Some("application/x-www-form-urlencoded")] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|t| vec![("Content-Type", t)])
+            .unwrap_or_default();
+        let created = http1(&emulator.url, "POST", "/admin/users", &headers, Some(user));
+        assert_eq!(created.status, 200, "{}", created.body);
+    }
+    let bad = http1(
+        &emulator.url,
+        "POST",
+        "/admin/users",
+        &[],
+        Some(b"email=bob"),
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("must be JSON"), "{}", bad.body);
+    assert!(emulator.in_gmail().contains_key("bob@example.com"));
+}

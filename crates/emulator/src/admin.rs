@@ -18,6 +18,31 @@ fn bad_request(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response()
 }
 
+/// A JSON body read whatever the `Content-Type` says (CI scripts post with `curl -d`, which
+/// sends a form type); a body that is not the JSON asked for says exactly what is wrong. An
+/// empty body reads as `null`, so `Option<T>` bodies may be left out.
+pub(crate) struct AdminJson<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S>
+    for AdminJson<T>
+{
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(text)
+            .map(Self)
+            .map_err(|e| bad_request(&format!("the body must be JSON: {e}")))
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct NewUser {
     email: String,
@@ -32,7 +57,10 @@ fn yes() -> bool {
 }
 
 /// `POST /admin/users`: creates or updates a user.
-pub(crate) async fn put_user(State(app): State<AppState>, Json(new): Json<NewUser>) -> Response {
+pub(crate) async fn put_user(
+    State(app): State<AppState>,
+    AdminJson(new): AdminJson<NewUser>,
+) -> Response {
     if !new.email.contains('@') {
         return bad_request("email must be an address");
     }
@@ -58,10 +86,10 @@ pub(crate) struct NewServiceAccount {
 /// scopes (default: the Gmail settings scopes) and returns its key file.
 pub(crate) async fn new_service_account(
     State(app): State<AppState>,
-    body: Option<Json<NewServiceAccount>>,
+    AdminJson(body): AdminJson<Option<NewServiceAccount>>,
 ) -> Response {
     let scopes = body
-        .and_then(|Json(b)| b.scopes)
+        .and_then(|b| b.scopes)
         .unwrap_or_else(crate::default_scopes);
     match app.create_service_account(scopes).await {
         Ok(key_file) => Json(key_file).into_response(),
@@ -98,7 +126,7 @@ pub(crate) struct FaultSpec {
 /// 503 rate.
 pub(crate) async fn set_faults(
     State(app): State<AppState>,
-    Json(spec): Json<FaultSpec>,
+    AdminJson(spec): AdminJson<FaultSpec>,
 ) -> Response {
     if !(0.0..=1.0).contains(&spec.error_rate) {
         return bad_request("error_rate is between 0 and 1");
@@ -118,7 +146,7 @@ pub(crate) struct ClockSpec {
 /// `POST /admin/clock`: moves the emulator's clock forward.
 pub(crate) async fn advance_clock(
     State(app): State<AppState>,
-    Json(spec): Json<ClockSpec>,
+    AdminJson(spec): AdminJson<ClockSpec>,
 ) -> Response {
     let mut shared = app.shared.lock().await;
     shared.tenant.clock_offset_secs += spec.advance_seconds;
@@ -134,7 +162,7 @@ pub(crate) struct QuotaSpec {
 /// `POST /admin/quota`: calls per second per user before 429 (0: unlimited).
 pub(crate) async fn set_quota(
     State(app): State<AppState>,
-    Json(spec): Json<QuotaSpec>,
+    AdminJson(spec): AdminJson<QuotaSpec>,
 ) -> Response {
     let mut shared = app.shared.lock().await;
     shared.user_rate = spec.per_user_per_second.max(0.0);
