@@ -452,6 +452,19 @@ fn bad_certificates_are_caught_for_the_right_reason() {
         .arg(&pem)
         .ok();
     assert_pkilint_clean(&pem);
+    // The file `export --chain` writes (leaf first) serves as the chain of its own leaf.
+    env.run("kms certificates import")
+        .arg(&pem)
+        .arg("fine")
+        .ok();
+    let exported = env.path("fine-chain.pem");
+    env.run("kms certificates export -c fine --chain")
+        .arg(&exported)
+        .ok();
+    env.run("kms certificates lint --chain")
+        .arg(&exported)
+        .arg(&exported)
+        .ok();
 }
 
 #[test]

@@ -714,7 +714,8 @@ pub(crate) struct ExportArgs {
     #[command(flatten)]
     pub(crate) password: PasswordArgs,
 
-    /// PKCS#12 with 3DES and a SHA-1 MAC, for old readers (Windows before Server 2019)
+    /// PKCS#12 with 3DES and a SHA-1 MAC, for readers that cannot open the default
+    /// AES-256/PBKDF2 files: GnuPG's gpgsm 2.2 (Debian 12) and Windows before Server 2019
     #[arg(long)]
     pub(crate) legacy: bool,
 
@@ -887,7 +888,8 @@ pub(crate) struct CertifyBatchArgs {
     #[command(flatten)]
     pub(crate) password: PasswordArgs,
 
-    /// PKCS#12 with 3DES and a SHA-1 MAC, for old readers
+    /// PKCS#12 with 3DES and a SHA-1 MAC, for readers that cannot open the default
+    /// AES-256/PBKDF2 files: GnuPG's gpgsm 2.2 (Debian 12) and Windows before Server 2019
     #[arg(long)]
     pub(crate) legacy: bool,
 

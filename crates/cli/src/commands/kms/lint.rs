@@ -37,6 +37,12 @@ pub(crate) fn run(ctx: &Ctx, args: &LintArgs) -> Result<()> {
     };
     if let Some(path) = &args.chain {
         chain = read_certificates(path)?;
+        // `export --chain` writes the leaf first: a chain file that starts with the very
+        // certificate being linted is taken as its issuers after it.
+        let leaf_der = leaf.to_der()?;
+        if chain.first().map(|c| c.to_der()).transpose()?.as_ref() == Some(&leaf_der) {
+            chain.remove(0);
+        }
     }
     let chain_der = chain
         .iter()
