@@ -381,6 +381,24 @@ fn throttling_and_server_faults_are_retried() {
         .arg("nope")
         .fails(1);
     assert_eq!(t.count("GET", "/cse/keypairs/nope") - before, 1);
+    // The token endpoint is tried again too, as google-auth does.
+    t.emulator.admin(
+        "POST",
+        "/admin/faults",
+        &json!({"token_fail_next": [503, 429]}),
+    );
+    t.run("google key-pairs get --user-id")
+        .arg(JANE)
+        .arg(&id)
+        .ok();
+    let tokens: Vec<u16> = t
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|(m, p, _)| m == "POST" && p == "/token")
+        .map(|(_, _, s)| s)
+        .collect();
+    assert!(tokens.ends_with(&[503, 429, 200]), "{tokens:?}");
 }
 
 #[test]

@@ -74,6 +74,24 @@ fn googles_client_library_gets_a_token_and_me_needs_only_the_basic_scope() {
         );
         assert_eq!(status, 200, "userId={user}: {body}");
     }
+    // sendAs.get, as the client library calls it.
+    let (status, body) = emulator.request(
+        "GET",
+        &format!("/gmail/v1/users/me/settings/sendAs/{JANE}"),
+        &[("Authorization", &token)],
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let send_as: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(send_as["sendAsEmail"], JANE);
+    assert_eq!(send_as["isPrimary"], true);
+    let (status, _) = emulator.request(
+        "GET",
+        "/gmail/v1/users/me/settings/sendAs/nobody@example.com",
+        &[("Authorization", &token)],
+        None,
+    );
+    assert_eq!(status, 404);
 }
 
 /// A POST with neither `Content-Length` nor chunking gets Google's 411 before any API logic;

@@ -120,6 +120,8 @@ pub(crate) struct FaultSpec {
     fail_next: Vec<u16>,
     #[serde(default)]
     error_rate: f64,
+    #[serde(default)]
+    token_fail_next: Vec<u16>,
 }
 
 /// `POST /admin/faults`: latency for every Gmail call, statuses for the next calls, a random
@@ -135,6 +137,7 @@ pub(crate) async fn set_faults(
     shared.faults.latency_ms = spec.latency_ms;
     shared.faults.fail_next = VecDeque::from(spec.fail_next);
     shared.faults.error_rate = spec.error_rate;
+    shared.faults.token_fail_next = VecDeque::from(spec.token_fail_next);
     StatusCode::NO_CONTENT.into_response()
 }
 

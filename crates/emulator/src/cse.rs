@@ -581,7 +581,12 @@ pub(crate) async fn list_send_as(
 ) -> Result<Response, ApiError> {
     let mut shared = app.shared.lock().await;
     let user = authorize(&mut shared, &headers, &user, SCOPES)?;
-    let u = shared.user(&user).ok_or_else(ApiError::not_found)?;
+    Ok(Json(json!({"sendAs": send_as_of(&shared, &user)?})).into_response())
+}
+
+/// The user's send-as addresses as Google lists them: the primary, then the aliases.
+fn send_as_of(shared: &Shared, user: &str) -> Result<Vec<Value>, ApiError> {
+    let u = shared.user(user).ok_or_else(ApiError::not_found)?;
     let mut send_as = vec![json!({
         "sendAsEmail": u.primary, "isPrimary": true, "isDefault": true, "treatAsAlias": false,
         "verificationStatus": "accepted",
@@ -591,7 +596,26 @@ pub(crate) async fn list_send_as(
             json!({"sendAsEmail": alias, "treatAsAlias": true, "verificationStatus": "accepted"}),
         );
     }
-    Ok(Json(json!({"sendAs": send_as})).into_response())
+    Ok(send_as)
+}
+
+/// `GET .../settings/sendAs/{sendAsEmail}`.
+pub(crate) async fn get_send_as(
+    State(app): State<AppState>,
+    Path((user, address)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut shared = app.shared.lock().await;
+    let user = authorize(&mut shared, &headers, &user, SCOPES)?;
+    send_as_of(&shared, &user)?
+        .into_iter()
+        .find(|s| {
+            s["sendAsEmail"]
+                .as_str()
+                .is_some_and(|a| a.eq_ignore_ascii_case(&address))
+        })
+        .map(|s| Json(s).into_response())
+        .ok_or_else(ApiError::not_found)
 }
 
 #[cfg(test)]

@@ -139,6 +139,8 @@ async fn faults_and_log(State(app): State<AppState>, request: Request, next: Nex
         let latency = shared.faults.latency_ms;
         let mut injected = if gmail {
             shared.faults.fail_next.pop_front()
+        } else if path == "/token" {
+            shared.faults.token_fail_next.pop_front()
         } else {
             None
         };
@@ -198,6 +200,7 @@ fn router(app: AppState) -> Router {
                 .delete(cse::delete_identity),
         )
         .route(&format!("{base}/sendAs"), get(cse::list_send_as))
+        .route(&format!("{base}/sendAs/{{send_as}}"), get(cse::get_send_as))
         .route(
             &format!("{base}/sendAs/{{send_as}}/smimeInfo"),
             post(smime::insert).get(smime::list),

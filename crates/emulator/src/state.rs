@@ -90,6 +90,8 @@ pub(crate) struct Faults {
     pub(crate) fail_next: VecDeque<u16>,
     /// Share of calls (0..1) failing with 503 at random.
     pub(crate) error_rate: f64,
+    /// Statuses the next token requests fail with, in order.
+    pub(crate) token_fail_next: VecDeque<u16>,
 }
 
 #[derive(Clone, Debug, Serialize)]

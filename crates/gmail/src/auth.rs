@@ -86,6 +86,9 @@ struct Cached {
     renew_at: Instant,
 }
 
+/// Tries of the token endpoint before a 429, a 5xx or a connection failure is final.
+const TOKEN_ATTEMPTS: u32 = 3;
+
 /// Signs JWTs and caches access tokens.
 pub struct TokenSource {
     key: ServiceAccountKey,
@@ -180,19 +183,34 @@ impl TokenSource {
         }
         let assertion = self.assertion(user, &scopes)?;
         let url = &self.key.token_uri;
-        let response = self
-            .http
-            .post(url)
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("assertion", assertion.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|source| GmailError::Unreachable {
+        // As google-auth does: a token endpoint that is busy (429), failing (5xx) or out of
+        // reach is tried again a few times, with backoff, before the call fails.
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let sent = self
+                .http
+                .post(url)
+                .form(&[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", assertion.as_str()),
+                ])
+                .send()
+                .await;
+            let retry = match &sent {
+                Ok(r) => r.status().as_u16() == 429 || r.status().is_server_error(),
+                Err(e) => e.is_connect() || e.is_timeout(),
+            };
+            if retry && attempt < TOKEN_ATTEMPTS {
+                tracing::info!(attempt, url, "token endpoint unavailable; retrying");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                continue;
+            }
+            break sent.map_err(|source| GmailError::Unreachable {
                 url: url.clone(),
                 source,
             })?;
+        };
         let status = response.status();
         let body = response
             .bytes()

@@ -15,7 +15,7 @@ use crate::auth::TokenSource;
 use crate::error::{GmailError, Result};
 use crate::types::{
     CseIdentity, CseKeyPair, ErrorResponse, ListCseIdentitiesResponse, ListCseKeyPairsResponse,
-    ListSendAsResponse, ListSmimeInfoResponse, SmimeInfo,
+    ListSendAsResponse, ListSmimeInfoResponse, SendAs, SmimeInfo,
 };
 
 pub const DEFAULT_API_URL: &str = "https://gmail.googleapis.com";
@@ -384,6 +384,13 @@ impl GmailClient {
 
     pub async fn list_send_as(&self, user: &str) -> Result<ListSendAsResponse> {
         let url = self.users_url(user, "sendAs");
+        self.json::<_, ()>(user, &[SCOPE_SETTINGS_BASIC], Method::GET, &url, &[], None)
+            .await
+    }
+
+    /// `users.settings.sendAs.get`: one send-as address of the user.
+    pub async fn get_send_as(&self, user: &str, send_as: &str) -> Result<SendAs> {
+        let url = self.users_url(user, &format!("sendAs/{}", segment(send_as)));
         self.json::<_, ()>(user, &[SCOPE_SETTINGS_BASIC], Method::GET, &url, &[], None)
             .await
     }

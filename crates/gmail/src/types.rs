@@ -46,8 +46,9 @@ pub struct CsePrivateKeyMetadata {
     pub hardware_key_metadata: Option<HardwareKeyMetadata>,
 }
 
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+// Every field Google's discovery document lists is optional: a reply missing one still reads.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct KaclsKeyMetadata {
     pub kacls_uri: String,
     /// The user's private key, wrapped by the organization's key service: opaque to Google.
@@ -67,7 +68,7 @@ impl std::fmt::Debug for KaclsKeyMetadata {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct HardwareKeyMetadata {
     pub description: String,
 }
@@ -85,7 +86,7 @@ pub struct CseIdentity {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct SignAndEncryptKeyPairs {
     pub signing_key_pair_id: String,
     pub encryption_key_pair_id: String,
@@ -156,7 +157,7 @@ pub struct ListSmimeInfoResponse {
 
 /// `users.settings.sendAs` (the fields mailpki reads).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct SendAs {
     pub send_as_email: String,
     #[serde(skip_serializing_if = "Option::is_none")]

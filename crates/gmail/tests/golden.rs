@@ -61,3 +61,27 @@ fn errors_match_googles_shape() {
     let e: ErrorResponse = round_trip("error.json");
     assert_eq!(e.error.errors[0].reason, "failedPrecondition");
 }
+
+/// Google's discovery document marks every field optional: replies that leave some out (a
+/// hardware key without a description, a key-service entry without its URI, a send-as without
+/// its address, an identity's pair half-filled) still read.
+#[test]
+fn replies_missing_optional_fields_still_read() {
+    let pairs: ListCseKeyPairsResponse = serde_json::from_value(serde_json::json!({
+        "cseKeyPairs": [
+            {"keyPairId": "a", "privateKeyMetadata": [{"hardwareKeyMetadata": {}}]},
+            {"keyPairId": "b", "privateKeyMetadata": [{"kaclsKeyMetadata": {"kaclsData": "x"}}]},
+        ]
+    }))
+    .unwrap();
+    assert_eq!(pairs.cse_key_pairs.len(), 2);
+    let send_as: ListSendAsResponse =
+        serde_json::from_value(serde_json::json!({"sendAs": [{"displayName": "Jane"}]})).unwrap();
+    assert_eq!(send_as.send_as[0].send_as_email, "");
+    let identity: CseIdentity = serde_json::from_value(serde_json::json!({
+        "emailAddress": "jane@example.com",
+        "signAndEncryptKeyPairs": {"signingKeyPairId": "s"},
+    }))
+    .unwrap();
+    assert!(identity.sign_and_encrypt_key_pairs.is_some());
+}
