@@ -272,3 +272,101 @@ fn the_emulator_challenges_like_google_and_its_admin_api_is_easy_to_script() {
     assert!(bad.body.contains("must be JSON"), "{}", bad.body);
     assert!(emulator.in_gmail().contains_key("bob@example.com"));
 }
+
+/// The Python interpreter of a virtual environment holding google-api-python-client and
+/// google-auth (`$MAILPKI_GOOGLE_PYTHON`, set by .ci/run); required in CI, else skipped.
+fn google_python() -> Option<std::path::PathBuf> {
+    match std::env::var_os("MAILPKI_GOOGLE_PYTHON").map(std::path::PathBuf::from) {
+        Some(path) if path.is_file() => Some(path),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("Google's Python client is required in CI: set MAILPKI_GOOGLE_PYTHON")
+        }
+        _ => {
+            eprintln!("note: MAILPKI_GOOGLE_PYTHON not set; Google's Python client is not run");
+            None
+        }
+    }
+}
+
+/// Google's own client library, unpatched, runs what another team's CI would against the
+/// emulator: sendAs list/get, smimeInfo insert/list/get/setDefault/delete, CSE key pairs
+/// create/get/list page by page/disable/enable/obliterate, identities create/get/list/patch/
+/// delete, and a Google error as the library parses it.
+#[test]
+fn googles_python_client_runs_against_the_emulator() {
+    let Some(python) = google_python() else {
+        return;
+    };
+    let (env, pki) = env_with_pki();
+    let key = crate::issuer_key(&env, &pki);
+    env.run("kms sym keys create cse_key").ok();
+    let emulator = env.start_emulator(&[JANE], &pki.path("root.pem"));
+    let kacls = "https://kacls.example.com/google_cse";
+    // One key pair through our client, one request for Google's.
+    emulator
+        .run(
+            &env,
+            "google key-pairs create --cse-key-id cse_key --kacls-url",
+        )
+        .arg(kacls)
+        .then("-i")
+        .arg(&key)
+        .arg(JANE)
+        .ok();
+    let request = emulator
+        .run(
+            &env,
+            "--json google key-pairs create --dry-run --cse-key-id cse_key --kacls-url",
+        )
+        .arg(kacls)
+        .then("-i")
+        .arg(&key)
+        .then("--output-dir")
+        .arg(env.path("dry"))
+        .arg(JANE)
+        .ok()
+        .json()["request"]
+        .clone();
+    let request_file = env.path("keypair-request.json");
+    std::fs::write(&request_file, request.to_string()).unwrap();
+    let p12 = crate::smime::p12(&env, &key, "hosted", JANE, 365);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/clients/gmail_python_client.py"
+    );
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg(&emulator.url)
+        .arg(&emulator.key_file)
+        .arg(JANE)
+        .arg(&p12)
+        .arg("pw")
+        .arg(&request_file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(out["send_as"], json!([JANE]));
+    assert_eq!(out["send_as_get"], JANE);
+    assert_eq!(out["smime_list"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(out["smime_get"], out["smime_list"][0]);
+    assert_eq!(out["smime_default"], true);
+    assert_eq!(out["smime_after_delete"], 0);
+    let created = out["keypair_created"].as_str().unwrap();
+    assert_eq!(out["keypair_get"], created);
+    let pages = out["keypair_pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2, "one key pair a page: {out}");
+    assert!(pages.iter().all(|p| p.as_array().unwrap().len() == 1));
+    assert_eq!(out["identity_get"]["primaryKeyPairId"], created);
+    assert_eq!(out["identity_list"], json!([JANE]));
+    assert_eq!(out["identity_patched"], created);
+    assert_eq!(out["disabled"], "disabled");
+    assert_eq!(out["enabled"], "enabled");
+    assert_eq!(out["obliterate_too_soon"], 400, "{out}");
+    assert_eq!(out["obliterated"], true);
+    assert_eq!(out["error"]["status"], 404, "{out}");
+}

@@ -148,7 +148,13 @@ fn aliases_need_their_own_certificate() {
 }
 
 /// Mints a certificate for `email` valid `days` and exports it as `<id>.p12` (password `pw`).
-fn p12(env: &TestEnv, key: &str, id: &str, email: &str, days: u32) -> std::path::PathBuf {
+pub(crate) fn p12(
+    env: &TestEnv,
+    key: &str,
+    id: &str,
+    email: &str,
+    days: u32,
+) -> std::path::PathBuf {
     env.run("kms certificates certify -g --certificate-id")
         .arg(id)
         .then("-k")
