@@ -971,20 +971,44 @@ pub fn http1(
     stream.write_all(head.as_bytes()).unwrap();
     // A server may answer (413) and close before reading a large body.
     let _ = stream.write_all(body.unwrap_or_default());
-    let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply);
-    let reply = String::from_utf8_lossy(&reply);
-    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    // Read the head, then as many bytes as it announces: some servers (chromedriver) keep the
+    // connection open whatever `Connection: close` asked.
+    let mut reader = std::io::BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        match std::io::BufRead::read_line(&mut reader, &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => head.push_str(&line),
+        }
+    }
+    let head = head.trim_end().to_owned();
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
-    Reply {
+    let mut reply = Reply {
         status,
-        head: head.to_owned(),
-        body: body.to_owned(),
+        head,
+        body: String::new(),
+    };
+    let mut body = Vec::new();
+    match reply
+        .header("content-length")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        Some(length) => {
+            body.resize(length, 0);
+            let _ = reader.read_exact(&mut body);
+        }
+        None => {
+            let _ = reader.read_to_end(&mut body);
+        }
     }
+    reply.body = String::from_utf8_lossy(&body).into_owned();
+    reply
 }
 
 /// Lower-case hex, to look for binary secrets in text.
