@@ -667,6 +667,36 @@ fn a_granted_administrator_mints_with_the_shared_issuer() {
         .stderr_has("no object with ID");
 }
 
+/// One request (made by `openssl req` for `subject`) certified with the extension file `ext`
+/// by `openssl x509 -req -extfile` and by us with the same issuer: (ours, OpenSSL's) PEM files.
+fn both_ways(
+    env: &TestEnv,
+    pki: &TestPki,
+    key: &str,
+    name: &str,
+    subject: &str,
+    ext: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let theirs = pki.openssl_leaf(name, subject, ext, &["-newkey", "rsa:2048"], &[]);
+    let ext_file = env.path(&format!("{name}.ext"));
+    std::fs::write(&ext_file, ext).unwrap();
+    env.run("kms certificates certify --certificate-signing-request")
+        .arg(pki.path(&format!("{name}.csr")))
+        .then("-k")
+        .arg(key)
+        .then("-e")
+        .arg(&ext_file)
+        .then("--allow-non-compliant --certificate-id")
+        .arg(name)
+        .ok();
+    let ours = env.path(&format!("{name}-ours.pem"));
+    env.run("kms certificates export -c")
+        .arg(name)
+        .arg(&ours)
+        .ok();
+    (ours, theirs)
+}
+
 /// Extension files mean what they mean to OpenSSL: for each form of authorityKeyIdentifier,
 /// the extension we encode is the one `openssl x509 -req -extfile` encodes for the same
 /// request and issuer; and `keyid,issuer`, the line most recipes carry, mints a leaf pkilint
@@ -707,23 +737,7 @@ fn authority_key_identifier_lines_mean_what_openssl_makes_of_them() {
     {
         let name = format!("aki{i}");
         let ext = format!("{base}authorityKeyIdentifier={form}\n");
-        let theirs = pki.openssl_leaf(&name, subject, &ext, &["-newkey", "rsa:2048"], &[]);
-        let ext_file = env.path(&format!("{name}.ext"));
-        std::fs::write(&ext_file, &ext).unwrap();
-        env.run("kms certificates certify --certificate-signing-request")
-            .arg(pki.path(&format!("{name}.csr")))
-            .then("-k")
-            .arg(&key)
-            .then("-e")
-            .arg(&ext_file)
-            .then("--allow-non-compliant --certificate-id")
-            .arg(&name)
-            .ok();
-        let ours = env.path(&format!("{name}-ours.pem"));
-        env.run("kms certificates export -c")
-            .arg(&name)
-            .arg(&ours)
-            .ok();
+        let (ours, theirs) = both_ways(&env, &pki, &key, &name, subject, &ext);
         assert_eq!(
             aki_text(&ours),
             aki_text(&theirs),
@@ -779,23 +793,7 @@ fn extension_files_encode_as_openssl_encodes_them() {
             Some((lines, sections)) => format!("{lines}\n{tail}[{sections}"),
             None => format!("{body}{tail}"),
         };
-        let theirs = pki.openssl_leaf(&name, subject, &ext, &["-newkey", "rsa:2048"], &[]);
-        let ext_file = env.path(&format!("{name}.ext"));
-        std::fs::write(&ext_file, &ext).unwrap();
-        env.run("kms certificates certify --certificate-signing-request")
-            .arg(pki.path(&format!("{name}.csr")))
-            .then("-k")
-            .arg(&key)
-            .then("-e")
-            .arg(&ext_file)
-            .then("--allow-non-compliant --certificate-id")
-            .arg(&name)
-            .ok();
-        let ours = env.path(&format!("{name}-ours.pem"));
-        env.run("kms certificates export -c")
-            .arg(&name)
-            .arg(&ours)
-            .ok();
+        let (ours, theirs) = both_ways(&env, &pki, &key, &name, subject, &ext);
         assert_eq!(
             extensions(&ours),
             extensions(&theirs),
