@@ -111,9 +111,8 @@ fn read_manifest(path: &Path) -> Result<HashMap<String, String>> {
     let mut done = HashMap::new();
     let mut text = String::new();
     match files::open_no_follow(path, OpenOptions::new().read(true)) {
-        Ok(file) => {
-            file.take(files::MAX_INPUT * 64)
-                .read_to_string(&mut text)
+        Ok(mut file) => {
+            file.read_to_string(&mut text)
                 .with_context(|| format!("cannot read {}", path.display()))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
