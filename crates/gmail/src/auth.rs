@@ -203,7 +203,8 @@ impl TokenSource {
             };
             if retry && attempt < TOKEN_ATTEMPTS {
                 tracing::info!(attempt, url, "token endpoint unavailable; retrying");
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                tokio::time::sleep(crate::client::RetryPolicy::default().delay(attempt, None))
+                    .await;
                 continue;
             }
             break sent.map_err(|source| GmailError::Unreachable {

@@ -45,7 +45,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Exponential backoff with full jitter, or what `Retry-After` asks (capped).
-    fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(wait) = retry_after {
             return wait.min(self.max_delay);
         }

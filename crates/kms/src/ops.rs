@@ -106,19 +106,7 @@ pub fn export(
 /// Live API tokens that act as `actor` but were made by someone else: who else can act as
 /// them.
 pub fn tokens_for(store: &Store, actor: &Actor) -> Result<Vec<ApiToken>> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    Ok(store
-        .api_tokens()?
-        .into_iter()
-        .filter(|t| {
-            t.user == actor.as_str()
-                && t.created_by != t.user
-                && t.revoked.is_none()
-                && t.expires.is_none_or(|e| e > now)
-        })
-        .collect())
+    Ok(store.api_tokens_made_for(actor)?)
 }
 
 pub fn search(store: &Store, actor: &Actor, body: &SearchBody) -> Result<Vec<Attributes>> {

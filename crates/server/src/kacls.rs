@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use mailpki_store::{Actor, Operation, Store, StoreError, cse_unwrap, cse_wrap};
+use mailpki_store::{Actor, Operation, Store, StoreError, cse_unwrap, cse_wrap, excerpt};
 use openssl::hash::MessageDigest;
 use openssl::md::Md;
 use openssl::pkey::{Id, PKey, Private};
@@ -56,7 +56,7 @@ pub struct KaclsConfig {
     /// Whether `privatekeysign` and `privatekeydecrypt` need an authorization naming the key
     /// (`spki_hash`), which binds a wrapped key to its user. Gmail always sends it; turn this
     /// off only for other clients [default: true].
-    #[serde(default = "yes")]
+    #[serde(default = "crate::yes")]
     pub require_spki_hash: bool,
     /// Web origins whose pages may call the key service from a browser (CORS): Gmail on the
     /// web is `https://client-side-encryption.google.com`. Never `*` [default: that one].
@@ -88,10 +88,6 @@ pub struct KaclsConfig {
     /// Instance name for `status`.
     #[serde(default)]
     pub name: Option<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// The origin Gmail on the web calls the key service from.
@@ -186,13 +182,6 @@ impl KaclsError {
 
     fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, message)
-    }
-
-    fn too_many_failures() -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed authentications from this address; try again in a minute",
-        )
     }
 
     fn internal(message: impl Into<String>) -> Self {
@@ -303,6 +292,8 @@ pub(crate) struct Kacls {
     sessions: TimedCache<String>,
     /// This service's URL, as authorization tokens must name it.
     url: String,
+    /// `allowed_origins`, checked, as CORS answers them.
+    origins: Vec<axum::http::HeaderValue>,
 }
 
 /// Why a call was refused: before anyone was identified (logged, bounded, never audited), or
@@ -317,10 +308,6 @@ struct Decision {
     email: String,
     resource: Option<String>,
     spki_hash: Option<String>,
-}
-
-fn excerpt(text: &str, max: usize) -> String {
-    mailpki_store::excerpt(text, max)
 }
 
 fn claim<'a>(claims: &'a Claims, name: &str) -> Option<&'a str> {
@@ -388,9 +375,11 @@ impl Kacls {
                 return Err(format!("no jwks_url or jwks_file for {}", issuer.issuer));
             }
         }
-        for origin in &config.allowed_origins {
-            check_origin(origin)?;
-        }
+        let origins = config
+            .allowed_origins
+            .iter()
+            .map(|o| check_origin(o))
+            .collect::<Result<Vec<_>, _>>()?;
         let actor = Actor::new(config.actor.clone()).map_err(|e| e.to_string())?;
         Ok(Self {
             idps: config
@@ -418,6 +407,7 @@ impl Kacls {
                 || format!("{server_url}{}", config.prefix),
                 |u| u.trim_end_matches('/').to_owned(),
             ),
+            origins,
             config,
         })
     }
@@ -534,7 +524,7 @@ impl Kacls {
         }
         Ok(Decision {
             email: email.to_owned(),
-            resource: claim(&claims, "resource_name").map(|r| excerpt(r, 256)),
+            resource: claim(&claims, "resource_name").map(str::to_owned),
             spki_hash,
         })
     }
@@ -799,7 +789,7 @@ async fn refuse(
 /// Refuses a client address that used up its failed authentications.
 fn not_blocked(app: &AppState, addr: Option<std::net::IpAddr>) -> Result<(), KaclsError> {
     if app.failures.blocked(addr) {
-        Err(KaclsError::too_many_failures())
+        Err(ApiError::too_many_failures().into())
     } else {
         Ok(())
     }
@@ -1121,14 +1111,8 @@ async fn check(
 /// which takes a bearer token.
 pub(crate) fn router(kacls: &Kacls) -> axum::Router<AppState> {
     use axum::http::{Method, header};
-    let origins: Vec<_> = kacls
-        .config
-        .allowed_origins
-        .iter()
-        .filter_map(|o| check_origin(o).ok())
-        .collect();
     let cors = tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+        .allow_origin(tower_http::cors::AllowOrigin::list(kacls.origins.clone()))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE])
         .max_age(Duration::from_secs(3600));

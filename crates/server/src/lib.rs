@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use mailpki_kms::{IssuanceDefaults, KmsError};
-use mailpki_store::{AuditEntry, MasterKeySource, PoolOptions, Store};
+use mailpki_store::{AuditEntry, MasterKeySource, PoolOptions, Store, excerpt};
 use serde::{Deserialize, Serialize};
 
 pub use auth::OidcConfig;
@@ -170,10 +170,6 @@ pub enum ServerError {
 const MAX_AUDIT_NAME: usize = 256;
 const MAX_AUDIT_DETAIL: usize = 512;
 
-fn excerpt(text: &str, max: usize) -> String {
-    mailpki_store::excerpt(text, max)
-}
-
 /// A line for the audit log and who waits for its commit.
 type AuditRequest = (AuditEntry, tokio::sync::oneshot::Sender<bool>);
 
@@ -273,7 +269,6 @@ impl AppState {
         {
             tracing::warn!(user = %entry.actor, operation, object = ?entry.object, reason = ?entry.detail, "request denied");
         }
-        let (who, what) = (entry.actor.clone(), entry.object.clone());
         // The reply waits for the line to be committed: what was answered is on record.
         let (ack, committed) = tokio::sync::oneshot::channel();
         let written = match self.audit_log.send((entry, ack)).await {
@@ -281,7 +276,12 @@ impl AppState {
             Err(_) => false,
         };
         if !written {
-            tracing::warn!(user = %who, operation, object = ?what, "could not write the audit log");
+            tracing::warn!(
+                user = %excerpt(actor, MAX_AUDIT_NAME),
+                operation,
+                object = ?object.map(|o| excerpt(o, MAX_AUDIT_NAME)),
+                "could not write the audit log"
+            );
         }
     }
 }

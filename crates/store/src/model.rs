@@ -372,6 +372,14 @@ pub struct ApiToken {
     pub revoked: Option<i64>,
 }
 
+impl ApiToken {
+    /// Neither revoked nor expired at `now` (Unix seconds).
+    #[must_use]
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked.is_none() && self.expires.is_none_or(|e| e > now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1265,11 +1265,21 @@ impl Store {
         if !secret.starts_with(API_TOKEN_PREFIX) {
             return Ok(None);
         }
-        let now = now();
         Ok(self
             .backend
             .token_by_hash(&token_hash(secret)?)?
-            .filter(|t| t.revoked.is_none() && t.expires.is_none_or(|e| e > now)))
+            .filter(|t| t.is_live(now())))
+    }
+
+    /// Live tokens that act as `user` but someone else made: who else can act as them.
+    pub fn api_tokens_made_for(&self, user: &Actor) -> Result<Vec<ApiToken>> {
+        let now = now();
+        Ok(self
+            .backend
+            .token_list()?
+            .into_iter()
+            .filter(|t| t.user == user.as_str() && t.created_by != t.user && t.is_live(now))
+            .collect())
     }
 
     /// Revokes a token by ID; `false` when no live token has that ID.

@@ -72,8 +72,8 @@ pub(crate) fn obtained(ctx: &Ctx) -> Result<()> {
             for t in &tokens {
                 ctx.printer.warn(&format!(
                     "API token {} acts as you; it was made by {} on {}{}",
-                    mailpki_store::escape(&t.id),
-                    mailpki_store::escape(&t.created_by),
+                    t.id,
+                    t.created_by,
                     mailpki_store::rfc3339(t.created),
                     t.expires
                         .map(|e| format!(", expires {}", mailpki_store::rfc3339(e)))
@@ -88,9 +88,9 @@ pub(crate) fn obtained(ctx: &Ctx) -> Result<()> {
         let _ = writeln!(
             human,
             "{}  {}  owner {}  {}",
-            mailpki_store::escape(&o.unique_identifier),
+            o.unique_identifier,
             o.object_type,
-            mailpki_store::escape(&o.owner),
+            o.owner,
             ops_text(&o.operations)
         );
     }
