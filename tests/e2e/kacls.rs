@@ -96,6 +96,11 @@ fn service_with(cse_keys: &[&str], extra: &str) -> Service {
     }
 }
 
+/// A key as authorization tokens name it: SHA-256 of its SubjectPublicKeyInfo, base64.
+pub(crate) fn spki_of<T: openssl::pkey::HasPublic>(key: &openssl::pkey::PKeyRef<T>) -> String {
+    STANDARD.encode(openssl::sha::sha256(&key.public_key_to_der().unwrap()))
+}
+
 impl Service {
     pub(crate) fn url(&self) -> String {
         format!("{}/google_cse", self.server.url)
@@ -103,8 +108,7 @@ impl Service {
 
     /// Jane's key as authorization tokens name it (`spki_hash`).
     pub(crate) fn spki(&self) -> String {
-        let public = self.leaf.public_key().unwrap();
-        STANDARD.encode(openssl::sha::sha256(&public.public_key_to_der().unwrap()))
+        spki_of(&self.leaf.public_key().unwrap())
     }
 
     pub(crate) fn authentication(&self, email: &str) -> String {
@@ -135,15 +139,26 @@ impl Service {
     }
 
     pub(crate) fn sign(&self, digest: &[u8], algorithm: &str) -> (u16, Value) {
+        self.sign_key(&self.wrapped, &self.spki(), digest, algorithm)
+    }
+
+    /// Jane has the service sign with `wrapped`, whose key `spki` names.
+    pub(crate) fn sign_key(
+        &self,
+        wrapped: &str,
+        spki: &str,
+        digest: &[u8],
+        algorithm: &str,
+    ) -> (u16, Value) {
         self.call(
             "privatekeysign",
             &json!({
                 "authentication": self.authentication(JANE),
-                "authorization": self.authorization(JANE, "signer"),
+                "authorization": self.authorization_for_key(JANE, "signer", spki),
                 "algorithm": algorithm,
                 "digest": STANDARD.encode(digest),
                 "reason": "sign",
-                "wrapped_private_key": self.wrapped,
+                "wrapped_private_key": wrapped,
             }),
         )
     }
@@ -728,7 +743,7 @@ fn the_key_service_refuses_what_it_must() {
     let (status, _) = sign_with(authn, signer, &svc.wrapped, "SHA256withRSA", &digest);
     assert_eq!(status, 200);
     let public = svc.leaf.public_key().unwrap();
-    let spki = STANDARD.encode(openssl::sha::sha256(&public.public_key_to_der().unwrap()));
+    let spki = spki_of(&public);
     let rsa = public.rsa().unwrap();
     let mut encrypted = vec![0u8; rsa.size() as usize];
     let n = rsa
@@ -758,7 +773,7 @@ fn the_key_service_refuses_what_it_must() {
     );
     assert_eq!(status, 200, "{reply}");
     let rewrapped = reply["wrapped_private_key"].as_str().unwrap();
-    let fresh_spki = STANDARD.encode(openssl::sha::sha256(&fresh.public_key_to_der().unwrap()));
+    let fresh_spki = spki_of(&fresh);
     let (status, reply) = sign_with(
         svc.authentication(JANE),
         svc.authorization_for_key(JANE, "signer", &fresh_spki),
@@ -917,19 +932,13 @@ fn the_cse_key_rotates_with_a_new_key_pair_per_user() {
         .to_owned();
     assert_ne!(new_wrapped, svc.wrapped);
     let new_leaf = X509::from_pem(new_pair["pem"].as_str().unwrap().as_bytes()).unwrap();
-    let new_spki = STANDARD.encode(openssl::sha::sha256(
-        &new_leaf.public_key().unwrap().public_key_to_der().unwrap(),
-    ));
-    for (wrapped, spki) in [(&svc.wrapped, svc.spki()), (&new_wrapped, new_spki)] {
-        let (status, reply) = svc.call(
-            "privatekeysign",
-            &json!({
-                "authentication": svc.authentication(JANE),
-                "authorization": svc.authorization_for_key(JANE, "signer", &spki),
-                "algorithm": "SHA256withRSA",
-                "digest": STANDARD.encode(openssl::sha::sha256(b"rotated")),
-                "wrapped_private_key": wrapped,
-            }),
+    let new_spki = spki_of(&new_leaf.public_key().unwrap());
+    for (wrapped, spki) in [(svc.wrapped.as_str(), svc.spki()), (&new_wrapped, new_spki)] {
+        let (status, reply) = svc.sign_key(
+            wrapped,
+            &spki,
+            &openssl::sha::sha256(b"rotated"),
+            "SHA256withRSA",
         );
         assert_eq!(status, 200, "{reply}");
     }

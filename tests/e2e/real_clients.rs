@@ -146,16 +146,11 @@ fn the_key_service_takes_googles_spellings_and_pem_keys() {
         &json!({"authentication": svc.authentication("admin@example.com"), "private_key": pem}),
     );
     assert_eq!(status, 200, "{reply}");
-    let spki = STANDARD.encode(openssl::sha::sha256(&key.public_key_to_der().unwrap()));
-    let (status, reply) = svc.call(
-        "privatekeysign",
-        &json!({
-            "authentication": svc.authentication(JANE),
-            "authorization": svc.authorization_for_key(JANE, "signer", &spki),
-            "algorithm": "SHA256withRSA",
-            "digest": STANDARD.encode(openssl::sha::sha256(b"y")),
-            "wrapped_private_key": reply["wrapped_private_key"],
-        }),
+    let (status, reply) = svc.sign_key(
+        reply["wrapped_private_key"].as_str().unwrap(),
+        &crate::kacls::spki_of(&key),
+        &openssl::sha::sha256(b"y"),
+        "SHA256withRSA",
     );
     assert_eq!(status, 200, "{reply}");
 }
