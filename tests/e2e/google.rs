@@ -597,3 +597,44 @@ fn unreadable_key_files_are_named() {
         .fails(1)
         .stderr_has("missing.json");
 }
+
+/// `--chain-validation none` keeps a key pair whose chain Gmail cannot verify (to decrypt old
+/// mail); such a key pair cannot back an identity. The default checks the chain.
+#[test]
+fn chain_validation_none_keeps_an_unverifiable_key_pair_for_decryption_only() {
+    let (env, pki) = env_with_pki();
+    let issuer_key = issuer_key(&env, &pki);
+    env.run("kms sym keys create cse_key").ok();
+    // Gmail trusts another organization's root, not ours.
+    let other = TestPki::create(&env.path("other-pki"));
+    let emulator = env.start_emulator(&[JANE], &other.path("root.pem"));
+    let create = |extra: &[&str]| {
+        emulator
+            .run(
+                &env,
+                "--json google key-pairs create --cse-key-id cse_key --kacls-url",
+            )
+            .arg(KACLS)
+            .then("-i")
+            .arg(&issuer_key)
+            .then(&extra.join(" "))
+            .arg(JANE)
+    };
+    // Gmail names no reason for a chain it cannot verify.
+    create(&[]).fails(1).stderr_has("Invalid certificate");
+    create(&["--chain-validation", "bogus"]).fails(2);
+    let kept = create(&["--chain-validation", "none"]).ok().json();
+    let id = kept["keyPairId"].as_str().unwrap();
+    emulator
+        .run(&env, "google identities insert --user-id")
+        .arg(JANE)
+        .arg(id)
+        .fails(1)
+        .stderr_has("did not validate; it can only decrypt");
+    let requests = emulator.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|(m, p, status)| m == "POST" && p.ends_with("/cse/keypairs") && *status == 200)
+    );
+}

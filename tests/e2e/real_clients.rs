@@ -225,7 +225,7 @@ fn the_key_service_answers_gmails_origin_across_origins_and_no_other() {
     assert_eq!(call.header("access-control-allow-origin"), Some(GMAIL));
 }
 
-/// A 401 carries Google's challenge; the admin API takes JSON whatever the Content-Type (as
+/// A 401 carries Google's challenge, a wrong verb Google's JSON error; the admin API takes JSON whatever the Content-Type (as
 /// `curl -d` sends it) and says what it needs when the body is not JSON.
 #[test]
 fn the_emulator_challenges_like_google_and_its_admin_api_is_easy_to_script() {
@@ -248,6 +248,19 @@ fn the_emulator_challenges_like_google_and_its_admin_api_is_easy_to_script() {
         "{}",
         denied.head
     );
+    // A verb no method has on a path that exists: Google's JSON error, not an empty 405.
+    let wrong_verb = http1(
+        &emulator.url,
+        "PUT",
+        &format!("/gmail/v1/users/me/settings/sendAs/{JANE}/smimeInfo"),
+        &[("Content-Length", "0")],
+        None,
+    );
+    assert_eq!(wrong_verb.status, 404, "{}", wrong_verb.head);
+    let error: Value = serde_json::from_str(&wrong_verb.body).unwrap();
+    assert_eq!(error["error"]["message"], "Method not found.");
+    assert_eq!(error["error"]["status"], "NOT_FOUND");
+    assert_eq!(error["error"]["errors"][0]["reason"], "notFound");
     let user = br#"{"email": "bob@example.com"}"#;
     for content_type in [None, Some("application/x-www-form-urlencoded")] {
         let headers: Vec<(&str, &str)> = content_type
@@ -268,28 +281,13 @@ fn the_emulator_challenges_like_google_and_its_admin_api_is_easy_to_script() {
     assert!(emulator.in_gmail().contains_key("bob@example.com"));
 }
 
-/// The Python interpreter of a virtual environment holding google-api-python-client and
-/// google-auth (`$MAILPKI_GOOGLE_PYTHON`, set by .ci/run); required in CI, else skipped.
-fn google_python() -> Option<std::path::PathBuf> {
-    match std::env::var_os("MAILPKI_GOOGLE_PYTHON").map(std::path::PathBuf::from) {
-        Some(path) if path.is_file() => Some(path),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("Google's Python client is required in CI: set MAILPKI_GOOGLE_PYTHON")
-        }
-        _ => {
-            eprintln!("note: MAILPKI_GOOGLE_PYTHON not set; Google's Python client is not run");
-            None
-        }
-    }
-}
-
 /// Google's own client library, unpatched, runs what another team's CI would against the
 /// emulator: sendAs list/get, smimeInfo insert/list/get/setDefault/delete, CSE key pairs
 /// create/get/list page by page/disable/enable/obliterate, identities create/get/list/patch/
 /// delete, and a Google error as the library parses it.
 #[test]
 fn googles_python_client_runs_against_the_emulator() {
-    let Some(python) = google_python() else {
+    let Some(python) = mailpki_test_support::google_python() else {
         return;
     };
     let (env, pki) = env_with_pki();

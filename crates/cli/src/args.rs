@@ -506,6 +506,11 @@ pub(crate) struct KeyPairCreateArgs {
     #[arg(long)]
     pub(crate) verify_kacls: bool,
 
+    /// What Gmail checks of the uploaded chain: `none` keeps a chain it cannot verify (for
+    /// decrypting old mail only; such a key pair cannot back an identity)
+    #[arg(long, value_enum, default_value_t = ChainValidationArg::All)]
+    pub(crate) chain_validation: ChainValidationArg,
+
     /// Do everything but the upload; write the PKCS#7 and the wrapped key to --output-dir
     #[arg(long)]
     pub(crate) dry_run: bool,
@@ -516,6 +521,22 @@ pub(crate) struct KeyPairCreateArgs {
 
     #[command(flatten)]
     pub(crate) google: GoogleArgs,
+}
+
+/// Gmail's `chainValidation` on `keypairs.create`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ChainValidationArg {
+    All,
+    None,
+}
+
+impl From<ChainValidationArg> for mailpki_gmail::ChainValidation {
+    fn from(arg: ChainValidationArg) -> Self {
+        match arg {
+            ChainValidationArg::All => Self::All,
+            ChainValidationArg::None => Self::None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

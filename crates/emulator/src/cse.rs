@@ -157,13 +157,14 @@ pub(crate) fn rejected(reason: &str) -> ApiError {
 }
 
 /// Checks an uploaded PKCS#7 as Gmail would; returns the chain PEM, the leaf's fingerprint,
-/// its addresses and end.
+/// its addresses, its end, and whether its chain verified. Without `check_chain` a chain that
+/// does not verify is kept (`chainValidation=none`), marked so no identity can use it.
 fn validate_pkcs7(
     shared: &Shared,
     user: &str,
     pkcs7: &str,
     check_chain: bool,
-) -> Result<(String, String, Vec<String>, i64), ApiError> {
+) -> Result<(String, String, Vec<String>, i64, bool), ApiError> {
     let p7 =
         Pkcs7::from_pem(pkcs7.as_bytes()).map_err(|_| rejected("pkcs7 is not a PEM PKCS#7"))?;
     let certs: Vec<X509> = p7
@@ -190,9 +191,11 @@ fn validate_pkcs7(
     if let Some(f) = report.errors().next() {
         return Err(rejected(&format!("[{}] {}", f.rule, f.message)));
     }
-    if check_chain {
-        verify_chain(shared, leaf, &certs[1..])?;
-    }
+    let chain_valid = match verify_chain(shared, leaf, &certs[1..]) {
+        Ok(()) => true,
+        Err(refusal) if check_chain => return Err(refusal),
+        Err(_) => false,
+    };
     let mut pem = String::new();
     for c in &certs {
         pem.push_str(&String::from_utf8_lossy(&c.to_pem().unwrap_or_default()));
@@ -211,7 +214,7 @@ fn validate_pkcs7(
         })
         .unwrap_or_default();
     let der_end = x509_not_after(&leaf_der);
-    Ok((pem, fingerprint, emails, der_end))
+    Ok((pem, fingerprint, emails, der_end, chain_valid))
 }
 
 pub(crate) fn x509_not_after(der: &[u8]) -> i64 {
@@ -302,8 +305,17 @@ pub(crate) async fn create_key_pair(
     if !(uri.starts_with("https://") || uri.starts_with("http://")) {
         return Err(ApiError::invalid_argument("kaclsUri must be a URL."));
     }
-    let check_chain = query.chain_validation.as_deref() != Some("none");
-    let (pem, fingerprint, emails, not_after) = validate_pkcs7(&shared, &user, pkcs7, check_chain)?;
+    let check_chain = match query.chain_validation.as_deref() {
+        None | Some("all") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(ApiError::invalid_argument(format!(
+                "Invalid value at 'chain_validation', \"{other}\"; expected all or none."
+            )));
+        }
+    };
+    let (pem, fingerprint, emails, not_after, chain_valid) =
+        validate_pkcs7(&shared, &user, pkcs7, check_chain)?;
     if shared
         .user(&user)
         .is_some_and(|u| u.key_pairs.iter().any(|k| k.fingerprint == fingerprint))
@@ -323,6 +335,7 @@ pub(crate) async fn create_key_pair(
         disable_time: None,
         kacls_uri: uri.to_owned(),
         kacls_data: data.to_owned(),
+        chain_valid,
     };
     let reply = key_pair_json(&key_pair);
     if let Some(u) = shared.user_mut(&user) {
@@ -456,6 +469,11 @@ fn identity_from(
         if kp.not_after <= now {
             return Err(ApiError::failed_precondition(format!(
                 "The certificate of key pair {id} has expired."
+            )));
+        }
+        if !kp.chain_valid {
+            return Err(ApiError::failed_precondition(format!(
+                "The certificate chain of key pair {id} did not validate; it can only decrypt."
             )));
         }
         if !kp
@@ -664,6 +682,7 @@ mod tests {
             metadata_id: "m1".into(),
             kacls_uri: "https://k".into(),
             kacls_data: "d".into(),
+            chain_valid: true,
         };
         let golden_kp = golden("cse_key_pair.json");
         assert_shape(&key_pair_json(&kp), &golden_kp, "CseKeyPair");

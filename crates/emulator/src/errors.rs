@@ -59,6 +59,16 @@ impl ApiError {
         )
     }
 
+    /// Google's answer to a path or verb no API method has (a wrong verb is not a 405).
+    pub(crate) fn method_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "notFound",
+            "Method not found.",
+        )
+    }
+
     pub(crate) fn already_exists(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::CONFLICT,

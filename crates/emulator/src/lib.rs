@@ -174,7 +174,7 @@ async fn faults_and_log(State(app): State<AppState>, request: Request, next: Nex
 }
 
 async fn unknown_route() -> Response {
-    ApiError::not_found().into_response()
+    ApiError::method_not_found().into_response()
 }
 
 fn router(app: AppState) -> Router {
@@ -222,6 +222,7 @@ fn router(app: AppState) -> Router {
         .route("/admin/requests", get(admin::requests))
         .route("/admin/state", get(admin::state))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_route)
         .layer(middleware::from_fn_with_state(app.clone(), faults_and_log))
         .layer(middleware::from_fn(length_required))
         .with_state(app)

@@ -54,6 +54,13 @@ pub(crate) struct KeyPair {
     pub(crate) metadata_id: String,
     pub(crate) kacls_uri: String,
     pub(crate) kacls_data: String,
+    /// False for a chain kept with `chainValidation=none` that did not verify.
+    #[serde(default = "chain_valid_by_default")]
+    pub(crate) chain_valid: bool,
+}
+
+fn chain_valid_by_default() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -206,14 +206,25 @@ impl GmailClient {
 
     // ----- CSE key pairs -------------------------------------------------------------------
 
-    pub async fn create_key_pair(&self, user: &str, key_pair: &CseKeyPair) -> Result<CseKeyPair> {
+    /// `keypairs.create`. With [`ChainValidation::None`] Gmail keeps a chain it cannot verify
+    /// (to decrypt old mail); such a key pair cannot back an identity.
+    pub async fn create_key_pair(
+        &self,
+        user: &str,
+        key_pair: &CseKeyPair,
+        validation: ChainValidation,
+    ) -> Result<CseKeyPair> {
         let url = self.users_url(user, "cse/keypairs");
+        let query = match validation {
+            ChainValidation::All => Vec::new(),
+            ChainValidation::None => vec![("chainValidation", "none".to_owned())],
+        };
         self.json(
             user,
             &[SCOPE_SETTINGS_BASIC],
             Method::POST,
             &url,
-            &[],
+            &query,
             Some(key_pair),
         )
         .await
@@ -481,6 +492,16 @@ impl GmailClient {
         .await?;
         Ok(())
     }
+}
+
+/// `chainValidation` on `keypairs.create`: what Gmail checks of the uploaded chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChainValidation {
+    /// Chain and revocation checks (Google's default).
+    #[default]
+    All,
+    /// No checks: for key pairs kept only to decrypt historical mail.
+    None,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ pub mod types;
 
 pub use auth::{ServiceAccountKey, TokenSource};
 pub use client::{
-    DEFAULT_API_URL, GmailClient, KeyPairAction, RetryPolicy, SCOPE_SETTINGS_BASIC,
-    SCOPE_SETTINGS_SHARING,
+    ChainValidation, DEFAULT_API_URL, GmailClient, KeyPairAction, RetryPolicy,
+    SCOPE_SETTINGS_BASIC, SCOPE_SETTINGS_SHARING,
 };
 pub use error::{GmailError, Result};

@@ -498,6 +498,43 @@ pub fn pkilint() -> Option<PathBuf> {
     }
 }
 
+/// The Python interpreter of a virtual environment holding google-api-python-client and
+/// google-auth (`$MAILPKI_GOOGLE_PYTHON`, set by .ci/run); required in CI, else skipped.
+pub fn google_python() -> Option<PathBuf> {
+    match std::env::var_os("MAILPKI_GOOGLE_PYTHON").map(PathBuf::from) {
+        Some(path) if path.is_file() => Some(path),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("Google's Python client is required in CI: set MAILPKI_GOOGLE_PYTHON")
+        }
+        _ => {
+            eprintln!("note: MAILPKI_GOOGLE_PYTHON not set; Google's Python client is not run");
+            None
+        }
+    }
+}
+
+/// The Gmail discovery document google-api-python-client ships and builds its requests
+/// from, parsed; `None` where that library is not installed (see [`google_python`]).
+pub fn gmail_discovery_document() -> Option<serde_json::Value> {
+    let python = google_python()?;
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import googleapiclient, os; print(os.path.join(os.path.dirname(googleapiclient.__file__), \
+             'discovery_cache', 'documents', 'gmail.v1.json'))",
+        ])
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Some(serde_json::from_str(&text).expect("the discovery document is JSON"))
+}
+
 /// The codes of pkilint's ERROR and FATAL findings for a PEM certificate (profile detected
 /// from its policy OID), or `None` when pkilint is not installed.
 pub fn pkilint_errors(cert_pem: &Path) -> Option<Vec<String>> {

@@ -389,8 +389,9 @@ fn upload(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<Option<CseKeyPair>> {
         )?;
         return Ok(None);
     };
-    let created = block_on(gmail.create_key_pair(user.as_str(), &request))?
-        .with_context(|| format!("Gmail refused the key pair for {user}"))?;
+    let created =
+        block_on(gmail.create_key_pair(user.as_str(), &request, args.chain_validation.into()))?
+            .with_context(|| format!("Gmail refused the key pair for {user}"))?;
     let id = created.key_pair_id.clone().unwrap_or_default();
     if let Some(cert_id) = &stored_id
         && kms

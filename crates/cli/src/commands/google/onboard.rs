@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use mailpki_gmail::GmailClient;
 use mailpki_gmail::types::CseIdentity;
+use mailpki_gmail::{ChainValidation, GmailClient};
 use mailpki_issuance::{EmailAddress, SubjectName};
 use mailpki_kms::Kms;
 use mailpki_store::Operation;
@@ -228,7 +228,11 @@ async fn upload_key_pair(
             }
             (Keys::Local { .. }, None) => anyhow::bail!("local keys need the embedded store"),
         };
-        match s.gmail.create_key_pair(user.as_str(), &request).await {
+        match s
+            .gmail
+            .create_key_pair(user.as_str(), &request, ChainValidation::All)
+            .await
+        {
             Ok(created) => {
                 crate::failpoint::hit("onboard-after-upload");
                 created.key_pair_id.unwrap_or_default()
