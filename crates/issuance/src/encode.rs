@@ -85,20 +85,31 @@ fn uri_name(w: DERWriter<'_>, uri: &str) {
     w.write_tagged_implicit(Tag::context(6), |w| w.write_ia5_string(uri));
 }
 
-/// The extensions, in a fixed order, ready for the certificate builder.
+/// The extensions, ready for the certificate builder: in the spec's order (an extension
+/// file's), the rest in a fixed order.
 pub(crate) fn encode(spec: &ExtensionSpec, ctx: &EncodeContext<'_>) -> Result<Vec<X509Extension>> {
-    let encoded = [
-        basic_constraints(spec)?,
-        key_usage(spec)?,
-        extended_key_usage(spec)?,
-        subject_key_identifier(spec, ctx)?,
-        authority_key_identifier(spec, ctx)?,
-        subject_alt_name(spec, ctx)?,
-        crl_distribution_points(spec)?,
-        authority_info_access(spec)?,
-        certificate_policies(spec)?,
+    let mut encoded = [
+        ("basicConstraints", basic_constraints(spec)?),
+        ("keyUsage", key_usage(spec)?),
+        ("extendedKeyUsage", extended_key_usage(spec)?),
+        ("subjectKeyIdentifier", subject_key_identifier(spec, ctx)?),
+        (
+            "authorityKeyIdentifier",
+            authority_key_identifier(spec, ctx)?,
+        ),
+        ("subjectAltName", subject_alt_name(spec, ctx)?),
+        ("crlDistributionPoints", crl_distribution_points(spec)?),
+        ("authorityInfoAccess", authority_info_access(spec)?),
+        ("certificatePolicies", certificate_policies(spec)?),
     ];
-    Ok(encoded.into_iter().flatten().collect())
+    let mut ordered = Vec::with_capacity(encoded.len());
+    for key in &spec.order {
+        if let Some((_, extension)) = encoded.iter_mut().find(|(k, _)| k == key) {
+            ordered.extend(extension.take());
+        }
+    }
+    ordered.extend(encoded.into_iter().filter_map(|(_, extension)| extension));
+    Ok(ordered)
 }
 
 fn basic_constraints(spec: &ExtensionSpec) -> Result<Option<X509Extension>> {

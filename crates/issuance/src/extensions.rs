@@ -152,6 +152,9 @@ pub struct AkiSpec {
 /// The extensions a certificate will carry, each with its criticality.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ExtensionSpec {
+    /// The order to write extensions in, by their extension-file names: a file's own order
+    /// (as OpenSSL keeps it). Extensions not listed follow in the built-in order.
+    pub order: Vec<&'static str>,
     pub basic_constraints: Option<Critical<BasicConstraints>>,
     pub key_usage: Option<Critical<BTreeSet<KeyUsageBit>>>,
     pub extended_key_usage: Option<Critical<Vec<ExtendedKeyUsage>>>,
@@ -831,6 +834,24 @@ impl ExtensionSpec {
                 _ => spec.certificate_policies = Some(parser.certificate_policies(line)?),
             }
         }
+        // As `openssl x509 -req` (3.x) does for a file with any extension: a subject key
+        // identifier, and an authority key identifier from the issuer, unless the file says
+        // `none`. Both come after the file's own extensions.
+        let named = |key: &str| seen.iter().any(|(k, _)| k == key);
+        if !named("subjectKeyIdentifier") {
+            spec.subject_key_identifier = true;
+        }
+        if !named("authorityKeyIdentifier") {
+            spec.authority_key_identifier = Some(AkiSpec {
+                keyid: Some(false),
+                issuer: Some(false),
+                derive: false,
+            });
+        }
+        spec.order = seen
+            .iter()
+            .filter_map(|(k, _)| EXTENSION_KEYS.iter().find(|known| *known == k).copied())
+            .collect();
         Ok(spec)
     }
 }
@@ -859,6 +880,26 @@ mod tests {
             "2.23.140.1.5.1.3"
         );
         assert!(spec.subject_key_identifier);
+    }
+
+    #[test]
+    fn identifiers_default_as_openssl_adds_them_and_the_file_order_is_kept() {
+        let spec = ExtensionSpec::parse(
+            "extendedKeyUsage=emailProtection\nkeyUsage=critical,digitalSignature\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(spec.order, ["extendedKeyUsage", "keyUsage"]);
+        assert!(spec.subject_key_identifier);
+        let aki = spec.authority_key_identifier.unwrap();
+        assert_eq!((aki.keyid, aki.issuer), (Some(false), Some(false)));
+        let none = ExtensionSpec::parse(
+            "keyUsage=digitalSignature\nsubjectKeyIdentifier=none\nauthorityKeyIdentifier=none\n",
+            None,
+        )
+        .unwrap();
+        assert!(!none.subject_key_identifier);
+        assert!(none.authority_key_identifier.is_none());
     }
 
     #[test]

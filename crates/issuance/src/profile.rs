@@ -92,6 +92,7 @@ pub fn google_smime_profile<K: HasPublic>(
         .collect();
     aia.extend(urls.ocsp.iter().map(|u| (AccessMethod::Ocsp, u.clone())));
     ExtensionSpec {
+        order: Vec::new(),
         basic_constraints: Some(Critical {
             critical: true,
             value: BasicConstraints {
