@@ -19,6 +19,7 @@ mod issuance;
 mod kacls;
 mod lifecycle;
 mod onboard;
+mod pkilint_agreement;
 mod real_clients;
 mod server;
 mod smime;

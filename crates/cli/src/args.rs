@@ -944,6 +944,11 @@ pub(crate) struct LintArgs {
     /// The address the certificate must serve
     #[arg(long, value_name = "EMAIL")]
     pub(crate) email: Option<String>,
+
+    /// Exit 1 on any error, S/MIME BR errors (what pkilint reports) included, not only on
+    /// what Gmail rejects
+    #[arg(long)]
+    pub(crate) strict: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -109,7 +109,7 @@ pub(crate) fn minter_for_issuer_key(
     )
 }
 
-/// Prints the notes and the warning-level findings of a minting, from either mode.
+/// Prints the notes, the warnings and the S/MIME BR errors of a minting, from either mode.
 fn print_findings<'a>(
     printer: Printer,
     notes: impl IntoIterator<Item = &'a String>,
@@ -119,7 +119,16 @@ fn print_findings<'a>(
         printer.warn(note);
     }
     for (rule, severity, message) in findings {
-        if severity != Severity::Notice.to_string() {
+        // An S/MIME BR error does not stop a minting (Gmail takes it from the organization's
+        // own CA); one Gmail rejects only reaches here with --allow-non-compliant.
+        if severity == Severity::Error.to_string() {
+            let kind = if rule.starts_with("google.") {
+                "Gmail will reject it"
+            } else {
+                "S/MIME BR error"
+            };
+            printer.warn(&format!("[{rule}] {kind}: {message}"));
+        } else if severity != Severity::Notice.to_string() {
             printer.warn(&format!("[{rule}] {message}"));
         }
     }

@@ -188,7 +188,7 @@ fn validate_pkcs7(
         },
     )
     .map_err(|e| rejected(&e.to_string()))?;
-    if let Some(f) = report.errors().next() {
+    if let Some(f) = report.rejections().next() {
         return Err(rejected(&format!("[{}] {}", f.rule, f.message)));
     }
     let chain_valid = match verify_chain(shared, leaf, &certs[1..]) {

@@ -124,7 +124,7 @@ pub(crate) async fn insert(
         },
     )
     .map_err(|e| rejected(&e.to_string()))?;
-    if let Some(f) = report.errors().next() {
+    if let Some(f) = report.rejections().next() {
         return Err(rejected(&format!("[{}] {}", f.rule, f.message)));
     }
     verify_chain(&shared, &leaf, &chain)?;

@@ -834,25 +834,27 @@ impl ExtensionSpec {
                 _ => spec.certificate_policies = Some(parser.certificate_policies(line)?),
             }
         }
-        // As `openssl x509 -req` (3.x) does for a file with any extension: a subject key
-        // identifier, and an authority key identifier from the issuer, unless the file says
-        // `none`. Both come after the file's own extensions.
-        let named = |key: &str| seen.iter().any(|(k, _)| k == key);
-        if !named("subjectKeyIdentifier") {
-            spec.subject_key_identifier = true;
+        spec.follow_openssl(seen.iter().map(|(k, _)| k.as_str()));
+        Ok(spec)
+    }
+
+    /// What `openssl x509 -req` (3.x) does with a file that names `keys`, in that order: it
+    /// writes them in that order, then a subject key identifier and an authority key
+    /// identifier from the issuer unless the file named them (`none` included).
+    fn follow_openssl<'k>(&mut self, keys: impl Iterator<Item = &'k str>) {
+        self.order = keys
+            .filter_map(|k| EXTENSION_KEYS.iter().find(|known| **known == k).copied())
+            .collect();
+        if !self.order.contains(&"subjectKeyIdentifier") {
+            self.subject_key_identifier = true;
         }
-        if !named("authorityKeyIdentifier") {
-            spec.authority_key_identifier = Some(AkiSpec {
+        if !self.order.contains(&"authorityKeyIdentifier") {
+            self.authority_key_identifier = Some(AkiSpec {
                 keyid: Some(false),
                 issuer: Some(false),
                 derive: false,
             });
         }
-        spec.order = seen
-            .iter()
-            .filter_map(|(k, _)| EXTENSION_KEYS.iter().find(|known| *known == k).copied())
-            .collect();
-        Ok(spec)
     }
 }
 

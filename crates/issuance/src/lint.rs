@@ -3,9 +3,11 @@
 //! returns every violation with the rule it breaks. It is the one place these rules live: the
 //! CLI refuses to mint or upload what it reports as an error.
 //!
-//! Severities: `error` — Gmail rejects the certificate (or it is broken); `warning` — the
-//! S/MIME BR forbid it (pkilint reports it), though Gmail may accept it from a private CA;
-//! `notice` — advice.
+//! Severities agree with pkilint's wherever it has an opinion: `error` — Gmail rejects the
+//! certificate (a `google.*` rule) or the S/MIME BR forbid it and pkilint reports an ERROR (an
+//! `sbr.*` rule); `warning` — discouraged; `notice` — advice. Only what Gmail rejects stops a
+//! minting or an upload: Gmail takes a BR error from the organization's own CA, and the admin
+//! is told.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -44,6 +46,8 @@ pub struct Finding {
     pub rule: &'static str,
     pub severity: Severity,
     pub message: String,
+    /// An error Gmail rejects the certificate for (not only the S/MIME BR).
+    pub gmail_rejects: bool,
 }
 
 /// The CA/B Forum S/MIME generation named by the policy OID's last arc.
@@ -71,12 +75,18 @@ pub struct LintReport {
 }
 
 impl LintReport {
-    /// No error-level finding: Gmail should accept it.
+    /// Nothing Gmail rejects: Gmail should accept it.
     #[must_use]
     pub fn accepted_by_google(&self) -> bool {
-        !self.findings.iter().any(|f| f.severity == Severity::Error)
+        self.rejections().next().is_none()
     }
 
+    /// The errors Gmail rejects the certificate for.
+    pub fn rejections(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.gmail_rejects)
+    }
+
+    /// Every error: Gmail's and the S/MIME BR's.
     pub fn errors(&self) -> impl Iterator<Item = &Finding> {
         self.findings
             .iter()
@@ -129,6 +139,7 @@ impl Linter {
             rule,
             severity,
             message: message.into(),
+            gmail_rejects: severity == Severity::Error && rule.starts_with("google."),
         });
     }
 
@@ -439,7 +450,8 @@ fn check_validity(l: &mut Linter, cert: &X509Certificate<'_>, now: i64) {
     }
 }
 
-fn check_usages(l: &mut Linter, x: &Extensions, is_rsa: bool, is_ec: bool) {
+/// `strict`: the strict generation is declared (or none is, which is an error of its own).
+fn check_usages(l: &mut Linter, x: &Extensions, is_rsa: bool, is_ec: bool, strict: bool) {
     if x.basic_ca == Some(true) {
         l.error(
             "google.basic_constraints.ca",
@@ -476,8 +488,8 @@ fn check_usages(l: &mut Linter, x: &Extensions, is_rsa: bool, is_ec: bool) {
                     "an EC key needs digitalSignature and/or keyAgreement",
                 );
             }
-            if ku.data_encipherment() {
-                l.warning(
+            if ku.data_encipherment() && strict {
+                l.error(
                     "sbr.key_usage.data_encipherment",
                     "dataEncipherment is not allowed in the strict profile",
                 );
@@ -511,8 +523,8 @@ fn check_usages(l: &mut Linter, x: &Extensions, is_rsa: bool, is_ec: bool) {
                     ),
                 );
             }
-            if e.client_auth_or_other {
-                l.warning(
+            if e.client_auth_or_other && strict {
+                l.error(
                     "sbr.eku.strict",
                     "the strict profile allows emailProtection only",
                 );
@@ -526,6 +538,7 @@ fn check_addresses(
     cert: &X509Certificate<'_>,
     x: &Extensions,
     expected: Option<&EmailAddress>,
+    strict: bool,
 ) {
     let subject_emails: Vec<String> = subject_values(cert, OID_EMAIL)
         .into_iter()
@@ -577,10 +590,12 @@ fn check_addresses(
         );
     }
     if x.san_other > 0 {
-        l.warning(
-            "sbr.san.only_email",
-            "subjectAltName should hold only email addresses in the strict profile",
-        );
+        let message = "subjectAltName may hold only email addresses in the strict profile";
+        if strict {
+            l.error("sbr.san.only_email", message);
+        } else {
+            l.notice("sbr.san.only_email", message);
+        }
     }
 }
 
@@ -641,13 +656,13 @@ fn check_profile(
         fits_hint = format!("{fits_hint}, which also needs {}", missing.join(", "));
     }
     match profile {
-        None => l.warning(
+        None => l.error(
             "sbr.policy.missing",
             format!("no CA/B Forum S/MIME policy OID; {fits_hint}"),
         ),
         Some(p) => {
             if p.validation == ValidationType::Mailbox && !only_mailbox {
-                l.warning(
+                l.error(
                     "sbr.subject.mailbox_attributes",
                     format!("the mailbox-validated profile allows only CN, emailAddress and serialNumber in the subject; {fits_hint}"),
                 );
@@ -658,7 +673,7 @@ fn check_profile(
                     "organizationIdentifier" => "sbr.subject.organization_identifier",
                     _ => "sbr.subject.personal_name",
                 };
-                l.warning(
+                l.error(
                     rule,
                     format!(
                         "the {} profile needs {attribute} in the subject",
@@ -671,6 +686,48 @@ fn check_profile(
     subject_fits
 }
 
+/// The S/MIME BR say where a commonName may come from: a mailbox address in subjectAltName;
+/// for an organization its name; for a person a pseudonym or the personal name (the legacy
+/// generation takes any personal name).
+fn check_common_name(
+    l: &mut Linter,
+    cert: &X509Certificate<'_>,
+    x: &Extensions,
+    validation: ValidationType,
+    legacy: bool,
+) {
+    let has = |oid| !subject_values(cert, oid).is_empty();
+    let pseudonyms = subject_values(cert, OID_PSEUDONYM);
+    let organizations = subject_values(cert, OID_O);
+    for cn in subject_values(cert, OID_CN) {
+        let known = x.san_emails.contains(&cn)
+            || match validation {
+                ValidationType::Sponsor | ValidationType::Individual => {
+                    (legacy && pseudonyms.is_empty())
+                        || pseudonyms.contains(&cn)
+                        || has(OID_GN)
+                        || has(OID_SN)
+                }
+                ValidationType::Organization => organizations.contains(&cn),
+                ValidationType::Mailbox => false,
+            };
+        if !known {
+            l.error(
+                "sbr.subject.common_name",
+                format!(
+                    "commonName `{cn}` must be a mailbox address in subjectAltName{}",
+                    match validation {
+                        ValidationType::Organization => " or the organizationName",
+                        ValidationType::Sponsor | ValidationType::Individual =>
+                            ", a pseudonym or the personal name",
+                        ValidationType::Mailbox => "",
+                    }
+                ),
+            );
+        }
+    }
+}
+
 fn check_references(l: &mut Linter, x: &Extensions) {
     match &x.crl_uris {
         None => l.warning(
@@ -678,7 +735,7 @@ fn check_references(l: &mut Linter, x: &Extensions) {
             "crlDistributionPoints is missing; it must give an HTTP URL",
         ),
         Some(uris) if !uris.iter().any(|u| is_http(u)) => {
-            l.warning(
+            l.error(
                 "sbr.crl_distribution_points.http",
                 "crlDistributionPoints must include an http:// URL",
             );
@@ -693,7 +750,7 @@ fn check_references(l: &mut Linter, x: &Extensions) {
         Some(entries) => {
             for (method, uri) in entries {
                 if (method == OID_CA_ISSUERS || method == OID_OCSP) && !is_http(uri) {
-                    l.warning(
+                    l.error(
                         "sbr.aia.http",
                         format!("authorityInfoAccess URL {uri} must use http://"),
                     );
@@ -702,7 +759,7 @@ fn check_references(l: &mut Linter, x: &Extensions) {
         }
     }
     if x.aki_keyid != Some(true) {
-        l.warning(
+        l.error(
             "sbr.aki.missing",
             "authorityKeyIdentifier with the issuer's key identifier is missing",
         );
@@ -729,10 +786,24 @@ pub fn lint(leaf_der: &[u8], chain_der: &[Vec<u8>], options: &LintOptions) -> Re
     let (is_rsa, is_ec) = check_key(&mut l, &cert);
     check_validity(&mut l, &cert, now);
     let extensions = collect_extensions(&mut l, &cert);
-    check_usages(&mut l, &extensions, is_rsa, is_ec);
-    check_addresses(&mut l, &cert, &extensions, options.expected_email.as_ref());
     let profile = declared_profile(extensions.policies.as_ref());
+    let strict = profile.is_none_or(|p| p.generation == Generation::Strict);
+    check_usages(&mut l, &extensions, is_rsa, is_ec, strict);
+    check_addresses(
+        &mut l,
+        &cert,
+        &extensions,
+        options.expected_email.as_ref(),
+        strict,
+    );
     let subject_fits = check_profile(&mut l, &cert, profile);
+    check_common_name(
+        &mut l,
+        &cert,
+        &extensions,
+        profile.map_or(subject_fits, |p| p.validation),
+        profile.is_some_and(|p| p.generation == Generation::Legacy),
+    );
     check_references(&mut l, &extensions);
     lint_chain(
         &mut l,

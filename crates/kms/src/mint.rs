@@ -270,7 +270,7 @@ impl Minter {
         if !report.accepted_by_google() && !self.allow_non_compliant {
             return Err(KmsError::Refused(
                 mailpki_issuance::IssuanceError::NonCompliant {
-                    findings: report.errors().cloned().collect(),
+                    findings: report.rejections().cloned().collect(),
                 },
             ));
         }

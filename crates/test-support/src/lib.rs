@@ -566,6 +566,42 @@ pub fn pkilint_errors(cert_pem: &Path) -> Option<Vec<String>> {
     Some(codes)
 }
 
+/// pkilint's findings (`[severity, code]`) for many PEM certificates at once, by path, through
+/// `tests/clients/pkilint_batch.py` in pkilint's own interpreter (one start instead of one per
+/// certificate); `None` when pkilint is not installed.
+pub fn pkilint_findings(
+    certs: &[PathBuf],
+) -> Option<std::collections::BTreeMap<PathBuf, Vec<(String, String)>>> {
+    let bin = pkilint()?;
+    let python = bin
+        .parent()
+        .map(|dir| dir.join("python3"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/clients/pkilint_batch.py"
+    );
+    let output = Command::new(python)
+        .arg(script)
+        .args(certs)
+        .output()
+        .expect("pkilint's python runs");
+    assert!(
+        output.status.success(),
+        "pkilint_batch.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: std::collections::BTreeMap<String, Vec<(String, String)>> =
+        serde_json::from_slice(&output.stdout).expect("pkilint_batch.py prints JSON");
+    Some(
+        report
+            .into_iter()
+            .map(|(path, findings)| (PathBuf::from(path), findings))
+            .collect(),
+    )
+}
+
 /// A `mailpki emulator serve` child on a free port, killed on drop.
 pub struct EmulatorProcess {
     child: std::process::Child,

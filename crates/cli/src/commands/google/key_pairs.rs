@@ -174,7 +174,7 @@ fn gate(certificate: &X509, chain: &[X509], user: &EmailAddress) -> Result<()> {
     )?;
     if !report.accepted_by_google() {
         return Err(mailpki_issuance::IssuanceError::NonCompliant {
-            findings: report.errors().cloned().collect(),
+            findings: report.rejections().cloned().collect(),
         })
         .context("refusing to upload a certificate Gmail would reject");
     }

@@ -58,7 +58,7 @@ pub(crate) fn smime_request(
     )?;
     if !report.accepted_by_google() {
         return Err(mailpki_issuance::IssuanceError::NonCompliant {
-            findings: report.errors().cloned().collect(),
+            findings: report.rejections().cloned().collect(),
         })
         .context(format!(
             "refusing to upload a certificate Gmail would reject for {address}"

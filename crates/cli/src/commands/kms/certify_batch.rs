@@ -339,7 +339,13 @@ fn engine<'a>(
             ctx.printer,
         )?;
         let chain = minter.chain();
-        return Ok((Engine::Local { minter, chain }, cores));
+        return Ok((
+            Engine::Local {
+                minter: Box::new(minter),
+                chain,
+            },
+            cores,
+        ));
     }
     let issuer = issuer_ref(&args.issuer);
     let issuer_id = issuer
@@ -354,7 +360,7 @@ fn engine<'a>(
     let engine = Engine::Remote {
         kms,
         issuer,
-        profile: mint_profile(&args.profile)?,
+        profile: Box::new(mint_profile(&args.profile)?),
         tags: tags.to_vec(),
         legacy: args.legacy,
     };
@@ -364,13 +370,13 @@ fn engine<'a>(
 /// Where the workers mint: in this process with the embedded issuer, or on the server.
 enum Engine<'a> {
     Local {
-        minter: Minter,
+        minter: Box<Minter>,
         chain: Vec<openssl::x509::X509>,
     },
     Remote {
         kms: &'a Kms,
         issuer: IssuerRef,
-        profile: MintProfile,
+        profile: Box<MintProfile>,
         tags: Vec<String>,
         legacy: bool,
     },
@@ -392,7 +398,7 @@ fn certify_remote(engine: &Engine<'_>, job: Job) -> Result<Outcome, (Job, anyhow
     user_tags.push(email_tag(&job.email));
     let body = CertifyBody {
         issuer: issuer.clone(),
-        profile: profile.clone(),
+        profile: profile.as_ref().clone(),
         subject: Some(job.subject.to_string()),
         email: Some(job.email.to_string()),
         key: KeySource::Generate,

@@ -21,7 +21,7 @@ fn read_certificates(path: &std::path::Path) -> Result<Vec<X509>> {
     Ok(certs)
 }
 
-/// Lints a certificate; exits 1 when Gmail would reject it.
+/// Lints a certificate; exits 1 when Gmail would reject it (with `--strict`, on any error).
 pub(crate) fn run(ctx: &Ctx, args: &LintArgs) -> Result<()> {
     let email: Option<EmailAddress> = parse_flag(args.email.as_deref(), "--email")?;
     let (leaf, mut chain) = if let Some(path) = &args.file {
@@ -76,25 +76,26 @@ pub(crate) fn run(ctx: &Ctx, args: &LintArgs) -> Result<()> {
     let count = |s| report.findings.iter().filter(|f| f.severity == s).count();
     let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     let accepted = report.accepted_by_google();
-    let _ = writeln!(
-        human,
-        "{}: {errors} error(s), {warnings} warning(s)",
-        if accepted {
-            "Gmail should accept it"
-        } else {
-            "Gmail will reject it"
-        }
-    );
+    let br_errors = errors - report.rejections().count();
+    let verdict = match (accepted, br_errors) {
+        (false, _) => "Gmail will reject it".to_owned(),
+        (true, 0) => "Gmail should accept it".to_owned(),
+        (true, n) => format!(
+            "Gmail should accept it from your own CA, but it breaks the S/MIME BR ({n} error(s) pkilint reports too)"
+        ),
+    };
+    let _ = writeln!(human, "{verdict}: {errors} error(s), {warnings} warning(s)");
     ctx.printer.print(
         human,
         &json!({
             "accepted_by_google": accepted,
+            "smime_br_compliant": errors == 0,
             "profile": report.profile,
             "subject_fits": report.subject_fits,
             "findings": report.findings,
         }),
     )?;
-    if accepted {
+    if accepted && !(args.strict && errors > 0) {
         Ok(())
     } else {
         Err(crate::Rejected.into())
