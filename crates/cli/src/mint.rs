@@ -136,27 +136,20 @@ fn print_findings<'a>(
 
 /// Prints the notes and warnings of a certificate minted through `Kms::certify`.
 pub(crate) fn print_reply_findings(printer: Printer, reply: &mailpki_kms::api::CertifyReply) {
-    print_findings(
-        printer,
-        &reply.notes,
-        reply
-            .findings
-            .iter()
-            .map(|f| (f.rule.as_str(), f.severity.as_str(), f.message.as_str())),
-    );
+    print_minting(printer, &reply.notes, &reply.findings);
 }
 
-/// Prints warnings and notes of a lint report on stderr.
-pub(crate) fn report_findings(printer: Printer, minted: &Minted) {
-    let findings: Vec<(&str, String, &str)> = minted
-        .report
-        .findings
-        .iter()
-        .map(|f| (f.rule, f.severity.to_string(), f.message.as_str()))
-        .collect();
+/// Prints the notes and findings of a minting the KMS reported.
+pub(crate) fn print_minting(
+    printer: Printer,
+    notes: &[String],
+    findings: &[mailpki_kms::api::Finding],
+) {
     print_findings(
         printer,
-        &minted.notes,
-        findings.iter().map(|(r, s, m)| (*r, s.as_str(), *m)),
+        notes,
+        findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.severity.as_str(), f.message.as_str())),
     );
 }

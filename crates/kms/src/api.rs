@@ -22,6 +22,78 @@ macro_rules! redacted_debug {
     };
 }
 
+/// The `/v1` routes: the server's router and the remote client both read them from here.
+pub mod routes {
+    pub const HEALTH: &str = "/v1/health";
+    pub const OPENAPI: &str = "/v1/openapi.json";
+    pub const WHOAMI: &str = "/v1/whoami";
+    pub const IMPORT: &str = "/v1/objects/import";
+    pub const SEARCH: &str = "/v1/objects/search";
+    pub const ATTRIBUTES: &str = "/v1/objects/{id}/attributes";
+    pub const EXPORT: &str = "/v1/objects/{id}/export";
+    pub const ACCESS: &str = "/v1/objects/{id}/access";
+    pub const GRANT: &str = "/v1/objects/{id}/grant";
+    pub const REVOKE_ACCESS: &str = "/v1/objects/{id}/revoke-access";
+    pub const REVOKE: &str = "/v1/objects/{id}/revoke";
+    pub const DESTROY: &str = "/v1/objects/{id}/destroy";
+    pub const TAGS: &str = "/v1/objects/{id}/tags";
+    pub const OWNED: &str = "/v1/access/owned";
+    pub const OBTAINED: &str = "/v1/access/obtained";
+    pub const TOKENS_FOR_ME: &str = "/v1/access/tokens";
+    pub const SYMMETRIC_KEYS: &str = "/v1/symmetric-keys";
+    pub const CERTIFY: &str = "/v1/certify";
+    pub const CSE_WRAP: &str = "/v1/cse/wrap";
+    pub const CSE_KEY_PAIRS: &str = "/v1/cse/key-pairs";
+    pub const JOURNAL: &str = "/v1/journal/{batch}/{subject}";
+    pub const ADMIN_TOKENS: &str = "/v1/admin/tokens";
+    pub const ADMIN_TOKEN: &str = "/v1/admin/tokens/{id}";
+    pub const ADMIN_AUDIT: &str = "/v1/admin/audit";
+
+    /// Every `(method, route)` the server answers; `openapi.json` is tested against it.
+    pub const TABLE: &[(&str, &str)] = &[
+        ("get", HEALTH),
+        ("get", OPENAPI),
+        ("get", WHOAMI),
+        ("post", IMPORT),
+        ("post", SEARCH),
+        ("get", ATTRIBUTES),
+        ("post", EXPORT),
+        ("get", ACCESS),
+        ("post", GRANT),
+        ("post", REVOKE_ACCESS),
+        ("post", REVOKE),
+        ("post", DESTROY),
+        ("post", TAGS),
+        ("get", OWNED),
+        ("get", OBTAINED),
+        ("get", TOKENS_FOR_ME),
+        ("post", SYMMETRIC_KEYS),
+        ("post", CERTIFY),
+        ("post", CSE_WRAP),
+        ("post", CSE_KEY_PAIRS),
+        ("get", JOURNAL),
+        ("post", JOURNAL),
+        ("get", ADMIN_TOKENS),
+        ("post", ADMIN_TOKENS),
+        ("delete", ADMIN_TOKEN),
+        ("get", ADMIN_AUDIT),
+    ];
+
+    /// `route` with each `{name}` replaced by its value, percent-encoded as a path segment.
+    #[must_use]
+    pub fn path(route: &str, values: &[(&str, &str)]) -> String {
+        values.iter().fold(route.to_owned(), |path, (name, value)| {
+            path.replace(&format!("{{{name}}}"), &crate::segment(value))
+        })
+    }
+
+    /// An object route (`{id}`) for `id`.
+    #[must_use]
+    pub fn object(route: &str, id: &str) -> String {
+        path(route, &[("id", id)])
+    }
+}
+
 /// What the key service's `check` endpoint (a mailpki extension) signs: this prefix then the
 /// caller's nonce, so that it never signs a digest of the caller's choosing.
 pub const KACLS_CHECK_PREFIX: &[u8] = b"mailpki kacls check\0";
@@ -241,6 +313,69 @@ pub struct Finding {
     pub severity: String,
     pub message: String,
 }
+
+/// Where the certificate of a CSE key pair comes from.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CseCertificate {
+    /// A certificate in the store, with its linked private key.
+    Stored(String),
+    /// Minted for the user now (and stored unless the request is a dry run).
+    Mint(Box<CertifyBody>),
+    /// A PKCS#12 file (base64) with its password, never stored. Embedded mode only: a server
+    /// takes the file through `import` first.
+    Pkcs12 {
+        data: Secret,
+        #[serde(default)]
+        password: Option<Secret>,
+    },
+}
+
+impl std::fmt::Debug for CseCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stored(id) => f.debug_tuple("Stored").field(id).finish(),
+            Self::Mint(body) => f.debug_tuple("Mint").field(body).finish(),
+            Self::Pkcs12 { .. } => f.write_str("Pkcs12([REDACTED])"),
+        }
+    }
+}
+
+/// `POST /v1/cse/key-pairs`: what Gmail's `keypairs.create` takes for a user: the certificate
+/// (linted for the user and refused when Gmail would reject it, or when it is not RSA) with
+/// its chain as PKCS#7, and its private key wrapped under the CSE key.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CseKeyPairBody {
+    pub certificate: CseCertificate,
+    /// The user's primary address, which the certificate must serve.
+    pub user: String,
+    pub cse_key_id: String,
+    /// Keep nothing: a minted certificate and its key are not stored.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CseKeyPairReply {
+    /// The leaf then its issuers, PEM PKCS#7 (`keypairs.create`'s `pkcs7`).
+    pub pkcs7: String,
+    /// The private key wrapped under the CSE key (`kaclsData`).
+    pub kacls_data: String,
+    /// The leaf, PEM.
+    pub certificate: String,
+    /// The stored certificate (none for a PKCS#12 file or a dry run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    /// The linter's findings and the notes of a minting (empty when nothing was minted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+redacted_debug!(CseKeyPairReply { pkcs7, certificate, certificate_id, findings, notes } secret { kacls_data });
 
 /// `POST /v1/cse/wrap`: a private key wrapped under a CSE key, as Gmail's `kaclsData`.
 #[derive(Clone, Debug, Deserialize, Serialize)]

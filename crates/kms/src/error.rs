@@ -39,6 +39,9 @@ pub enum KmsError {
     )]
     Refused(#[source] IssuanceError),
 
+    #[error("refusing to upload a certificate Gmail would reject")]
+    WouldReject(#[source] IssuanceError),
+
     #[error("{reason}")]
     InvalidRequest { reason: String },
 
@@ -80,9 +83,10 @@ impl KmsError {
     pub fn is_user_error(&self) -> bool {
         match self {
             Self::Store(e) => e.is_user_error(),
-            Self::Issuance(e) | Self::ExtensionFile { source: e, .. } | Self::Refused(e) => {
-                e.is_user_error()
-            }
+            Self::Issuance(e)
+            | Self::ExtensionFile { source: e, .. }
+            | Self::Refused(e)
+            | Self::WouldReject(e) => e.is_user_error(),
             Self::Issuer { source, .. } => source.is_user_error(),
             Self::NoIssuer | Self::InvalidRequest { .. } | Self::EndEntityOnly { .. } => true,
             Self::Remote { status, .. } => (400..500).contains(status),

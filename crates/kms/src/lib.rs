@@ -7,6 +7,7 @@
 
 pub mod api;
 mod client;
+pub mod cse;
 mod error;
 pub mod mint;
 pub mod ops;
@@ -24,9 +25,9 @@ pub use error::{KmsError, Result};
 pub use mint::{IssuanceDefaults, IssuerRef, KeyChoice, MintProfile, Minted, Minter, store_minted};
 
 use api::{
-    AccessBody, CertifyBody, CertifyReply, DestroyBody, ExportBody, ExportReply, IdReply,
-    ImportBody, JournalBody, RevokeBody, SearchBody, SymmetricKeyBody, TagsBody, WrapBody,
-    WrapReply,
+    AccessBody, CertifyBody, CertifyReply, CseCertificate, CseKeyPairBody, CseKeyPairReply,
+    DestroyBody, ExportBody, ExportReply, IdReply, ImportBody, JournalBody, RevokeBody, SearchBody,
+    SymmetricKeyBody, TagsBody, WrapBody, WrapReply, routes,
 };
 
 /// The store in this process, acting as one user.
@@ -40,10 +41,6 @@ pub struct Embedded {
 pub enum Kms {
     Embedded(Box<Embedded>),
     Remote(RemoteKms),
-}
-
-fn id_path(id: &str, rest: &str) -> String {
-    format!("/v1/objects/{}{rest}", segment(id))
 }
 
 impl Kms {
@@ -68,7 +65,7 @@ impl Kms {
     pub fn import(&self, body: &ImportBody) -> Result<ImportReport> {
         match self {
             Self::Embedded(e) => ops::import(&e.store, &e.actor, body),
-            Self::Remote(r) => r.post("/v1/objects/import", body),
+            Self::Remote(r) => r.post(routes::IMPORT, body),
         }
     }
 
@@ -76,7 +73,7 @@ impl Kms {
         match self {
             Self::Embedded(e) => ops::export(&e.store, &e.actor, id, body),
             Self::Remote(r) => {
-                let reply: ExportReply = r.post(&id_path(id, "/export"), body)?;
+                let reply: ExportReply = r.post(&routes::object(routes::EXPORT, id), body)?;
                 STANDARD
                     .decode(reply.data)
                     .map(Zeroizing::new)
@@ -122,14 +119,14 @@ impl Kms {
     pub fn attributes(&self, id: &str) -> Result<Attributes> {
         match self {
             Self::Embedded(e) => Ok(e.store.attributes(&e.actor, id)?),
-            Self::Remote(r) => r.get(&id_path(id, "/attributes")),
+            Self::Remote(r) => r.get(&routes::object(routes::ATTRIBUTES, id)),
         }
     }
 
     pub fn search(&self, body: &SearchBody) -> Result<Vec<Attributes>> {
         match self {
             Self::Embedded(e) => ops::search(&e.store, &e.actor, body),
-            Self::Remote(r) => r.post("/v1/objects/search", body),
+            Self::Remote(r) => r.post(routes::SEARCH, body),
         }
     }
 
@@ -151,35 +148,35 @@ impl Kms {
     pub fn grant(&self, id: &str, body: &AccessBody) -> Result<()> {
         match self {
             Self::Embedded(e) => ops::grant(&e.store, &e.actor, id, body),
-            Self::Remote(r) => r.post(&id_path(id, "/grant"), body),
+            Self::Remote(r) => r.post(&routes::object(routes::GRANT, id), body),
         }
     }
 
     pub fn revoke_access(&self, id: &str, body: &AccessBody) -> Result<()> {
         match self {
             Self::Embedded(e) => ops::revoke_access(&e.store, &e.actor, id, body),
-            Self::Remote(r) => r.post(&id_path(id, "/revoke-access"), body),
+            Self::Remote(r) => r.post(&routes::object(routes::REVOKE_ACCESS, id), body),
         }
     }
 
     pub fn access_list(&self, id: &str) -> Result<Vec<AccessEntry>> {
         match self {
             Self::Embedded(e) => ops::access_list(&e.store, &e.actor, id),
-            Self::Remote(r) => r.get(&id_path(id, "/access")),
+            Self::Remote(r) => r.get(&routes::object(routes::ACCESS, id)),
         }
     }
 
     pub fn owned(&self) -> Result<Vec<Attributes>> {
         match self {
             Self::Embedded(e) => ops::owned(&e.store, &e.actor),
-            Self::Remote(r) => r.get("/v1/access/owned"),
+            Self::Remote(r) => r.get(routes::OWNED),
         }
     }
 
     pub fn obtained(&self) -> Result<Vec<ObtainedEntry>> {
         match self {
             Self::Embedded(e) => ops::obtained(&e.store, &e.actor),
-            Self::Remote(r) => r.get("/v1/access/obtained"),
+            Self::Remote(r) => r.get(routes::OBTAINED),
         }
     }
 
@@ -187,21 +184,21 @@ impl Kms {
     pub fn tokens_for_me(&self) -> Result<Vec<mailpki_store::ApiToken>> {
         match self {
             Self::Embedded(e) => ops::tokens_for(&e.store, &e.actor),
-            Self::Remote(r) => r.get("/v1/access/tokens"),
+            Self::Remote(r) => r.get(routes::TOKENS_FOR_ME),
         }
     }
 
     pub fn revoke(&self, id: &str, body: &RevokeBody) -> Result<()> {
         match self {
             Self::Embedded(e) => ops::revoke(&e.store, &e.actor, id, body),
-            Self::Remote(r) => r.post(&id_path(id, "/revoke"), body),
+            Self::Remote(r) => r.post(&routes::object(routes::REVOKE, id), body),
         }
     }
 
     pub fn destroy(&self, id: &str, body: &DestroyBody) -> Result<()> {
         match self {
             Self::Embedded(e) => ops::destroy(&e.store, &e.actor, id, body),
-            Self::Remote(r) => r.post(&id_path(id, "/destroy"), body),
+            Self::Remote(r) => r.post(&routes::object(routes::DESTROY, id), body),
         }
     }
 
@@ -209,7 +206,7 @@ impl Kms {
         match self {
             Self::Embedded(e) => Ok(e.store.add_tags(&e.actor, id, tags)?),
             Self::Remote(r) => r.post(
-                &id_path(id, "/tags"),
+                &routes::object(routes::TAGS, id),
                 &TagsBody {
                     tags: tags.to_vec(),
                 },
@@ -221,7 +218,7 @@ impl Kms {
         match self {
             Self::Embedded(e) => ops::create_symmetric_key(&e.store, &e.actor, body),
             Self::Remote(r) => Ok(r
-                .post::<_, IdReply>("/v1/symmetric-keys", body)?
+                .post::<_, IdReply>(routes::SYMMETRIC_KEYS, body)?
                 .unique_identifier),
         }
     }
@@ -229,7 +226,21 @@ impl Kms {
     pub fn certify(&self, body: &CertifyBody) -> Result<CertifyReply> {
         match self {
             Self::Embedded(e) => ops::certify(&e.store, &e.actor, &e.defaults, body),
-            Self::Remote(r) => r.post("/v1/certify", body),
+            Self::Remote(r) => r.post(routes::CERTIFY, body),
+        }
+    }
+
+    /// What Gmail's `keypairs.create` takes for a user (see [`cse::key_pair`]).
+    pub fn cse_key_pair(&self, body: &CseKeyPairBody) -> Result<CseKeyPairReply> {
+        match self {
+            Self::Embedded(e) => cse::key_pair(&e.store, &e.actor, &e.defaults, body),
+            Self::Remote(_) if matches!(body.certificate, CseCertificate::Pkcs12 { .. }) => {
+                Err(KmsError::invalid(
+                    "with a KMS server, import the PKCS#12 first (`mailpki kms certificates import`) \
+                     and pass --leaf-certificate-id",
+                ))
+            }
+            Self::Remote(r) => r.post(routes::CSE_KEY_PAIRS, body),
         }
     }
 
@@ -241,17 +252,16 @@ impl Kms {
                 &body.private_key_id,
                 &body.cse_key_id,
             )?),
-            Self::Remote(r) => Ok(r.post::<_, WrapReply>("/v1/cse/wrap", body)?.kacls_data),
+            Self::Remote(r) => Ok(r.post::<_, WrapReply>(routes::CSE_WRAP, body)?.kacls_data),
         }
     }
 
     pub fn journal_steps(&self, batch: &str, subject: &str) -> Result<BTreeMap<String, String>> {
         match self {
-            Self::Embedded(e) => Ok(e.store.journal_steps(batch, subject)?),
-            Self::Remote(r) => r.get(&format!(
-                "/v1/journal/{}/{}",
-                segment(batch),
-                segment(subject)
+            Self::Embedded(e) => Ok(e.store.journal_steps(&e.actor, batch, subject)?),
+            Self::Remote(r) => r.get(&routes::path(
+                routes::JOURNAL,
+                &[("batch", batch), ("subject", subject)],
             )),
         }
     }
@@ -264,9 +274,11 @@ impl Kms {
         value: &str,
     ) -> Result<()> {
         match self {
-            Self::Embedded(e) => Ok(e.store.journal_record(batch, subject, step, value)?),
+            Self::Embedded(e) => Ok(e
+                .store
+                .journal_record(&e.actor, batch, subject, step, value)?),
             Self::Remote(r) => r.post(
-                &format!("/v1/journal/{}/{}", segment(batch), segment(subject)),
+                &routes::path(routes::JOURNAL, &[("batch", batch), ("subject", subject)]),
                 &JournalBody {
                     step: step.to_owned(),
                     value: value.to_owned(),

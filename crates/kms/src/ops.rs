@@ -18,9 +18,9 @@ use crate::api::{
     RevokeBody, SearchBody, SymmetricKeyBody,
 };
 use crate::error::{KmsError, Result};
-use crate::mint::{IssuanceDefaults, KeyChoice, Minter, store_minted};
+use crate::mint::{IssuanceDefaults, KeyChoice, Minted, Minter, store_minted};
 
-fn decode(field: &str, data: &str) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn decode(field: &str, data: &str) -> Result<Zeroizing<Vec<u8>>> {
     STANDARD
         .decode(data.trim())
         .map(Zeroizing::new)
@@ -171,13 +171,14 @@ pub fn create_symmetric_key(
     Ok(store.create_symmetric_key(actor, body.id.clone(), algorithm, body.length, &body.tags)?)
 }
 
-/// Mints one certificate with a stored issuer and stores it (and a new key) for `actor`.
-pub fn certify(
+/// Mints one certificate with a stored issuer for `actor`, keeping nothing: the minter (its
+/// issuer and warnings) and what it minted.
+pub(crate) fn mint(
     store: &Store,
     actor: &Actor,
     defaults: &IssuanceDefaults,
     body: &CertifyBody,
-) -> Result<CertifyReply> {
+) -> Result<(Minter, Minted)> {
     // Everything the caller typed is checked before the store is touched.
     let subject: Option<SubjectName> = body
         .subject
@@ -223,6 +224,30 @@ pub fn certify(
         (KeySource::Csr(_), None) => return Err(KmsError::invalid("no CSR")),
     };
     let minted = minter.mint(&subject, key, email.as_ref())?;
+    Ok((minter, minted))
+}
+
+/// A lint report's findings, as replies carry them.
+pub(crate) fn findings(report: &mailpki_issuance::LintReport) -> Vec<Finding> {
+    report
+        .findings
+        .iter()
+        .map(|f| Finding {
+            rule: f.rule.to_owned(),
+            severity: f.severity.to_string(),
+            message: f.message.clone(),
+        })
+        .collect()
+}
+
+/// Mints one certificate with a stored issuer and stores it (and a new key) for `actor`.
+pub fn certify(
+    store: &Store,
+    actor: &Actor,
+    defaults: &IssuanceDefaults,
+    body: &CertifyBody,
+) -> Result<CertifyReply> {
+    let (minter, minted) = mint(store, actor, defaults, body)?;
     let report = store_minted(store, actor, &minted, body.id.clone(), &body.tags)?;
     let info = mailpki_store::certificate_info(&minted.certificate)?;
     let mut notes = minter.warnings.clone();
@@ -237,16 +262,7 @@ pub fn certify(
         not_after: mailpki_store::rfc3339(info.not_after),
         certificate: String::from_utf8_lossy(&minted.certificate.to_pem()?).into_owned(),
         profile: serde_json::to_value(minted.report.profile).unwrap_or_default(),
-        findings: minted
-            .report
-            .findings
-            .iter()
-            .map(|f| Finding {
-                rule: f.rule.to_owned(),
-                severity: f.severity.to_string(),
-                message: f.message.clone(),
-            })
-            .collect(),
+        findings: findings(&minted.report),
         notes,
         certificate_authority: minter.mints_ca(),
     })

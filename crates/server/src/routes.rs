@@ -14,9 +14,9 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mailpki_kms::api::{
-    AccessBody, CertifyBody, DestroyBody, ExportBody, ExportReply, IdReply, ImportBody,
-    JournalBody, RevokeBody, SearchBody, SymmetricKeyBody, TagsBody, TokenBody, TokenReply, WhoAmI,
-    WrapBody, WrapReply,
+    AccessBody, CertifyBody, CseCertificate, CseKeyPairBody, CseKeyPairReply, DestroyBody,
+    ExportBody, ExportReply, IdReply, ImportBody, JournalBody, RevokeBody, SearchBody,
+    SymmetricKeyBody, TagsBody, TokenBody, TokenReply, WhoAmI, WrapBody, WrapReply, routes,
 };
 use mailpki_kms::{KmsError, ops};
 use mailpki_store::{Actor, AuditFilter, Store};
@@ -463,9 +463,38 @@ async fn cse_wrap(
     Ok(Json(WrapReply { kacls_data }))
 }
 
-/// Batches are the caller's own: the journal is keyed by user as well as by batch name.
-fn journal_key(caller: &Caller, batch: &str) -> String {
-    format!("{}/{batch}", caller.actor)
+/// Audited as what it does: `certify` on the issuer when it mints (and stores), and `cse_wrap`
+/// of the certificate's key, as the separate calls were.
+async fn cse_key_pair(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Result<Body<CseKeyPairBody>, ApiError>,
+) -> Result<Json<CseKeyPairReply>, ApiError> {
+    let body = accept(&app, &caller, "cse_key_pair", None, body).await?;
+    let defaults = std::sync::Arc::clone(&app.defaults);
+    let minted_with = match &body.certificate {
+        CseCertificate::Mint(certify) if !body.dry_run => certify.issuer.private_key_id.clone(),
+        _ => None,
+    };
+    let object = match &body.certificate {
+        CseCertificate::Stored(id) => Some(id.clone()),
+        _ => Some(body.user.clone()),
+    };
+    let reply = run(
+        &app,
+        &caller,
+        "cse_key_pair",
+        object,
+        Audit::OnFailure,
+        move |s, a| mailpki_kms::cse::key_pair(s, a, &defaults, &body),
+    )
+    .await?;
+    if let Some(issuer) = minted_with {
+        audit(&app, &caller, "certify", Some(&issuer), Ok(())).await;
+    }
+    let wrapped = reply.certificate_id.as_deref();
+    audit(&app, &caller, "cse_wrap", wrapped, Ok(())).await;
+    Ok(Json(reply))
 }
 
 async fn journal_get(
@@ -473,14 +502,13 @@ async fn journal_get(
     caller: Caller,
     Path((batch, subject)): Path<(String, String)>,
 ) -> Result<Json<BTreeMap<String, String>>, ApiError> {
-    let key = journal_key(&caller, &batch);
     let steps = run(
         &app,
         &caller,
         "journal_get",
         None,
         Audit::OnFailure,
-        move |s, _| Ok(s.journal_steps(&key, &subject)?),
+        move |s, a| Ok(s.journal_steps(a, &batch, &subject)?),
     )
     .await?;
     Ok(Json(steps))
@@ -493,14 +521,13 @@ async fn journal_set(
     body: Result<Body<JournalBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     let body = accept(&app, &caller, "journal_set", None, body).await?;
-    let key = journal_key(&caller, &batch);
     run(
         &app,
         &caller,
         "journal_set",
         None,
         Audit::OnFailure,
-        move |s, _| Ok(s.journal_record(&key, &subject, &body.step, &body.value)?),
+        move |s, a| Ok(s.journal_record(a, &batch, &subject, &body.step, &body.value)?),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -633,32 +660,30 @@ pub(crate) fn router(state: AppState, max_body: usize) -> Router {
         .as_ref()
         .map(|k| (k.prefix().to_owned(), crate::kacls::router(k)));
     let router = Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/v1/whoami", get(whoami))
-        .route("/v1/objects/import", post(import))
-        .route("/v1/objects/search", post(search))
-        .route("/v1/objects/{id}/attributes", get(attributes))
-        .route("/v1/objects/{id}/export", post(export))
-        .route("/v1/objects/{id}/access", get(access_list))
-        .route("/v1/objects/{id}/grant", post(grant))
-        .route("/v1/objects/{id}/revoke-access", post(revoke_access))
-        .route("/v1/objects/{id}/revoke", post(revoke))
-        .route("/v1/objects/{id}/destroy", post(destroy))
-        .route("/v1/objects/{id}/tags", post(add_tags))
-        .route("/v1/access/owned", get(owned))
-        .route("/v1/access/obtained", get(obtained))
-        .route("/v1/access/tokens", get(tokens_for_me))
-        .route("/v1/symmetric-keys", post(create_symmetric_key))
-        .route("/v1/certify", post(certify))
-        .route("/v1/cse/wrap", post(cse_wrap))
-        .route(
-            "/v1/journal/{batch}/{subject}",
-            get(journal_get).post(journal_set),
-        )
-        .route("/v1/admin/tokens", get(token_list).post(token_create))
-        .route("/v1/admin/tokens/{id}", axum::routing::delete(token_revoke))
-        .route("/v1/admin/audit", get(audit_log));
+        .route(routes::HEALTH, get(health))
+        .route(routes::OPENAPI, get(openapi))
+        .route(routes::WHOAMI, get(whoami))
+        .route(routes::IMPORT, post(import))
+        .route(routes::SEARCH, post(search))
+        .route(routes::ATTRIBUTES, get(attributes))
+        .route(routes::EXPORT, post(export))
+        .route(routes::ACCESS, get(access_list))
+        .route(routes::GRANT, post(grant))
+        .route(routes::REVOKE_ACCESS, post(revoke_access))
+        .route(routes::REVOKE, post(revoke))
+        .route(routes::DESTROY, post(destroy))
+        .route(routes::TAGS, post(add_tags))
+        .route(routes::OWNED, get(owned))
+        .route(routes::OBTAINED, get(obtained))
+        .route(routes::TOKENS_FOR_ME, get(tokens_for_me))
+        .route(routes::SYMMETRIC_KEYS, post(create_symmetric_key))
+        .route(routes::CERTIFY, post(certify))
+        .route(routes::CSE_WRAP, post(cse_wrap))
+        .route(routes::CSE_KEY_PAIRS, post(cse_key_pair))
+        .route(routes::JOURNAL, get(journal_get).post(journal_set))
+        .route(routes::ADMIN_TOKENS, get(token_list).post(token_create))
+        .route(routes::ADMIN_TOKEN, axum::routing::delete(token_revoke))
+        .route(routes::ADMIN_AUDIT, get(audit_log));
     let router = match kacls {
         Some((prefix, service)) => router.nest(&prefix, service),
         None => router,
@@ -669,40 +694,9 @@ pub(crate) fn router(state: AppState, max_body: usize) -> Router {
         .with_state(state)
 }
 
-/// Every `(method, path)` the router serves, for the test that keeps the OpenAPI document
-/// complete.
-#[cfg(test)]
-pub(crate) const ROUTES: &[(&str, &str)] = &[
-    ("get", "/v1/health"),
-    ("get", "/v1/openapi.json"),
-    ("get", "/v1/whoami"),
-    ("post", "/v1/objects/import"),
-    ("post", "/v1/objects/search"),
-    ("get", "/v1/objects/{id}/attributes"),
-    ("post", "/v1/objects/{id}/export"),
-    ("get", "/v1/objects/{id}/access"),
-    ("post", "/v1/objects/{id}/grant"),
-    ("post", "/v1/objects/{id}/revoke-access"),
-    ("post", "/v1/objects/{id}/revoke"),
-    ("post", "/v1/objects/{id}/destroy"),
-    ("post", "/v1/objects/{id}/tags"),
-    ("get", "/v1/access/owned"),
-    ("get", "/v1/access/obtained"),
-    ("get", "/v1/access/tokens"),
-    ("post", "/v1/symmetric-keys"),
-    ("post", "/v1/certify"),
-    ("post", "/v1/cse/wrap"),
-    ("get", "/v1/journal/{batch}/{subject}"),
-    ("post", "/v1/journal/{batch}/{subject}"),
-    ("get", "/v1/admin/tokens"),
-    ("post", "/v1/admin/tokens"),
-    ("delete", "/v1/admin/tokens/{id}"),
-    ("get", "/v1/admin/audit"),
-];
-
 #[cfg(test)]
 mod tests {
-    use super::ROUTES;
+    use mailpki_kms::api::routes::TABLE as ROUTES;
 
     #[test]
     fn the_openapi_document_lists_every_route() {

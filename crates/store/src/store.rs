@@ -973,21 +973,29 @@ impl Store {
         Ok(chain_ids)
     }
 
-    /// Records a step of a batch job (the journal that lets interrupted batches resume). The
-    /// batch name should include the acting user, as journals are not access-controlled.
+    /// Records a step of `actor`'s batch job (the journal that lets interrupted batches
+    /// resume). Batches are their runner's own: the journal is keyed by actor and batch name.
     pub fn journal_record(
         &self,
+        actor: &Actor,
         batch: &str,
         subject: &str,
         step: &str,
         value: &str,
     ) -> Result<()> {
-        self.backend.journal_set(batch, subject, step, value, now())
+        self.backend
+            .journal_set(&journal_key(actor, batch), subject, step, value, now())
     }
 
-    /// The steps a subject reached in a batch.
-    pub fn journal_steps(&self, batch: &str, subject: &str) -> Result<BTreeMap<String, String>> {
-        self.backend.journal_get(batch, subject)
+    /// The steps a subject reached in `actor`'s batch.
+    pub fn journal_steps(
+        &self,
+        actor: &Actor,
+        batch: &str,
+        subject: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        self.backend
+            .journal_get(&journal_key(actor, batch), subject)
     }
 
     /// Tags an object the actor owns (records such as the Gmail key pair a certificate became).
@@ -1401,4 +1409,9 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+/// Where an actor's batch is journaled (as servers before the journal took an actor did).
+fn journal_key(actor: &Actor, batch: &str) -> String {
+    format!("{actor}/{batch}")
 }

@@ -1,31 +1,20 @@
 //! `mailpki google key-pairs ...`.
 
 use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use mailpki_gmail::KeyPairAction;
 use mailpki_gmail::types::{CseIdentity, CseKeyPair, CsePrivateKeyMetadata, KaclsKeyMetadata};
-use mailpki_issuance::{EmailAddress, LintOptions, SubjectName, lint};
-use mailpki_store::{
-    Actor, ImportFormat, Operation, Store, cse_wrap, parse_bundle, pkcs7_pem, replace_private_file,
-};
-use openssl::pkey::{Id, PKey, Private};
+use mailpki_issuance::{EmailAddress, SubjectName};
+use mailpki_kms::api::{CseCertificate, CseKeyPairBody, CseKeyPairReply, KeySource, SearchBody};
+use mailpki_kms::{Kms, cse};
+use mailpki_store::replace_private_file;
 use openssl::x509::X509;
-use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::{block_on, client};
 use crate::args::{KeyPairCreateArgs, KeyPairIdArgs, UserArgs};
 use crate::commands::{Ctx, read_input};
-use crate::mint::{KeyChoice, report_findings, store_minted};
-use mailpki_kms::Kms;
-use mailpki_kms::api::{CertifyBody, KeySource, SearchBody, WrapBody};
-
-/// The user's certificate, its chain and private key, and the store ID of the certificate.
-struct Leaf {
-    certificate: X509,
-    chain: Vec<X509>,
-    key: PKey<Private>,
-    stored_id: Option<String>,
-}
 
 fn describe(kp: &CseKeyPair) -> String {
     format!(
@@ -40,168 +29,66 @@ fn describe(kp: &CseKeyPair) -> String {
     )
 }
 
-/// Mints the user's certificate with the stored issuer, or takes an existing one.
-fn leaf(
+/// Where the user's certificate comes from, by the flags: a stored one, a PKCS#12 file, one
+/// minted earlier for the user and never uploaded, or a new one.
+fn certificate_source(
     ctx: &Ctx,
     kms: &Kms,
-    store: &Store,
-    actor: &Actor,
     args: &KeyPairCreateArgs,
     user: &EmailAddress,
-) -> Result<Leaf> {
+) -> Result<CseCertificate> {
     if let Some(id) = &args.leaf.leaf_certificate_id {
-        let key_id = store.private_key_id_of(actor, id)?;
-        return Ok(Leaf {
-            certificate: store.certificate(actor, id, Operation::Get)?,
-            chain: store.chain(actor, id)?,
-            key: store.private_key(actor, &key_id, Operation::Export)?,
-            stored_id: Some(id.clone()),
-        });
+        return Ok(CseCertificate::Stored(id.clone()));
     }
     if let Some(path) = &args.leaf.leaf_certificate_pkcs12_file {
-        let password = args
-            .leaf
-            .leaf_certificate_pkcs12_password
-            .clone()
-            .map(SecretString::from);
-        let bundle = parse_bundle(ImportFormat::Pkcs12, &read_input(path)?, password.as_ref())
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let mut certificates = bundle.certificates.into_iter();
-        return Ok(Leaf {
-            certificate: certificates
-                .next()
-                .context("the PKCS#12 holds no certificate")?,
-            chain: certificates.collect(),
-            key: bundle
-                .private_key
-                .context("the PKCS#12 holds no private key")?,
-            stored_id: None,
+        return Ok(CseCertificate::Pkcs12 {
+            data: Zeroizing::new(STANDARD.encode(read_input(path)?)),
+            password: args
+                .leaf
+                .leaf_certificate_pkcs12_password
+                .as_deref()
+                .map(mailpki_kms::api::secret),
         });
     }
     let (issuer, subject, reused) = mint_plan(ctx, kms, args, user)?;
     if let Some(id) = reused {
-        let key_id = store.private_key_id_of(actor, &id)?;
-        return Ok(Leaf {
-            certificate: store.certificate(actor, &id, Operation::Get)?,
-            chain: store.chain(actor, &id)?,
-            key: store.private_key(actor, &key_id, Operation::Export)?,
-            stored_id: Some(id),
-        });
+        return Ok(CseCertificate::Stored(id));
     }
-    // The key service signs and decrypts with RSA.
-    let minter = crate::mint::minter_for_issuer_key(
-        store,
-        actor,
+    let mut body = cse::certify_body(
         issuer,
-        args.leaf_certificate_extensions.clone(),
-        args.days,
-        Some("rsa2048"),
-        &ctx.settings.issuance,
-        ctx.printer,
-    )?;
-    let (key, choice) = match &args.rsa_private_key_id {
-        Some(id) => {
-            let private = store.private_key(actor, id, Operation::Export)?;
-            let public = store.public_key(actor, id, Operation::Get)?;
-            (Some(private), KeyChoice::Existing(public))
-        }
-        None => (None, KeyChoice::Generate),
-    };
-    let minted = minter.mint(&subject, choice, Some(user))?;
-    report_findings(ctx.printer, &minted);
-    let key = match (key, &minted.key) {
-        (Some(k), _) => k,
-        (None, Some(k)) => k.clone(),
-        (None, None) => bail!("no private key for the certificate"),
-    };
-    let mut chain = vec![minter.issuer().certificate.clone()];
-    chain.extend(minter.issuer().chain.iter().cloned());
-    // Dry runs leave the store alone: nothing is kept that was not used.
-    let stored_id = if args.dry_run {
-        None
-    } else {
-        let report = store_minted(store, actor, &minted, None, &[cse_user_tag(user)])?;
-        report.certificate
-    };
-    Ok(Leaf {
-        certificate: minted.certificate,
-        chain,
-        key,
-        stored_id,
-    })
+        subject.to_string(),
+        user,
+        crate::mint::mint_profile(&crate::mint::google_profile(
+            args.leaf_certificate_extensions.clone(),
+            args.days,
+            None,
+        ))?,
+    );
+    if let Some(id) = &args.rsa_private_key_id {
+        let public = kms
+            .attributes(id)?
+            .links
+            .get(&mailpki_store::LinkType::PublicKeyLink)
+            .cloned()
+            .with_context(|| format!("`{id}` has no linked public key"))?;
+        body.key = KeySource::PublicKeyId(public);
+    }
+    Ok(CseCertificate::Mint(Box::new(body)))
 }
 
-/// The key pair Gmail takes for `user`: the certificate linted for the user (refused if Gmail
-/// would reject it), the chain as PKCS#7, the private key wrapped with the CSE key.
-pub(crate) fn build_request(
-    certificate: &X509,
-    chain: &[X509],
-    key: &PKey<Private>,
-    user: &EmailAddress,
-    wrapping_key: &[u8],
-    kacls_uri: &str,
-) -> Result<CseKeyPair> {
-    if !certificate.public_key()?.public_eq(key) {
-        bail!("the private key does not belong to the certificate");
-    }
-    gate(certificate, chain, user)?;
-    let pkcs8 = Zeroizing::new(key.private_key_to_pkcs8()?);
-    assemble(
-        certificate,
-        chain,
-        cse_wrap(wrapping_key, &pkcs8)?,
-        kacls_uri,
-    )
-}
-
-/// Refuses a certificate Gmail or the key service would reject: not RSA, or failing the
-/// linter for `user`.
-fn gate(certificate: &X509, chain: &[X509], user: &EmailAddress) -> Result<()> {
-    if certificate.public_key()?.id() != Id::RSA {
-        bail!("CSE key pairs need an RSA key: the key service signs and decrypts with RSA");
-    }
-    let chain_der = chain
-        .iter()
-        .map(|c| c.to_der())
-        .collect::<Result<Vec<_>, _>>()?;
-    let report = lint(
-        &certificate.to_der()?,
-        &chain_der,
-        &LintOptions {
-            expected_email: Some(user.clone()),
-            at: None,
-        },
-    )?;
-    if !report.accepted_by_google() {
-        return Err(mailpki_issuance::IssuanceError::NonCompliant {
-            findings: report.rejections().cloned().collect(),
-        })
-        .context("refusing to upload a certificate Gmail would reject");
-    }
-    Ok(())
-}
-
-/// The request body: the chain as PKCS#7 and the wrapped key with the key service's URL.
-fn assemble(
-    certificate: &X509,
-    chain: &[X509],
-    kacls_data: String,
-    kacls_uri: &str,
-) -> Result<CseKeyPair> {
-    let mut certificates = vec![certificate.clone()];
-    certificates.extend(chain.iter().cloned());
-    let pkcs7 = String::from_utf8(pkcs7_pem(&certificates)?)?;
-    Ok(CseKeyPair {
-        pkcs7: Some(pkcs7),
+/// The `keypairs.create` body from the parts the KMS built and the key service's URL.
+pub(crate) fn key_pair_request(reply: &CseKeyPairReply, kacls_uri: &str) -> CseKeyPair {
+    CseKeyPair {
+        pkcs7: Some(reply.pkcs7.clone()),
         private_key_metadata: vec![CsePrivateKeyMetadata {
             kacls_key_metadata: Some(KaclsKeyMetadata {
                 kacls_uri: kacls_uri.to_owned(),
-                kacls_data,
+                kacls_data: reply.kacls_data.clone(),
             }),
             ..CsePrivateKeyMetadata::default()
         }],
         ..CseKeyPair::default()
-    })
+    }
 }
 
 /// What minting for `user` takes from the flags: the issuer key, the subject, and a
@@ -244,7 +131,7 @@ fn unuploaded_leaf(
     let now = time::OffsetDateTime::now_utc().unix_timestamp() + 86_400;
     let filter = SearchBody {
         object_type: Some("Certificate".to_owned()),
-        tags: vec![cse_user_tag(user)],
+        tags: vec![cse::user_tag(user)],
         ..SearchBody::default()
     };
     let wanted = subject.to_string();
@@ -345,25 +232,19 @@ fn upload(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<Option<CseKeyPair>> {
         Some(gmail)
     };
     let kms = ctx.kms()?;
-    let (request, stored_id, leaf) = match kms.embedded() {
-        Some(e) => {
-            let wrapping_key = e
-                .store
-                .symmetric_key(&e.actor, &args.cse_key_id, Operation::Encrypt)
-                .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
-            let leaf = leaf(ctx, &kms, &e.store, &e.actor, args, &user)?;
-            let request = build_request(
-                &leaf.certificate,
-                &leaf.chain,
-                &leaf.key,
-                &user,
-                &wrapping_key,
-                &kacls_uri,
-            )?;
-            (request, leaf.stored_id, leaf.certificate)
-        }
-        None => remote_request(ctx, &kms, args, &user, &kacls_uri)?,
-    };
+    let certificate = certificate_source(ctx, &kms, args, &user)?;
+    let reply = kms
+        .cse_key_pair(&CseKeyPairBody {
+            certificate,
+            user: user.to_string(),
+            cse_key_id: args.cse_key_id.clone(),
+            dry_run: args.dry_run,
+        })
+        .with_context(|| format!("cannot build the key pair of {user}"))?;
+    crate::mint::print_minting(ctx.printer, &reply.notes, &reply.findings);
+    let request = key_pair_request(&reply, &kacls_uri);
+    let stored_id = reply.certificate_id.clone();
+    let leaf = X509::from_pem(reply.certificate.as_bytes())?;
     let pkcs7 = request.pkcs7.clone().unwrap_or_default();
     let kacls_data = request.private_key_metadata[0]
         .kacls_key_metadata
@@ -394,132 +275,13 @@ fn upload(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<Option<CseKeyPair>> {
             .with_context(|| format!("Gmail refused the key pair for {user}"))?;
     let id = created.key_pair_id.clone().unwrap_or_default();
     if let Some(cert_id) = &stored_id
-        && kms
-            .add_tags(cert_id, &[format!("gmail:keypair={id}")])
-            .is_err()
+        && kms.add_tags(cert_id, &[cse::key_pair_tag(&id)]).is_err()
     {
         ctx.printer.warn(&format!(
             "uploaded, but could not record key pair {id} on certificate {cert_id}"
         ));
     }
     Ok(Some(created))
-}
-
-fn cse_user_tag(user: &EmailAddress) -> String {
-    format!("mailpki:cse-user={}", user.normalized())
-}
-
-/// A certificate for a CSE user, minted by the KMS server with the issuer key `issuer`: RSA
-/// (the key service signs and decrypts with RSA), tagged as the user's.
-pub(crate) fn cse_certify_body(
-    issuer: &str,
-    subject: &SubjectName,
-    user: &EmailAddress,
-    extensions: Option<std::path::PathBuf>,
-    days: Option<u32>,
-) -> Result<CertifyBody> {
-    Ok(CertifyBody {
-        issuer: mailpki_kms::IssuerRef {
-            private_key_id: Some(issuer.to_owned()),
-            certificate_id: None,
-        },
-        profile: crate::mint::mint_profile(&crate::mint::google_profile(
-            extensions,
-            days,
-            Some("rsa2048"),
-        ))?,
-        subject: Some(subject.to_string()),
-        email: Some(user.to_string()),
-        key: KeySource::Generate,
-        id: None,
-        tags: vec![cse_user_tag(user)],
-    })
-}
-
-/// The key pair built through a KMS server: the server mints (or holds) the certificate and
-/// wraps its key under the CSE key; neither the issuer key nor the user's key comes here.
-/// Returns the request, the certificate's ID and the certificate.
-fn remote_request(
-    ctx: &Ctx,
-    kms: &Kms,
-    args: &KeyPairCreateArgs,
-    user: &EmailAddress,
-    kacls_uri: &str,
-) -> Result<(CseKeyPair, Option<String>, X509)> {
-    if args.leaf.leaf_certificate_pkcs12_file.is_some() {
-        bail!(
-            "with a KMS server, import the PKCS#12 first (`mailpki kms certificates import`) \
-             and pass --leaf-certificate-id"
-        );
-    }
-    let certificate_id = if let Some(id) = &args.leaf.leaf_certificate_id {
-        id.clone()
-    } else {
-        if args.dry_run {
-            bail!(
-                "a dry run against a KMS server needs --leaf-certificate-id (minting would store)"
-            );
-        }
-        let (issuer, subject, reused) = mint_plan(ctx, kms, args, user)?;
-        if let Some(id) = reused {
-            id
-        } else {
-            let key = match &args.rsa_private_key_id {
-                Some(id) => {
-                    let attrs = kms.attributes(id)?;
-                    let public = attrs
-                        .links
-                        .get(&mailpki_store::LinkType::PublicKeyLink)
-                        .with_context(|| format!("`{id}` has no linked public key"))?;
-                    KeySource::PublicKeyId(public.clone())
-                }
-                None => KeySource::Generate,
-            };
-            let mut body = cse_certify_body(
-                issuer,
-                &subject,
-                user,
-                args.leaf_certificate_extensions.clone(),
-                args.days,
-            )?;
-            body.key = key;
-            let reply = kms.certify(&body)?;
-            crate::mint::print_reply_findings(ctx.printer, &reply);
-            reply.unique_identifier
-        }
-    };
-    let (request, certificate) =
-        remote_key_pair(kms, &certificate_id, user, &args.cse_key_id, kacls_uri)?;
-    Ok((request, Some(certificate_id), certificate))
-}
-
-/// The key pair Gmail takes for `user`, from a certificate the KMS server holds: its chain
-/// from the server, linted here, its private key wrapped by the server under the CSE key.
-/// Returns the request and the certificate.
-pub(crate) fn remote_key_pair(
-    kms: &Kms,
-    certificate_id: &str,
-    user: &EmailAddress,
-    cse_key_id: &str,
-    kacls_uri: &str,
-) -> Result<(CseKeyPair, X509)> {
-    let mut certificates = kms.certificate_chain(certificate_id)?;
-    let certificate = certificates.remove(0);
-    gate(&certificate, &certificates, user)?;
-    let key_id = kms
-        .attributes(certificate_id)?
-        .links
-        .get(&mailpki_store::LinkType::PrivateKeyLink)
-        .cloned()
-        .with_context(|| format!("`{certificate_id}` has no linked private key"))?;
-    let kacls_data = kms
-        .cse_wrap(&WrapBody {
-            private_key_id: key_id,
-            cse_key_id: cse_key_id.to_owned(),
-        })
-        .with_context(|| format!("cannot wrap the key under `{cse_key_id}`"))?;
-    let request = assemble(&certificate, &certificates, kacls_data, kacls_uri)?;
-    Ok((request, certificate))
 }
 
 pub(crate) fn get(ctx: &Ctx, args: &KeyPairIdArgs) -> Result<()> {

@@ -3,56 +3,46 @@
 //! partial ones, and before uploading looks in Gmail for a key pair with the same certificate,
 //! so a crash between upload and journal never uploads twice.
 //!
-//! With a KMS server the server mints, keeps the keys, journals and wraps them under the CSE
-//! key; the steps and their order are the same. Store and server calls block, so they run in
-//! `block_in_place` and other users' network calls proceed meanwhile.
+//! Minting, wrapping and journaling go through [`Kms`], so with a KMS server the server mints,
+//! keeps the keys, journals and wraps them under the CSE key, and embedded the store does; the
+//! steps are the same. Store and server calls block, so they run in `block_in_place` and other
+//! users' network calls proceed meanwhile.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use mailpki_gmail::types::CseIdentity;
 use mailpki_gmail::{ChainValidation, GmailClient};
 use mailpki_issuance::{EmailAddress, SubjectName};
-use mailpki_kms::Kms;
-use mailpki_store::Operation;
+use mailpki_kms::api::{CseCertificate, CseKeyPairBody};
+use mailpki_kms::{Kms, MintProfile, cse};
 use openssl::x509::X509;
 use serde_json::json;
 use tokio::sync::Semaphore;
-use zeroize::Zeroizing;
 
 use super::{block_on, client};
 use crate::args::OnboardArgs;
 use crate::bulk::{self, Outcome, UserRow};
 use crate::commands::Ctx;
-use crate::commands::google::key_pairs::{build_request, cse_certify_body, remote_key_pair};
-use crate::mint::{KeyChoice, Minter, store_minted};
+use crate::commands::google::key_pairs::key_pair_request;
+use crate::output::Printer;
 use crate::progress::Progress;
-
-/// Where certificates are minted and keys wrapped.
-enum Keys {
-    /// In this process, from the embedded store.
-    Local {
-        minter: Box<Minter>,
-        wrapping_key: Zeroizing<Vec<u8>>,
-    },
-    /// By the KMS server.
-    Remote {
-        issuer: String,
-        extensions: Option<std::path::PathBuf>,
-        days: Option<u32>,
-        cse_key_id: String,
-    },
-}
 
 /// What every user's task shares.
 struct Shared {
     kms: Kms,
-    keys: Keys,
     gmail: GmailClient,
+    printer: Printer,
+    issuer: String,
+    profile: MintProfile,
+    cse_key_id: String,
     kacls_uri: String,
     batch: String,
     /// Key generation runs on the blocking pool, one per core.
     cpu: Semaphore,
+    /// The minting's notes (a fallback CRL URL, say) are the same for everyone: said once.
+    noted: AtomicBool,
 }
 
 /// Runs a blocking store or server call without holding up the runtime's other tasks.
@@ -73,56 +63,31 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
         Some(name) => name.clone(),
         None => std::fs::canonicalize(&args.csv)?.display().to_string(),
     };
-    let (keys, batch) = if let Some(e) = kms.embedded() {
-        let wrapping_key = e
-            .store
-            .symmetric_key(&e.actor, &args.cse_key_id, Operation::Encrypt)
-            .with_context(|| format!("cannot use `{}` as the CSE key", args.cse_key_id))?;
-        // The key service signs and decrypts with RSA.
-        let minter = crate::mint::minter_for_issuer_key(
-            &e.store,
-            &e.actor,
-            &args.issuer_private_key_id,
-            args.leaf_certificate_extensions.clone(),
-            args.days,
-            Some("rsa2048"),
-            &ctx.settings.issuance,
-            ctx.printer,
-        )?;
-        let batch = format!("onboard:{}:{batch_name}", e.actor);
-        (
-            Keys::Local {
-                minter: Box::new(minter),
-                wrapping_key,
-            },
-            batch,
-        )
-    } else {
-        // Fail once, before the first user, when the issuer or the CSE key is not ours to use.
-        for (id, what) in [
-            (&args.issuer_private_key_id, "the issuer key"),
-            (&args.cse_key_id, "the CSE key"),
-        ] {
-            kms.attributes(id)
-                .with_context(|| format!("cannot use `{id}` as {what}"))?;
-        }
-        let keys = Keys::Remote {
-            issuer: args.issuer_private_key_id.clone(),
-            extensions: args.leaf_certificate_extensions.clone(),
-            days: args.days,
-            cse_key_id: args.cse_key_id.clone(),
-        };
-        // The server keys the journal by user too.
-        (keys, format!("onboard:{batch_name}"))
-    };
+    // Fail once, before the first user, when the issuer or the CSE key is not ours to use.
+    for (id, what) in [
+        (&args.issuer_private_key_id, "the issuer key"),
+        (&args.cse_key_id, "the CSE key"),
+    ] {
+        kms.attributes(id)
+            .with_context(|| format!("cannot use `{id}` as {what}"))?;
+    }
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let shared = Arc::new(Shared {
-        batch,
+        // The store keys the journal by user too.
+        batch: format!("onboard:{batch_name}"),
         kms,
-        keys,
         gmail,
+        printer: ctx.printer,
+        issuer: args.issuer_private_key_id.clone(),
+        profile: crate::mint::mint_profile(&crate::mint::google_profile(
+            args.leaf_certificate_extensions.clone(),
+            args.days,
+            None,
+        ))?,
+        cse_key_id: args.cse_key_id.clone(),
         kacls_uri,
         cpu: Semaphore::new(cores),
+        noted: AtomicBool::new(false),
     });
     let rows = bulk::read_rows(&args.csv)?;
     let mut progress = Progress::new("onboard", total, ctx.printer);
@@ -168,30 +133,15 @@ fn is_status(error: &mailpki_gmail::GmailError, wanted: u16) -> bool {
 /// Step 1: the user's certificate, minted once and journaled.
 async fn mint_for(s: &Shared, user: &EmailAddress, subject: &SubjectName) -> Result<String> {
     let permit = s.cpu.acquire().await?;
-    let id = match (&s.keys, s.kms.embedded()) {
-        (Keys::Local { minter, .. }, Some(e)) => {
-            let minted = blocking(|| minter.mint(subject, KeyChoice::Generate, Some(user)))?;
-            let tags = [format!("mailpki:cse-user={}", user.normalized())];
-            let report = blocking(|| store_minted(&e.store, &e.actor, &minted, None, &tags))?;
-            report
-                .certificate
-                .context("the minted certificate was not stored")?
-        }
-        (
-            Keys::Remote {
-                issuer,
-                extensions,
-                days,
-                ..
-            },
-            _,
-        ) => {
-            let body = cse_certify_body(issuer, subject, user, extensions.clone(), *days)?;
-            blocking(|| s.kms.certify(&body))?.unique_identifier
-        }
-        (Keys::Local { .. }, None) => anyhow::bail!("local minting needs the embedded store"),
-    };
+    let body = cse::certify_body(&s.issuer, subject.to_string(), user, s.profile.clone());
+    let reply = blocking(|| s.kms.certify(&body))?;
     drop(permit);
+    if !s.noted.swap(true, Ordering::Relaxed) {
+        for note in &reply.notes {
+            s.printer.warn(note);
+        }
+    }
+    let id = reply.unique_identifier;
     blocking(|| s.kms.journal_record(&s.batch, user.as_str(), "minted", &id))?;
     Ok(id)
 }
@@ -213,21 +163,15 @@ async fn upload_key_pair(
     let id = if let Some(id) = earlier {
         id
     } else {
-        let request = match (&s.keys, s.kms.embedded()) {
-            (Keys::Local { wrapping_key, .. }, Some(e)) => blocking(|| {
-                let key_id = e.store.private_key_id_of(&e.actor, certificate_id)?;
-                let key = e.store.private_key(&e.actor, &key_id, Operation::Export)?;
-                let chain = e.store.chain(&e.actor, certificate_id)?;
-                build_request(certificate, &chain, &key, user, wrapping_key, &s.kacls_uri)
-            })?,
-            (Keys::Remote { cse_key_id, .. }, _) => {
-                blocking(|| {
-                    remote_key_pair(&s.kms, certificate_id, user, cse_key_id, &s.kacls_uri)
-                })?
-                .0
-            }
-            (Keys::Local { .. }, None) => anyhow::bail!("local keys need the embedded store"),
-        };
+        let parts = blocking(|| {
+            s.kms.cse_key_pair(&CseKeyPairBody {
+                certificate: CseCertificate::Stored(certificate_id.to_owned()),
+                user: user.to_string(),
+                cse_key_id: s.cse_key_id.clone(),
+                dry_run: false,
+            })
+        })?;
+        let request = key_pair_request(&parts, &s.kacls_uri);
         match s
             .gmail
             .create_key_pair(user.as_str(), &request, ChainValidation::All)
@@ -247,10 +191,7 @@ async fn upload_key_pair(
         s.kms
             .journal_record(&s.batch, user.as_str(), "keypair", &id)
     })?;
-    let _ = blocking(|| {
-        s.kms
-            .add_tags(certificate_id, &[format!("gmail:keypair={id}")])
-    });
+    let _ = blocking(|| s.kms.add_tags(certificate_id, &[cse::key_pair_tag(&id)]));
     Ok(id)
 }
 
