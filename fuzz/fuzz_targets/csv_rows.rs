@@ -3,12 +3,8 @@
 //! number is within the input.
 #![no_main]
 
-// The reader itself, compiled from the CLI's source: the binary crate has no library to link.
-#[path = "../../crates/cli/src/rows.rs"]
-#[allow(dead_code)]
-mod rows;
-
 use libfuzzer_sys::fuzz_target;
+use mailpki_workflows::rows;
 
 fuzz_target!(|data: &[u8]| {
     let lines = data.iter().filter(|&&b| b == b'\n').count() as u64 + 1;

@@ -1,209 +1,63 @@
-//! The bulk engine behind `google onboard` and the other CSV commands: rows stream from the
-//! CSV, at most `concurrency` users are in flight (Google's quotas are per user, so the work is
-//! spread across users), each user's outcome lands in a report, and Ctrl-C stops new users
-//! while those in flight finish. Each command's per-user work records its steps in the store's
-//! journal, so a re-run resumes where it stopped.
+//! The CLI's side of the batch engine ([`mailpki_workflows::batch`]): progress on stderr,
+//! Ctrl-C as the stop signal, and the summary and exit status at the end.
 
-use std::future::Future;
-use std::path::Path;
+use anyhow::Result;
+use mailpki_workflows::WorkflowError;
+use mailpki_workflows::batch::{Observer, Tally, Tick};
+use serde_json::json;
 
-use anyhow::{Context, Result};
-use serde_json::{Value, json};
-use tokio::task::JoinSet;
+pub(crate) use mailpki_workflows::batch::{Outcome, run};
+pub(crate) use mailpki_workflows::rows::{UserRow, read_rows, strip_bom};
 
 use crate::output::Printer;
-use crate::progress::{Progress, Tick};
-pub(crate) use crate::rows::{ReportRow, UserRow, read_rows, strip_bom};
+use crate::progress::Progress;
 
-/// How one user's work ended.
-#[derive(Clone, Debug)]
-pub(crate) enum Outcome {
-    Done(Value),
-    Skipped(String),
-    /// Google is not ready for the user yet (CSE still propagating): not a failure.
-    RetryLater(String),
-    Failed(String),
+/// Progress bar and warnings for a batch.
+pub(crate) struct Watch<'a> {
+    pub(crate) progress: &'a mut Progress,
+    pub(crate) printer: Printer,
 }
 
-impl Outcome {
-    /// Gmail's "not ready yet" becomes retry-later; anything else a failure.
-    pub(crate) fn from_error(error: &anyhow::Error) -> Self {
-        let not_ready = error
-            .chain()
-            .find_map(|e| e.downcast_ref::<mailpki_gmail::GmailError>())
-            .is_some_and(mailpki_gmail::GmailError::is_not_ready);
-        if not_ready {
-            Self::RetryLater(format!("{error:#}"))
-        } else {
-            Self::Failed(format!("{error:#}"))
-        }
+impl Observer for Watch<'_> {
+    fn finished(&mut self, tick: Tick) {
+        self.progress.tick(tick);
+    }
+
+    fn warn(&self, message: &str) {
+        self.printer.warn(message);
     }
 }
 
-fn row_of(row: &UserRow, outcome: Outcome) -> (ReportRow, Tick) {
-    let (name, detail, tick) = match outcome {
-        Outcome::Done(v) => ("done", v, Tick::Done),
-        Outcome::Skipped(r) => ("skipped", json!({"reason": r}), Tick::Done),
-        Outcome::RetryLater(r) => ("retry-later", json!({"reason": r}), Tick::RetryLater),
-        Outcome::Failed(r) => ("failed", json!({"reason": r}), Tick::Failed),
-    };
-    (
-        ReportRow {
-            line: row.line,
-            user: row.user.clone(),
-            outcome: name,
-            detail,
-        },
-        tick,
-    )
-}
-
-/// Counts of outcomes, and the rows that need attention (failed, retry later).
-#[derive(Debug, Default)]
-pub(crate) struct Tally {
-    pub(crate) done: u64,
-    pub(crate) skipped: u64,
-    pub(crate) retry_later: u64,
-    pub(crate) failed: u64,
-    pub(crate) problems: Vec<ReportRow>,
-}
-
-impl Tally {
-    fn add(&mut self, row: ReportRow) {
-        match row.outcome {
-            "done" => self.done += 1,
-            "skipped" => self.skipped += 1,
-            "retry-later" => self.retry_later += 1,
-            _ => self.failed += 1,
-        }
-        if matches!(row.outcome, "failed" | "retry-later") {
-            self.problems.push(row);
-        }
+/// Gmail's "not ready yet" becomes retry-later; anything else a failure (for work that reports
+/// with `anyhow`).
+pub(crate) fn outcome_of(error: &anyhow::Error) -> Outcome {
+    let not_ready = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<mailpki_gmail::GmailError>())
+        .is_some_and(mailpki_gmail::GmailError::is_not_ready);
+    if not_ready {
+        Outcome::RetryLater(format!("{error:#}"))
+    } else {
+        Outcome::Failed(format!("{error:#}"))
     }
 }
 
-/// Where report rows go as users finish: a JSON array or CSV, written row by row.
-enum Sink {
-    None,
-    Csv(Box<csv::Writer<std::fs::File>>),
-    Json { file: std::fs::File, rows: u64 },
-}
-
-impl Sink {
-    fn open(path: Option<&Path>) -> Result<Self> {
-        use std::io::Write;
-        let Some(path) = path else {
-            return Ok(Self::None);
-        };
-        mailpki_store::replace_private_file(path, b"")?;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        if path.extension().is_some_and(|e| e == "json") {
-            let mut file = file;
-            file.write_all(b"[")?;
-            Ok(Self::Json { file, rows: 0 })
-        } else {
-            let mut writer = csv::Writer::from_writer(file);
-            writer.write_record(["line", "user", "outcome", "detail"])?;
-            Ok(Self::Csv(Box::new(writer)))
-        }
-    }
-
-    fn write(&mut self, row: &ReportRow) -> Result<()> {
-        use std::io::Write;
-        match self {
-            Self::None => {}
-            Self::Csv(writer) => {
-                let detail = row.detail["reason"]
-                    .as_str()
-                    .map_or_else(|| row.detail.to_string(), str::to_owned);
-                writer.write_record([
-                    row.line.to_string(),
-                    crate::files::csv_safe(&row.user).into_owned(),
-                    row.outcome.to_owned(),
-                    crate::files::csv_safe(&detail).into_owned(),
-                ])?;
-                writer.flush()?;
-            }
-            Self::Json { file, rows } => {
-                let separator = if *rows == 0 { "\n" } else { ",\n" };
-                file.write_all(format!("{separator}{}", serde_json::to_string(row)?).as_bytes())?;
-                *rows += 1;
-            }
-        }
-        Ok(())
-    }
-
-    fn close(self) -> Result<()> {
-        use std::io::Write;
-        match self {
-            Self::None => {}
-            Self::Csv(mut writer) => writer.flush()?,
-            Self::Json { mut file, .. } => file.write_all(b"\n]\n")?,
-        }
-        Ok(())
+/// A workflow's error as the CLI reports errors: the KMS's, Gmail's or the store's own error
+/// comes out whole, so that its exit code and hint apply.
+pub(crate) fn workflow_error(error: WorkflowError) -> anyhow::Error {
+    match error {
+        WorkflowError::Kms(e) => e.into(),
+        WorkflowError::Gmail(e) => e.into(),
+        WorkflowError::Store(e) => e.into(),
+        other => other.into(),
     }
 }
 
-/// Runs `work` for every row, `concurrency` users at a time, writing each user's outcome to
-/// `report` as it comes.
-pub(crate) async fn run<F, Fut>(
-    rows: impl Iterator<Item = Result<UserRow, ReportRow>>,
-    concurrency: usize,
-    progress: &mut Progress,
-    printer: Printer,
-    report: Option<&Path>,
-    work: F,
-) -> Result<Tally>
-where
-    F: Fn(UserRow) -> Fut,
-    Fut: Future<Output = Outcome> + Send + 'static,
-{
-    let mut sink = Sink::open(report)?;
-    let mut tally = Tally::default();
-    let mut in_flight: JoinSet<(UserRow, Outcome)> = JoinSet::new();
-    let mut rows = rows.peekable();
-    let mut stopping = false;
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
-    loop {
-        while !stopping && in_flight.len() < concurrency.max(1) {
-            match rows.next() {
-                Some(Ok(row)) => {
-                    let task = work(row.clone());
-                    in_flight.spawn(async move { (row, task.await) });
-                }
-                Some(Err(bad)) => {
-                    progress.tick(Tick::Failed);
-                    sink.write(&bad)?;
-                    tally.add(bad);
-                }
-                None => break,
-            }
-        }
-        if in_flight.is_empty() {
-            break;
-        }
-        tokio::select! {
-            joined = in_flight.join_next() => {
-                if let Some(Ok((row, outcome))) = joined {
-                    let (entry, tick) = row_of(&row, outcome);
-                    progress.tick(tick);
-                    sink.write(&entry)?;
-                    tally.add(entry);
-                }
-            }
-            _ = &mut interrupt, if !stopping => {
-                stopping = true;
-                printer.warn("interrupted: finishing the users in flight; run the same command again to resume");
-            }
-        }
+/// Completes on Ctrl-C (never, when the signal cannot be watched).
+pub(crate) async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
-    sink.close()?;
-    tally.problems.sort_by_key(|r| r.line);
-    Ok(tally)
 }
 
 /// Exit status for bulk commands whose users must be tried again later (sysexits' TEMPFAIL).

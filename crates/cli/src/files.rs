@@ -4,7 +4,6 @@
 //! links, secrets read from files readable by others draw a warning, and CSV fields that a
 //! spreadsheet would run as a formula are written as text.
 
-use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::path::Path;
@@ -71,47 +70,11 @@ pub(crate) fn warn_if_readable_by_others(path: &Path, what: &str) {
     let _ = (path, what);
 }
 
-/// Characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection list).
-fn starts_formula(field: &str) -> bool {
-    field.starts_with(['=', '+', '-', '@', '\t', '\r'])
-}
-
-/// `field` as a CSV cell a spreadsheet shows as text: a leading `'` before a formula start.
-pub(crate) fn csv_safe(field: &str) -> Cow<'_, str> {
-    if starts_formula(field) {
-        Cow::Owned(format!("'{field}"))
-    } else {
-        Cow::Borrowed(field)
-    }
-}
-
-/// The field [`csv_safe`] wrote, as it was.
-pub(crate) fn csv_unescape(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if starts_formula(rest) => rest,
-        _ => cell,
-    }
-}
+pub(crate) use mailpki_workflows::rows::{csv_safe, csv_unescape};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formula_cells_are_written_as_text_and_read_back() {
-        for field in [
-            "=HYPERLINK(\"x\")",
-            "+1",
-            "-2",
-            "@SUM(A1)",
-            "plain",
-            "'quoted",
-        ] {
-            assert_eq!(csv_unescape(&csv_safe(field)), field);
-        }
-        assert_eq!(csv_safe("=1+1"), "'=1+1");
-        assert_eq!(csv_safe("jane@example.com"), "jane@example.com");
-    }
 
     #[test]
     fn inputs_larger_than_the_cap_are_refused() {

@@ -16,7 +16,6 @@ mod files;
 mod mint;
 mod output;
 mod progress;
-mod rows;
 
 use std::process::ExitCode;
 

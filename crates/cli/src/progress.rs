@@ -19,13 +19,7 @@ pub(crate) struct Progress {
     started: Instant,
 }
 
-/// How one item ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tick {
-    Done,
-    Failed,
-    RetryLater,
-}
+pub(crate) use mailpki_workflows::batch::Tick;
 
 impl Progress {
     pub(crate) fn new(label: &'static str, total: u64, printer: Printer) -> Self {

@@ -96,16 +96,20 @@ async fn upload_once(
 pub(crate) fn import_csv(ctx: &Ctx, args: &SmimeImportArgs) -> Result<()> {
     let gmail = client(ctx, &args.bulk.google)?;
     let total = crate::commands::kms::count_csv_rows(&args.csv)?;
-    let rows = bulk::read_rows(&args.csv)?;
+    let rows = bulk::read_rows(&args.csv).map_err(bulk::workflow_error)?;
     let mut progress = Progress::new("import-csv", total, ctx.printer);
     let csv = Arc::new(args.csv.clone());
     let set_default = args.set_default;
+    let mut watch = bulk::Watch {
+        progress: &mut progress,
+        printer: ctx.printer,
+    };
     let tally = block_on(bulk::run(
         rows,
         args.bulk.concurrency,
-        &mut progress,
-        ctx.printer,
+        &mut watch,
         args.bulk.report.as_deref(),
+        bulk::interrupted(),
         |row| {
             let (gmail, csv) = (gmail.clone(), Arc::clone(&csv));
             async move {
@@ -129,10 +133,11 @@ pub(crate) fn import_csv(ctx: &Ctx, args: &SmimeImportArgs) -> Result<()> {
                         Outcome::Skipped(format!("Gmail already has this certificate ({id})"))
                     })
                 };
-                work.await.unwrap_or_else(|e| Outcome::from_error(&e))
+                work.await.unwrap_or_else(|e| bulk::outcome_of(&e))
             }
         },
-    ))??;
+    ))?
+    .map_err(bulk::workflow_error)?;
     progress.finish();
     bulk::finish(ctx.printer, "import-csv", &tally)
 }
@@ -360,23 +365,28 @@ pub(crate) fn rotate(ctx: &Ctx, args: &SmimeRotateArgs) -> Result<()> {
         dry_run: args.dry_run,
     });
     let total = crate::commands::kms::count_csv_rows(&args.csv)?;
-    let rows = bulk::read_rows(&args.csv)?;
+    let rows = bulk::read_rows(&args.csv).map_err(bulk::workflow_error)?;
     let mut progress = Progress::new("rotate", total, ctx.printer);
+    let mut watch = bulk::Watch {
+        progress: &mut progress,
+        printer: ctx.printer,
+    };
     let tally = block_on(bulk::run(
         rows,
         args.bulk.concurrency,
-        &mut progress,
-        ctx.printer,
+        &mut watch,
         args.bulk.report.as_deref(),
+        bulk::interrupted(),
         |row| {
             let shared = Arc::clone(&shared);
             async move {
                 rotate_one(&shared, &row)
                     .await
-                    .unwrap_or_else(|e| Outcome::from_error(&e))
+                    .unwrap_or_else(|e| bulk::outcome_of(&e))
             }
         },
-    ))??;
+    ))?
+    .map_err(bulk::workflow_error)?;
     progress.finish();
     bulk::finish(
         ctx.printer,

@@ -1,44 +1,46 @@
 //! Users from a CSV, as the bulk commands read them: the first column is the user; a header
 //! (`email`/`user`), `#` comments and empty rows are skipped; a UTF-8 byte order mark is
-//! dropped; malformed and duplicate rows come out as failed report rows with their line.
-//! Self-contained (the fuzz target `csv_rows` compiles this very file).
+//! dropped; malformed and duplicate rows come out as failed report rows with their line. And
+//! the other way: cells written so that a spreadsheet shows them as text.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::error::{Result, WorkflowError};
+
 /// One CSV row for one user.
 #[derive(Clone, Debug)]
-pub(crate) struct UserRow {
-    pub(crate) line: u64,
-    pub(crate) user: String,
+pub struct UserRow {
+    pub line: u64,
+    pub user: String,
     /// The columns after the user.
-    pub(crate) fields: Vec<String>,
+    pub fields: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub(crate) struct ReportRow {
-    pub(crate) line: u64,
-    pub(crate) user: String,
-    pub(crate) outcome: &'static str,
-    pub(crate) detail: Value,
+pub struct ReportRow {
+    pub line: u64,
+    pub user: String,
+    pub outcome: &'static str,
+    pub detail: Value,
 }
 
 /// Reads the CSV lazily: the first column is the user; a header (`email`/`user`) and `#`
 /// comments are skipped; malformed and duplicate rows come out as errors with their line.
-pub(crate) fn read_rows(path: &Path) -> Result<impl Iterator<Item = Result<UserRow, ReportRow>>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+pub fn read_rows(path: &Path) -> Result<impl Iterator<Item = Result<UserRow, ReportRow>>> {
+    let file = std::fs::File::open(path).map_err(|source| WorkflowError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(rows_of(file))
 }
 
 /// The rows of a CSV read from `input`.
-pub(crate) fn rows_of<R: std::io::Read>(
-    input: R,
-) -> impl Iterator<Item = Result<UserRow, ReportRow>> {
+pub fn rows_of<R: std::io::Read>(input: R) -> impl Iterator<Item = Result<UserRow, ReportRow>> {
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -97,6 +99,52 @@ pub(crate) fn rows_of<R: std::io::Read>(
 }
 
 /// Spreadsheets save CSV with a UTF-8 byte order mark before the first field.
-pub(crate) fn strip_bom(field: &str) -> &str {
+#[must_use]
+pub fn strip_bom(field: &str) -> &str {
     field.strip_prefix('\u{feff}').unwrap_or(field).trim()
+}
+
+/// Whether a spreadsheet would run `field` as a formula.
+fn starts_formula(field: &str) -> bool {
+    field.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// `field` as a CSV cell a spreadsheet shows as text: a leading `'` before a formula start.
+#[must_use]
+pub fn csv_safe(field: &str) -> Cow<'_, str> {
+    if starts_formula(field) {
+        Cow::Owned(format!("'{field}"))
+    } else {
+        Cow::Borrowed(field)
+    }
+}
+
+/// The field [`csv_safe`] wrote, as it was.
+#[must_use]
+pub fn csv_unescape(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if starts_formula(rest) => rest,
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_written_as_text_and_read_back() {
+        for field in [
+            "=HYPERLINK(\"x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "plain",
+            "'quoted",
+        ] {
+            assert_eq!(csv_unescape(&csv_safe(field)), field);
+        }
+        assert_eq!(csv_safe("=1+1"), "'=1+1");
+        assert_eq!(csv_safe("jane@example.com"), "jane@example.com");
+    }
 }
