@@ -6,8 +6,7 @@ use mailpki_workflows::WorkflowError;
 use mailpki_workflows::batch::{Observer, Tally, Tick};
 use serde_json::json;
 
-pub(crate) use mailpki_workflows::batch::{Outcome, run};
-pub(crate) use mailpki_workflows::rows::{UserRow, read_rows, strip_bom};
+pub(crate) use mailpki_workflows::rows::{read_rows, strip_bom};
 
 use crate::output::Printer;
 use crate::progress::Progress;
@@ -28,20 +27,6 @@ impl Observer for Watch<'_> {
     }
 }
 
-/// Gmail's "not ready yet" becomes retry-later; anything else a failure (for work that reports
-/// with `anyhow`).
-pub(crate) fn outcome_of(error: &anyhow::Error) -> Outcome {
-    let not_ready = error
-        .chain()
-        .find_map(|e| e.downcast_ref::<mailpki_gmail::GmailError>())
-        .is_some_and(mailpki_gmail::GmailError::is_not_ready);
-    if not_ready {
-        Outcome::RetryLater(format!("{error:#}"))
-    } else {
-        Outcome::Failed(format!("{error:#}"))
-    }
-}
-
 /// A workflow's error as the CLI reports errors: the KMS's, Gmail's or the store's own error
 /// comes out whole, so that its exit code and hint apply.
 pub(crate) fn workflow_error(error: WorkflowError) -> anyhow::Error {
@@ -49,6 +34,7 @@ pub(crate) fn workflow_error(error: WorkflowError) -> anyhow::Error {
         WorkflowError::Kms(e) => e.into(),
         WorkflowError::Gmail(e) => e.into(),
         WorkflowError::Store(e) => e.into(),
+        WorkflowError::Issuance(e) => e.into(),
         other => other.into(),
     }
 }

@@ -83,32 +83,6 @@ pub(crate) fn google_profile(
     }
 }
 
-/// A minter for the Google commands (see [`google_profile`]).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn minter_for_issuer_key(
-    store: &Store,
-    actor: &Actor,
-    issuer_key: &str,
-    extensions: Option<std::path::PathBuf>,
-    days: Option<u32>,
-    algorithm: Option<&str>,
-    config: &IssuanceConfig,
-    printer: Printer,
-) -> Result<Minter> {
-    let issuer = IssuerArgs {
-        issuer_private_key_id: Some(issuer_key.to_owned()),
-        issuer_certificate_id: None,
-    };
-    minter(
-        store,
-        actor,
-        &issuer,
-        &google_profile(extensions, days, algorithm),
-        config,
-        printer,
-    )
-}
-
 /// Prints the notes, the warnings and the S/MIME BR errors of a minting, from either mode.
 fn print_findings<'a>(
     printer: Printer,

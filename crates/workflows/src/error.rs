@@ -20,6 +20,9 @@ pub enum WorkflowError {
     #[error(transparent)]
     Store(#[from] StoreError),
 
+    #[error(transparent)]
+    Issuance(#[from] IssuanceError),
+
     #[error("cannot use `{id}` as {what}")]
     Unusable {
         id: String,
@@ -42,6 +45,17 @@ pub enum WorkflowError {
     Invalid {
         what: &'static str,
         value: String,
+        #[source]
+        source: IssuanceError,
+    },
+
+    /// Input a workflow cannot use, said in the message (a row without a file, say).
+    #[error("{0}")]
+    Input(String),
+
+    #[error("refusing to upload a certificate Gmail would reject for {address}")]
+    WouldReject {
+        address: String,
         #[source]
         source: IssuanceError,
     },

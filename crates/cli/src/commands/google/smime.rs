@@ -1,13 +1,10 @@
 //! `mailpki google smime ...` and `google send-as list`: hosted S/MIME.
 
 use anyhow::{Context, Result};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE;
-use mailpki_gmail::GmailClient;
 use mailpki_gmail::types::SmimeInfo;
-use mailpki_issuance::{EmailAddress, LintOptions, lint};
-use mailpki_store::{ImportFormat, parse_bundle};
-use secrecy::{ExposeSecret, SecretString};
+use mailpki_issuance::EmailAddress;
+use mailpki_workflows::smime;
+use secrecy::SecretString;
 
 use super::{block_on, client};
 use crate::args::{SmimeAddressArgs, SmimeIdArgs, SmimeInsertArgs, UserArgs};
@@ -35,58 +32,6 @@ pub(crate) fn describe(info: &SmimeInfo) -> String {
     )
 }
 
-/// Checks a PKCS#12 for `address` the way Gmail will, and returns the request body.
-pub(crate) fn smime_request(
-    pkcs12: &[u8],
-    password: &SecretString,
-    address: &EmailAddress,
-) -> Result<SmimeInfo> {
-    let bundle = parse_bundle(ImportFormat::Pkcs12, pkcs12, Some(password))?;
-    let mut certs = bundle.certificates.into_iter();
-    let leaf = certs.next().context("the PKCS#12 holds no certificate")?;
-    bundle
-        .private_key
-        .context("the PKCS#12 holds no private key: Gmail needs it for hosted S/MIME")?;
-    let chain = certs.map(|c| c.to_der()).collect::<Result<Vec<_>, _>>()?;
-    let report = lint(
-        &leaf.to_der()?,
-        &chain,
-        &LintOptions {
-            expected_email: Some(address.clone()),
-            at: None,
-        },
-    )?;
-    if !report.accepted_by_google() {
-        return Err(mailpki_issuance::IssuanceError::NonCompliant {
-            findings: report.rejections().cloned().collect(),
-        })
-        .context(format!(
-            "refusing to upload a certificate Gmail would reject for {address}"
-        ));
-    }
-    Ok(SmimeInfo {
-        pkcs12: Some(URL_SAFE.encode(pkcs12)),
-        encrypted_key_password: Some(password.expose_secret().to_owned()),
-        ..SmimeInfo::default()
-    })
-}
-
-/// Uploads, then makes it the default when asked.
-pub(crate) async fn upload(
-    gmail: &GmailClient,
-    user: &str,
-    address: &str,
-    request: &SmimeInfo,
-    default: bool,
-) -> mailpki_gmail::Result<SmimeInfo> {
-    let mut info = gmail.insert_smime(user, address, request).await?;
-    if default && let Some(id) = &info.id {
-        gmail.set_default_smime(user, address, id).await?;
-        info.is_default = Some(true);
-    }
-    Ok(info)
-}
-
 pub(crate) fn insert(ctx: &Ctx, args: &SmimeInsertArgs) -> Result<()> {
     let address: EmailAddress = send_as(&args.address)
         .parse()
@@ -99,23 +44,12 @@ pub(crate) fn insert(ctx: &Ctx, args: &SmimeInsertArgs) -> Result<()> {
             .certificate_id
             .as_deref()
             .context("give --pkcs12-file or --certificate-id")?;
-        // A one-time password for the upload only.
-        let mut raw = [0u8; 18];
-        openssl::rand::rand_bytes(&mut raw)?;
-        let password = SecretString::from(URL_SAFE.encode(raw));
-        let bytes = ctx.kms()?.export(
-            id,
-            &mailpki_kms::api::ExportBody {
-                format: "pkcs12".to_owned(),
-                password: Some(mailpki_kms::api::secret(password.expose_secret())),
-                legacy: false,
-            },
-        )?;
-        (bytes, password)
+        smime::exported_pkcs12(&ctx.kms()?, id).map_err(crate::bulk::workflow_error)?
     };
-    let request = smime_request(&pkcs12, &password, &address)?;
+    let request =
+        smime::smime_request(&pkcs12, &password, &address).map_err(crate::bulk::workflow_error)?;
     let gmail = client(ctx, &args.address.google)?;
-    let info = block_on(upload(
+    let info = block_on(smime::upload(
         &gmail,
         &args.address.user_id,
         address.as_str(),
