@@ -5,11 +5,9 @@
 use anyhow::Result;
 use mailpki_issuance::Severity;
 use mailpki_kms::{IssuerRef, MintProfile};
-pub(crate) use mailpki_kms::{KeyChoice, Minted, Minter, store_minted};
-use mailpki_store::{Actor, Store};
+pub(crate) use mailpki_kms::{KeyChoice, Minted, Minter};
 
 use crate::args::{IssuerArgs, ProfileArgs};
-use crate::config::IssuanceConfig;
 use crate::output::Printer;
 
 pub(crate) fn issuer_ref(issuer: &IssuerArgs) -> IssuerRef {
@@ -40,28 +38,6 @@ pub(crate) fn mint_profile(profile: &ProfileArgs) -> Result<MintProfile> {
         ocsp_urls: profile.ocsp_urls.clone(),
         allow_non_compliant: profile.allow_non_compliant,
     })
-}
-
-/// A minter bound to the embedded store's issuer; its warnings are printed once.
-pub(crate) fn minter(
-    store: &Store,
-    actor: &Actor,
-    issuer: &IssuerArgs,
-    profile: &ProfileArgs,
-    config: &IssuanceConfig,
-    printer: Printer,
-) -> Result<Minter> {
-    let minter = Minter::new(
-        store,
-        actor,
-        &issuer_ref(issuer),
-        &mint_profile(profile)?,
-        config,
-    )?;
-    for warning in &minter.warnings {
-        printer.warn(warning);
-    }
-    Ok(minter)
 }
 
 /// The flags of the Google commands: the issuer by its private key ID, the built-in profile

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{
     AccessBody, CertifyBody, CertifyReply, DestroyBody, ExportBody, Finding, ImportBody, KeySource,
-    RevokeBody, SearchBody, SymmetricKeyBody,
+    RevokeBody, SearchBody, SymmetricKeyBody, TokenBody, TokenReply,
 };
 use crate::error::{KmsError, Result};
 use crate::mint::{IssuanceDefaults, KeyChoice, Minted, Minter, store_minted};
@@ -265,5 +265,18 @@ pub fn certify(
         findings: findings(&minted.report),
         notes,
         certificate_authority: minter.mints_ca(),
+    })
+}
+
+/// An API token acting as `body.user`, made by `actor`; the secret is in the reply only.
+pub fn create_api_token(store: &Store, actor: &Actor, body: &TokenBody) -> Result<TokenReply> {
+    let user = Actor::new(body.user.clone())?;
+    let expires = body
+        .expires_in_days
+        .map(|days| time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(days) * 86_400);
+    let (token, secret) = store.create_api_token(&user, actor, expires)?;
+    Ok(TokenReply {
+        token,
+        secret: crate::api::secret(secrecy::ExposeSecret::expose_secret(&secret)),
     })
 }

@@ -16,11 +16,10 @@ use base64::engine::general_purpose::STANDARD;
 use mailpki_kms::api::{
     AccessBody, CertifyBody, CseCertificate, CseKeyPairBody, CseKeyPairReply, DestroyBody,
     ExportBody, ExportReply, IdReply, ImportBody, JournalBody, RevokeBody, SearchBody,
-    SymmetricKeyBody, TagsBody, TokenBody, TokenReply, WhoAmI, WrapBody, WrapReply, routes,
+    SymmetricKeyBody, TagsBody, TokenBody, WhoAmI, WrapBody, WrapReply, routes,
 };
 use mailpki_kms::{KmsError, ops};
 use mailpki_store::{Actor, AuditFilter, Store};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -555,27 +554,17 @@ async fn token_create(
         .await;
         return Err(e);
     }
-    let expires = body
-        .expires_in_days
-        .map(|days| time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(days) * 86_400);
-    let object = Some(format!("user:{}", body.user));
-    let (token, secret) = run(
+    let object = Some(format!("user:{user}"));
+    let reply = run(
         &app,
         &caller,
         "token_create",
         object,
         Audit::Always,
-        move |s, a| Ok(s.create_api_token(&user, a, expires)?),
+        move |s, a| ops::create_api_token(s, a, &body),
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenReply {
-            token,
-            secret: mailpki_kms::api::secret(secret.expose_secret()),
-        }),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(reply)).into_response())
 }
 
 async fn token_list(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use mailpki_gmail::{GmailClient, ServiceAccountKey, TokenSource};
-use mailpki_kms::{Embedded, IssuanceDefaults, Kms, MintProfile};
+use mailpki_kms::{IssuanceDefaults, Kms, MintProfile};
 use mailpki_store::{Actor, Algorithm, ImportFormat, MasterKeySource, Store, parse_bundle};
 use mailpki_test_support::TestPki;
 use mailpki_workflows::batch::{Observer, Tick};
@@ -75,19 +75,19 @@ async fn a_caller_other_than_the_cli_onboards_users_and_a_rerun_resumes() {
         .create_symmetric_key(&actor, Some("cse".into()), Algorithm::Aes, 256, &[])
         .unwrap();
     let kms = || {
-        Kms::Embedded(Box::new(Embedded {
-            store: Store::open(
+        Kms::embedded(
+            Store::open(
                 dir.path().join("kms.sqlite").to_str().unwrap(),
                 &MasterKeySource::Passphrase(SecretString::from("test passphrase")),
             )
             .unwrap(),
-            actor: actor.clone(),
-            defaults: IssuanceDefaults {
+            actor.clone(),
+            IssuanceDefaults {
                 crl_urls: vec!["http://pki.example.com/ca.crl".into()],
                 ca_issuers_urls: vec!["http://pki.example.com/ca.crt".into()],
                 ..IssuanceDefaults::default()
             },
-        }))
+        )
     };
 
     let key: ServiceAccountKey = serde_json::from_value(key_json).unwrap();

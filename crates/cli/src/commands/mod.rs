@@ -11,7 +11,7 @@ mod server;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use mailpki_kms::{Embedded, Kms, RemoteKms};
+use mailpki_kms::{Kms, RemoteKms};
 use mailpki_store::Store;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -37,7 +37,7 @@ impl Ctx {
                 Some(path) => Some(crate::files::read(path)?.to_vec()),
                 None => None,
             };
-            return Ok(Kms::Remote(RemoteKms::new(url, token, ca.as_deref())?));
+            return Ok(Kms::remote(RemoteKms::new(url, token, ca.as_deref())?));
         }
         let actor = self.settings.actor()?;
         let database = self.settings.database.display().to_string();
@@ -47,11 +47,7 @@ impl Ctx {
                 mailpki_store::redact_url(&database)
             )
         })?;
-        Ok(Kms::Embedded(Box::new(Embedded {
-            store,
-            actor,
-            defaults: self.settings.issuance.clone(),
-        })))
+        Ok(Kms::embedded(store, actor, self.settings.issuance.clone()))
     }
 }
 

@@ -5,12 +5,10 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Context, Result, bail};
-use mailpki_kms::Kms;
-use mailpki_kms::api::{TokenBody, TokenReply};
+use anyhow::{Context, Result};
+use mailpki_kms::api::TokenBody;
 use mailpki_server::{Server, StoreLocation};
-use mailpki_store::{Actor, ApiToken, AuditEntry, AuditFilter, escape, rfc3339};
-use secrecy::ExposeSecret;
+use mailpki_store::{ApiToken, AuditFilter, escape, rfc3339};
 use serde_json::json;
 
 use super::Ctx;
@@ -97,26 +95,10 @@ fn describe(t: &ApiToken) -> String {
 }
 
 fn token_create(ctx: &Ctx, user: &str, expires_in_days: Option<u32>) -> Result<()> {
-    let user_actor = Actor::new(user.to_owned())?;
-    let reply: TokenReply = match ctx.kms()? {
-        Kms::Remote(remote) => remote.post(
-            "/v1/admin/tokens",
-            &TokenBody {
-                user: user.to_owned(),
-                expires_in_days,
-            },
-        )?,
-        Kms::Embedded(e) => {
-            let expires = expires_in_days.map(|days| {
-                time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(days) * 86_400
-            });
-            let (token, secret) = e.store.create_api_token(&user_actor, &e.actor, expires)?;
-            TokenReply {
-                token,
-                secret: mailpki_kms::api::secret(secret.expose_secret()),
-            }
-        }
-    };
+    let reply = ctx.kms()?.create_api_token(&TokenBody {
+        user: user.to_owned(),
+        expires_in_days,
+    })?;
     ctx.printer.warn(&format!(
         "token {} for {user}: the secret below is shown once; keep it in a secret store",
         reply.token.id
@@ -125,29 +107,13 @@ fn token_create(ctx: &Ctx, user: &str, expires_in_days: Option<u32>) -> Result<(
 }
 
 fn token_list(ctx: &Ctx) -> Result<()> {
-    let tokens: Vec<ApiToken> = match ctx.kms()? {
-        Kms::Remote(remote) => remote.get("/v1/admin/tokens")?,
-        Kms::Embedded(e) => e.store.api_tokens()?,
-    };
+    let tokens = ctx.kms()?.api_tokens()?;
     let human: Vec<String> = tokens.iter().map(describe).collect();
     ctx.printer.print(human.join("\n"), &tokens)
 }
 
 fn token_revoke(ctx: &Ctx, id: &str) -> Result<()> {
-    match ctx.kms()? {
-        Kms::Remote(remote) => {
-            remote.call::<(), serde_json::Value>(
-                "DELETE",
-                &format!("/v1/admin/tokens/{}", mailpki_kms::segment(id)),
-                None,
-            )?;
-        }
-        Kms::Embedded(e) => {
-            if !e.store.revoke_api_token(id)? {
-                bail!("no live API token with ID `{id}`");
-            }
-        }
-    }
+    ctx.kms()?.revoke_api_token(id)?;
     ctx.printer.print(
         format!("revoked {id}"),
         &json!({"id": id, "outcome": "revoked"}),
@@ -155,22 +121,11 @@ fn token_revoke(ctx: &Ctx, id: &str) -> Result<()> {
 }
 
 fn audit(ctx: &Ctx, args: &AuditArgs) -> Result<()> {
-    let entries: Vec<AuditEntry> = match ctx.kms()? {
-        Kms::Remote(remote) => {
-            let mut query = format!("/v1/admin/audit?limit={}", args.limit);
-            for (key, value) in [("actor", &args.actor), ("object", &args.object)] {
-                if let Some(value) = value {
-                    let _ = write!(query, "&{key}={}", mailpki_kms::segment(value));
-                }
-            }
-            remote.get(&query)?
-        }
-        Kms::Embedded(e) => e.store.audit_log(&AuditFilter {
-            actor: args.actor.clone(),
-            object: args.object.clone(),
-            limit: args.limit,
-        })?,
-    };
+    let entries = ctx.kms()?.audit_log(&AuditFilter {
+        actor: args.actor.clone(),
+        object: args.object.clone(),
+        limit: args.limit,
+    })?;
     // Everything in a line came from some client: escaped, so that no line can forge another
     // or send escape sequences to this terminal.
     let mut human = String::new();

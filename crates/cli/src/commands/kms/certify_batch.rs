@@ -32,7 +32,7 @@ use serde_json::json;
 use crate::args::CertifyBatchArgs;
 use crate::commands::{Ctx, read_password};
 use crate::files;
-use crate::mint::{KeyChoice, Minter, issuer_ref, mint_profile, store_minted};
+use crate::mint::{KeyChoice, Minter, issuer_ref, mint_profile};
 use crate::output::Printer;
 use crate::progress::Progress;
 
@@ -329,15 +329,13 @@ fn engine<'a>(
     tags: &[String],
 ) -> Result<(Engine<'a>, usize)> {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    if let Some(e) = kms.embedded() {
-        let minter = crate::mint::minter(
-            &e.store,
-            &e.actor,
-            &args.issuer,
-            &args.profile,
-            &ctx.settings.issuance,
-            ctx.printer,
-        )?;
+    if let Some(minter) = kms.local_minter(
+        &crate::mint::issuer_ref(&args.issuer),
+        &crate::mint::mint_profile(&args.profile)?,
+    )? {
+        for warning in &minter.warnings {
+            ctx.printer.warn(warning);
+        }
         let chain = minter.chain();
         return Ok((
             Engine::Local {
@@ -660,11 +658,7 @@ fn write_results(
             } => {
                 let mut user_tags = tags.to_vec();
                 user_tags.push(email_tag(&job.email));
-                let embedded = kms
-                    .embedded()
-                    .context("a locally minted certificate needs the embedded store")?;
-                let report =
-                    store_minted(&embedded.store, &embedded.actor, &minted, None, &user_tags)?;
+                let report = kms.store_minted(&minted, &user_tags)?;
                 crate::failpoint::hit("certify-batch-after-commit");
                 let info = certificate_info(&minted.certificate)?;
                 let entry = ManifestEntry {

@@ -23,13 +23,7 @@ use crate::args::{
 
 /// `kms master-key rotate`: on the store itself, never through a server.
 fn rotate_master_key(ctx: &Ctx, new_key_file: &std::path::Path) -> Result<()> {
-    let mailpki_kms::Kms::Embedded(e) = ctx.kms()? else {
-        anyhow::bail!(
-            "the master key is rotated on the store itself: run this on the server's host, \
-             without --kms-url"
-        );
-    };
-    let count = e.store.rotate_master_key(new_key_file)?;
+    let count = ctx.kms()?.rotate_master_key(new_key_file)?;
     ctx.printer.warn(&format!(
         "the store now opens only with {}: point master_key_file (or MAILPKI_MASTER_KEY) at it \
          before the next command, and keep the old key until you have checked",
