@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auth::OidcConfig;
 pub use jwt::IssuerConfig;
-pub use kacls::KaclsConfig;
+pub use kacls::{KaclsConfig, wire as kacls_wire};
 
 use crate::auth::{Authenticator, Oidc};
 use crate::error::ApiError;

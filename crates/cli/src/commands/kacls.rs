@@ -7,6 +7,9 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mailpki_kms::api::KACLS_CHECK_PREFIX;
+use mailpki_server::kacls_wire::{
+    CheckRequest, DecryptReply, DecryptRequest, SignReply, SignRequest,
+};
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Public};
 use openssl::rsa::Padding;
@@ -41,7 +44,7 @@ fn agent() -> ureq::Agent {
 }
 
 /// One call to the key service; its structured error (`code`, `message`) becomes ours.
-fn call(url: &str, body: Option<&Value>, bearer: Option<&str>) -> Result<Value> {
+fn call(url: &str, body: Option<&impl serde::Serialize>, bearer: Option<&str>) -> Result<Value> {
     let agent = agent();
     let sent = match body {
         Some(body) => {
@@ -72,7 +75,7 @@ fn call(url: &str, body: Option<&Value>, bearer: Option<&str>) -> Result<Value> 
 
 fn status(ctx: &Ctx, flag: Option<String>) -> Result<()> {
     let url = service_url(ctx, flag)?;
-    let reply = call(&format!("{url}/status"), None, None)?;
+    let reply = call(&format!("{url}/status"), None::<&Value>, None)?;
     let human = format!(
         "{} {} ({}) at {}\noperations: {}",
         reply["vendor_id"].as_str().unwrap_or("?"),
@@ -95,12 +98,16 @@ fn read_trimmed(path: &std::path::Path) -> Result<String> {
     Ok(crate::files::read_text(path)?.trim().to_owned())
 }
 
-fn decode(reply: &Value, field: &str) -> Result<Vec<u8>> {
-    let text = reply[field]
-        .as_str()
+/// The reply as the wire type `T`, and its base64 field `field` of it decoded.
+fn decode<T: serde::de::DeserializeOwned>(
+    reply: Value,
+    field: &str,
+    pick: impl FnOnce(&T) -> &str,
+) -> Result<Vec<u8>> {
+    let reply: T = serde_json::from_value(reply)
         .with_context(|| format!("the key service's answer has no `{field}`"))?;
     STANDARD
-        .decode(text)
+        .decode(pick(&reply))
         .with_context(|| format!("`{field}` is not base64"))
 }
 
@@ -126,18 +133,20 @@ fn selftest(ctx: &Ctx, args: &KaclsSelftestArgs) -> Result<()> {
     let digest = openssl::sha::sha256(&message);
     let signed = call(
         &format!("{url}/privatekeysign"),
-        Some(&json!({
-            "authentication": authentication,
-            "authorization": read_trimmed(&args.signer_authorization)?,
-            "algorithm": "SHA256withRSA",
-            "digest": STANDARD.encode(digest),
-            "reason": "mailpki kacls selftest",
-            "wrapped_private_key": wrapped,
-        })),
+        Some(&SignRequest {
+            authentication: authentication.clone(),
+            authorization: read_trimmed(&args.signer_authorization)?,
+            algorithm: "SHA256withRSA".to_owned(),
+            digest: STANDARD.encode(digest),
+            rsa_pss_salt_length: None,
+            reason: "mailpki kacls selftest".to_owned(),
+            wrapped_private_key: wrapped.clone(),
+        }),
         None,
     )
     .context("privatekeysign failed")?;
-    let signature_ok = verify(&public, &message, &decode(&signed, "signature")?)?;
+    let signature = decode(signed, "signature", |r: &SignReply| &r.signature)?;
+    let signature_ok = verify(&public, &message, &signature)?;
 
     // Encrypt a fresh key to the certificate, and have the service decrypt it.
     let mut dek = [0u8; 32];
@@ -148,18 +157,24 @@ fn selftest(ctx: &Ctx, args: &KaclsSelftestArgs) -> Result<()> {
     encrypted.truncate(n);
     let decrypted = call(
         &format!("{url}/privatekeydecrypt"),
-        Some(&json!({
-            "authentication": authentication,
-            "authorization": read_trimmed(&args.decrypter_authorization)?,
-            "algorithm": "RSA/ECB/PKCS1Padding",
-            "encrypted_data_encryption_key": STANDARD.encode(&encrypted),
-            "reason": "mailpki kacls selftest",
-            "wrapped_private_key": wrapped,
-        })),
+        Some(&DecryptRequest {
+            authentication,
+            authorization: read_trimmed(&args.decrypter_authorization)?,
+            algorithm: "RSA/ECB/PKCS1Padding".to_owned(),
+            encrypted_data_encryption_key: STANDARD.encode(&encrypted),
+            rsa_oaep_label: None,
+            reason: "mailpki kacls selftest".to_owned(),
+            wrapped_private_key: wrapped,
+            spki_hash: None,
+            spki_hash_algorithm: None,
+        }),
         None,
     )
     .context("privatekeydecrypt failed")?;
-    let decrypt_ok = decode(&decrypted, "data_encryption_key")? == dek;
+    let dek_back = decode(decrypted, "data_encryption_key", |r: &DecryptReply| {
+        &r.data_encryption_key
+    })?;
+    let decrypt_ok = dek_back == dek;
 
     let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
     ctx.printer.print(
@@ -194,7 +209,10 @@ pub(crate) fn verify_key_pair(
     openssl::rand::rand_bytes(&mut nonce)?;
     let reply = call(
         &format!("{}/check", kacls_uri.trim_end_matches('/')),
-        Some(&json!({"wrapped_private_key": wrapped, "nonce": STANDARD.encode(nonce)})),
+        Some(&CheckRequest {
+            wrapped_private_key: wrapped.to_owned(),
+            nonce: STANDARD.encode(nonce),
+        }),
         Some(token.expose_secret()),
     )
     .context("the key service could not use the wrapped key; nothing was uploaded")?;
@@ -203,7 +221,7 @@ pub(crate) fn verify_key_pair(
     if !verify(
         &certificate.public_key()?,
         &message,
-        &decode(&reply, "signature")?,
+        &decode(reply, "signature", |r: &SignReply| &r.signature)?,
     )? {
         bail!(
             "the key service signed with a key that does not match the certificate; nothing was uploaded"
