@@ -1,0 +1,160 @@
+//! An object's life after import: new symmetric keys, tags, revocation, destruction (and what
+//! depends on an object), and the journal of resumable batches.
+
+use std::collections::BTreeMap;
+
+use zeroize::Zeroizing;
+
+use crate::backend::WriteBatch;
+use crate::crypto::KEY_LEN;
+use crate::error::{Result, StoreError};
+use crate::model::{
+    Actor, Algorithm, LinkType, Material, ObjectRecord, ObjectType, Operation, State, check_tag,
+};
+
+use super::import::base_record;
+use super::{DestroyOptions, Store, new_uid, now};
+
+impl Store {
+    /// Records a step of `actor`'s batch job (the journal that lets interrupted batches
+    /// resume). Batches are their runner's own: the journal is keyed by actor and batch name.
+    pub fn journal_record(
+        &self,
+        actor: &Actor,
+        batch: &str,
+        subject: &str,
+        step: &str,
+        value: &str,
+    ) -> Result<()> {
+        self.backend
+            .journal_set(&journal_key(actor, batch), subject, step, value, now())
+    }
+
+    /// The steps a subject reached in `actor`'s batch.
+    pub fn journal_steps(
+        &self,
+        actor: &Actor,
+        batch: &str,
+        subject: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        self.backend
+            .journal_get(&journal_key(actor, batch), subject)
+    }
+
+    /// Tags an object the actor owns (records such as the Gmail key pair a certificate became).
+    pub fn add_tags(&self, actor: &Actor, uid: &str, tags: &[String]) -> Result<()> {
+        self.owned_record(actor, uid)?;
+        for tag in tags {
+            check_tag(tag)?;
+        }
+        self.backend.add_tags(uid, tags, now())
+    }
+
+    /// Creates a random symmetric key (AES 128/192/256).
+    pub fn create_symmetric_key(
+        &self,
+        actor: &Actor,
+        uid: Option<String>,
+        algorithm: Algorithm,
+        bits: u32,
+        tags: &[String],
+    ) -> Result<String> {
+        if algorithm != Algorithm::Aes || !matches!(bits, 128 | 192 | 256) {
+            return Err(StoreError::InvalidKeyLength {
+                algorithm: algorithm.to_string(),
+                bits,
+            });
+        }
+        self.check_new_ids(actor, uid.as_deref(), false, tags)?;
+        let uid = uid.unwrap_or_else(new_uid);
+        let mut key = Zeroizing::new(vec![0u8; KEY_LEN]);
+        key.truncate(bits as usize / 8);
+        openssl::rand::rand_bytes(&mut key).map_err(StoreError::crypto("generating a key"))?;
+        let mut record = base_record(actor, uid.clone(), ObjectType::SymmetricKey, tags);
+        record.algorithm = Some(algorithm);
+        record.length = Some(bits);
+        record.material = Material::Sealed(self.key.seal(&key, uid.as_bytes())?);
+        self.backend.apply(WriteBatch {
+            insert: vec![record],
+            ..WriteBatch::default()
+        })?;
+        Ok(uid)
+    }
+
+    /// Live certificates that `record` is the issuer of, directly or through its certificate
+    /// (for a key).
+    pub(super) fn dependents(&self, record: &ObjectRecord) -> Result<Vec<String>> {
+        let cert_uid = match record.object_type {
+            ObjectType::Certificate => Some(record.uid.clone()),
+            ObjectType::PrivateKey | ObjectType::PublicKey => {
+                record.links.get(&LinkType::CertificateLink).cloned()
+            }
+            ObjectType::SymmetricKey => None,
+        };
+        let Some(cert_uid) = cert_uid else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for uid in self
+            .backend
+            .linked_from(&cert_uid, LinkType::CertificateLink)?
+        {
+            if let Some(child) = self.backend.get(&uid)?
+                && child.object_type == ObjectType::Certificate
+                && child.uid != cert_uid
+                && child.state != State::Destroyed
+            {
+                out.push(child.uid);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Destroys an object: its material is wiped (or the row removed). Refuses to destroy
+    /// an issuer that live certificates chain to, or its keys, unless forced.
+    pub fn destroy(&self, actor: &Actor, uid: &str, options: DestroyOptions) -> Result<()> {
+        let record = self.authorized(actor, uid, Operation::Destroy)?;
+        if !options.force {
+            let dependents = self.dependents(&record)?;
+            if !dependents.is_empty() {
+                return Err(StoreError::InUse {
+                    uid: uid.to_owned(),
+                    dependents,
+                });
+            }
+        }
+        if options.remove {
+            self.backend.apply(WriteBatch {
+                remove: vec![uid.to_owned()],
+                ..WriteBatch::default()
+            })?;
+        } else {
+            self.backend
+                .set_state(uid, State::Destroyed, None, true, now())?;
+        }
+        tracing::info!(user = %actor, uid, "destroyed");
+        Ok(())
+    }
+
+    /// Revokes an object: it stays readable but is no longer active.
+    pub fn revoke(&self, actor: &Actor, uid: &str, reason: &str, compromised: bool) -> Result<()> {
+        let record = self.authorized(actor, uid, Operation::Revoke)?;
+        if record.state == State::Destroyed {
+            return Err(StoreError::Destroyed {
+                uid: uid.to_owned(),
+            });
+        }
+        let state = if compromised {
+            State::Compromised
+        } else {
+            State::Deactivated
+        };
+        self.backend
+            .set_state(uid, state, Some(reason), false, now())
+    }
+}
+
+/// Where an actor's batch is journaled (as servers before the journal took an actor did).
+pub(super) fn journal_key(actor: &Actor, batch: &str) -> String {
+    format!("{actor}/{batch}")
+}
