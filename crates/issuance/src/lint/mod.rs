@@ -12,7 +12,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use openssl::x509::X509;
 use serde::Serialize;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
@@ -21,6 +20,12 @@ use x509_parser::public_key::PublicKey;
 use crate::error::{IssuanceError, Result};
 use crate::issue::MAX_VALIDITY_DAYS;
 use crate::subject::{EmailAddress, ValidationType};
+
+mod chain;
+mod subject;
+
+use chain::lint_chain;
+use subject::{check_addresses, check_common_name, check_profile, declared_profile};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -533,201 +538,6 @@ fn check_usages(l: &mut Linter, x: &Extensions, is_rsa: bool, is_ec: bool, stric
     }
 }
 
-fn check_addresses(
-    l: &mut Linter,
-    cert: &X509Certificate<'_>,
-    x: &Extensions,
-    expected: Option<&EmailAddress>,
-    strict: bool,
-) {
-    let subject_emails: Vec<String> = subject_values(cert, OID_EMAIL)
-        .into_iter()
-        .chain(
-            subject_values(cert, OID_CN)
-                .into_iter()
-                .filter(|v| v.contains('@')),
-        )
-        .collect();
-    let in_san = |e: &str| x.san_emails.iter().any(|s| s.eq_ignore_ascii_case(e));
-    if !x.san_present {
-        l.error(
-            "google.san.missing",
-            "subjectAltName is missing; Gmail matches the address there",
-        );
-        return;
-    }
-    if x.san_emails.is_empty() {
-        l.error(
-            "google.san.no_email",
-            "subjectAltName holds no email address (rfc822Name)",
-        );
-    }
-    for e in &subject_emails {
-        if !in_san(e) {
-            l.error(
-                "google.san.subject_email",
-                format!("the subject's address {e} is not in subjectAltName"),
-            );
-        }
-    }
-    for e in &x.san_emails {
-        if e.parse::<EmailAddress>().is_err() {
-            l.error(
-                "google.san.invalid_email",
-                format!("`{e}` in subjectAltName is not a valid address"),
-            );
-        }
-    }
-    if let Some(expected) = expected
-        && !in_san(expected.as_str())
-    {
-        l.error(
-            "google.san.user",
-            format!(
-                "the certificate is not for {expected}: subjectAltName has {}",
-                x.san_emails.join(", ")
-            ),
-        );
-    }
-    if x.san_other > 0 {
-        let message = "subjectAltName may hold only email addresses in the strict profile";
-        if strict {
-            l.error("sbr.san.only_email", message);
-        } else {
-            l.notice("sbr.san.only_email", message);
-        }
-    }
-}
-
-fn declared_profile(policies: Option<&Vec<String>>) -> Option<SmimeProfile> {
-    policies?.iter().find_map(|oid| {
-        let arcs: Vec<u64> = oid.split('.').filter_map(|a| a.parse().ok()).collect();
-        match arcs.as_slice() {
-            [2, 23, 140, 1, 5, v, g] => Some(SmimeProfile {
-                validation: ValidationType::from_policy_arc(*v)?,
-                generation: match g {
-                    1 => Generation::Legacy,
-                    2 => Generation::Multipurpose,
-                    3 => Generation::Strict,
-                    _ => return None,
-                },
-            }),
-            _ => None,
-        }
-    })
-}
-
-/// Checks the subject against the declared S/MIME BR profile; returns the profile the
-/// subject's attributes fit.
-fn check_profile(
-    l: &mut Linter,
-    cert: &X509Certificate<'_>,
-    profile: Option<SmimeProfile>,
-) -> ValidationType {
-    let has = |oid| !subject_values(cert, oid).is_empty();
-    let only_mailbox = cert.subject().iter_attributes().all(|a| {
-        let o = a.attr_type().to_id_string();
-        o == OID_CN || o == OID_EMAIL || o == OID_SERIAL_NUMBER
-    });
-    let personal = has(OID_GN) || has(OID_SN) || has(OID_PSEUDONYM);
-    let subject_fits = ValidationType::classify(only_mailbox, has(OID_O) || has(OID_OU), personal);
-    // What each profile requires of the subject, beyond its allowed attributes.
-    let missing_for = |v: ValidationType| -> Vec<&'static str> {
-        let mut missing = Vec::new();
-        if matches!(v, ValidationType::Organization | ValidationType::Sponsor) {
-            if !has(OID_O) {
-                missing.push("organizationName");
-            }
-            if !has(OID_ORG_ID) {
-                missing.push("organizationIdentifier");
-            }
-        }
-        if matches!(v, ValidationType::Sponsor | ValidationType::Individual) && !personal {
-            missing.push("givenName and surname, or pseudonym");
-        }
-        missing
-    };
-    let mut fits_hint = format!(
-        "this subject fits the {subject_fits} profile (2.23.140.1.5.{}.3)",
-        subject_fits.policy_arc()
-    );
-    let missing = missing_for(subject_fits);
-    if !missing.is_empty() {
-        fits_hint = format!("{fits_hint}, which also needs {}", missing.join(", "));
-    }
-    match profile {
-        None => l.error(
-            "sbr.policy.missing",
-            format!("no CA/B Forum S/MIME policy OID; {fits_hint}"),
-        ),
-        Some(p) => {
-            if p.validation == ValidationType::Mailbox && !only_mailbox {
-                l.error(
-                    "sbr.subject.mailbox_attributes",
-                    format!("the mailbox-validated profile allows only CN, emailAddress and serialNumber in the subject; {fits_hint}"),
-                );
-            }
-            for attribute in missing_for(p.validation) {
-                let rule = match attribute {
-                    "organizationName" => "sbr.subject.organization_name",
-                    "organizationIdentifier" => "sbr.subject.organization_identifier",
-                    _ => "sbr.subject.personal_name",
-                };
-                l.error(
-                    rule,
-                    format!(
-                        "the {} profile needs {attribute} in the subject",
-                        p.validation
-                    ),
-                );
-            }
-        }
-    }
-    subject_fits
-}
-
-/// The S/MIME BR say where a commonName may come from: a mailbox address in subjectAltName;
-/// for an organization its name; for a person a pseudonym or the personal name (the legacy
-/// generation takes any personal name).
-fn check_common_name(
-    l: &mut Linter,
-    cert: &X509Certificate<'_>,
-    x: &Extensions,
-    validation: ValidationType,
-    legacy: bool,
-) {
-    let has = |oid| !subject_values(cert, oid).is_empty();
-    let pseudonyms = subject_values(cert, OID_PSEUDONYM);
-    let organizations = subject_values(cert, OID_O);
-    for cn in subject_values(cert, OID_CN) {
-        let known = x.san_emails.contains(&cn)
-            || match validation {
-                ValidationType::Sponsor | ValidationType::Individual => {
-                    (legacy && pseudonyms.is_empty())
-                        || pseudonyms.contains(&cn)
-                        || has(OID_GN)
-                        || has(OID_SN)
-                }
-                ValidationType::Organization => organizations.contains(&cn),
-                ValidationType::Mailbox => false,
-            };
-        if !known {
-            l.error(
-                "sbr.subject.common_name",
-                format!(
-                    "commonName `{cn}` must be a mailbox address in subjectAltName{}",
-                    match validation {
-                        ValidationType::Organization => " or the organizationName",
-                        ValidationType::Sponsor | ValidationType::Individual =>
-                            ", a pseudonym or the personal name",
-                        ValidationType::Mailbox => "",
-                    }
-                ),
-            );
-        }
-    }
-}
-
 fn check_references(l: &mut Linter, x: &Extensions) {
     match &x.crl_uris {
         None => l.warning(
@@ -816,90 +626,4 @@ pub fn lint(leaf_der: &[u8], chain_der: &[Vec<u8>], options: &LintOptions) -> Re
         subject_fits,
         findings: l.findings,
     })
-}
-
-fn lint_chain(
-    l: &mut Linter,
-    leaf_der: &[u8],
-    chain_der: &[Vec<u8>],
-    leaf_not_after: i64,
-) -> Result<()> {
-    let Some(issuer_der) = chain_der.first() else {
-        l.notice(
-            "google.chain.unchecked",
-            "no issuer given: the chain was not checked",
-        );
-        return Ok(());
-    };
-    let issuer = parse(issuer_der)?;
-    let leaf_x509 =
-        X509::from_der(leaf_der).map_err(IssuanceError::crypto("reading the certificate"))?;
-    let issuer_x509 =
-        X509::from_der(issuer_der).map_err(IssuanceError::crypto("reading the issuer"))?;
-    let verifies = issuer_x509
-        .public_key()
-        .and_then(|k| leaf_x509.verify(&k))
-        .unwrap_or(false);
-    if !verifies
-        || leaf_x509.issuer_name().to_der().ok() != issuer_x509.subject_name().to_der().ok()
-    {
-        l.error(
-            "google.chain.signature",
-            "the certificate is not signed by the given issuer",
-        );
-        return Ok(());
-    }
-    if leaf_not_after > issuer.validity().not_after.timestamp() {
-        l.error(
-            "google.validity.beyond_issuer",
-            format!(
-                "the certificate outlives its issuer (issuer expires {})",
-                issuer.validity().not_after
-            ),
-        );
-    }
-    let self_signed = issuer.subject().as_raw() == issuer.issuer().as_raw();
-    if self_signed {
-        l.error("google.chain.intermediate", "the certificate is signed by a root: Gmail needs at least one intermediate CA between the root and users");
-    }
-    // The issuing CA itself.
-    match issuer.basic_constraints() {
-        Ok(Some(bc)) if bc.value.ca => {
-            if !bc.critical {
-                l.warning(
-                    "google.ca.basic_constraints_critical",
-                    "the issuing CA's basicConstraints should be critical",
-                );
-            }
-        }
-        _ => l.error(
-            "google.ca.not_ca",
-            "the issuer is not a CA (basicConstraints CA:TRUE missing)",
-        ),
-    }
-    if let Ok(Some(eku)) = issuer.extended_key_usage()
-        && !eku.value.email_protection
-        && !eku.value.any
-    {
-        l.error(
-            "google.ca.eku",
-            "the issuing CA's extendedKeyUsage lacks emailProtection",
-        );
-    }
-    if !self_signed && issuer.extended_key_usage().ok().flatten().is_none() {
-        l.warning(
-            "google.ca.eku_missing",
-            "the issuing CA should carry extendedKeyUsage emailProtection",
-        );
-    }
-    for (i, der) in chain_der.iter().enumerate().skip(1) {
-        let parent = parse(der)?;
-        if parent.validity().not_after.timestamp() < leaf_not_after {
-            l.warning(
-                "google.chain.expires_first",
-                format!("chain certificate {} expires before the certificate", i + 1),
-            );
-        }
-    }
-    Ok(())
 }
