@@ -417,13 +417,14 @@ fn bad_requests_get_json_errors_and_change_nothing() {
             "invalid_request",
         ),
         (
+            // Operations are typed in the body: an unknown one is refused as the body's shape.
             "unknown operation",
             post(
                 "/v1/objects/nothing/grant",
                 "application/json",
                 br#"{"user":"bob","operations":["fly"]}"#,
             ),
-            400,
+            422,
             "invalid_request",
         ),
         (

@@ -63,7 +63,7 @@ pub(crate) fn google_profile(
 fn print_findings<'a>(
     printer: Printer,
     notes: impl IntoIterator<Item = &'a String>,
-    findings: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    findings: impl IntoIterator<Item = (&'a str, Severity, &'a str)>,
 ) {
     for note in notes {
         printer.warn(note);
@@ -71,14 +71,14 @@ fn print_findings<'a>(
     for (rule, severity, message) in findings {
         // An S/MIME BR error does not stop a minting (Gmail takes it from the organization's
         // own CA); one Gmail rejects only reaches here with --allow-non-compliant.
-        if severity == Severity::Error.to_string() {
+        if severity == Severity::Error {
             let kind = if rule.starts_with("google.") {
                 "Gmail will reject it"
             } else {
                 "S/MIME BR error"
             };
             printer.warn(&format!("[{rule}] {kind}: {message}"));
-        } else if severity != Severity::Notice.to_string() {
+        } else if severity != Severity::Notice {
             printer.warn(&format!("[{rule}] {message}"));
         }
     }
@@ -100,6 +100,6 @@ pub(crate) fn print_minting(
         notes,
         findings
             .iter()
-            .map(|f| (f.rule.as_str(), f.severity.as_str(), f.message.as_str())),
+            .map(|f| (f.rule.as_str(), f.severity, f.message.as_str())),
     );
 }

@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use mailpki_issuance::Severity;
+use mailpki_store::{Algorithm, ObjectType, Operation};
+
 use crate::mint::{IssuerRef, MintProfile};
 
 /// `Debug` for bodies that carry a secret: every field but the secret ones, which show as
@@ -132,14 +135,77 @@ impl Redact for Option<Secret> {
     }
 }
 
+/// What an import reads: `pkcs12` (also `p12`, `pfx`), `pem` or `der`, in any case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum ImportFormat {
+    Pkcs12,
+    Pem,
+    Der,
+}
+
+impl TryFrom<String> for ImportFormat {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "pkcs12" | "p12" | "pfx" => Ok(Self::Pkcs12),
+            "pem" => Ok(Self::Pem),
+            "der" => Ok(Self::Der),
+            other => Err(format!(
+                "unknown import format `{other}` (expected pkcs12, pem or der)"
+            )),
+        }
+    }
+}
+
+impl From<ImportFormat> for mailpki_store::ImportFormat {
+    fn from(format: ImportFormat) -> Self {
+        match format {
+            ImportFormat::Pkcs12 => Self::Pkcs12,
+            ImportFormat::Pem => Self::Pem,
+            ImportFormat::Der => Self::Der,
+        }
+    }
+}
+
+/// What an export writes, in any case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", try_from = "String")]
+pub enum ExportFormat {
+    /// The certificate, PEM.
+    Pem,
+    /// The certificate then its issuers, PEM.
+    PemChain,
+    Der,
+    /// The certificate and its chain as PEM PKCS#7.
+    Pkcs7,
+    /// Certificate, chain and private key, under the body's password.
+    Pkcs12,
+}
+
+impl TryFrom<String> for ExportFormat {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "pem" => Ok(Self::Pem),
+            "pem-chain" => Ok(Self::PemChain),
+            "der" => Ok(Self::Der),
+            "pkcs7" => Ok(Self::Pkcs7),
+            "pkcs12" => Ok(Self::Pkcs12),
+            other => Err(format!(
+                "unknown export format `{other}` (expected pem, pem-chain, der, pkcs7 or pkcs12)"
+            )),
+        }
+    }
+}
+
 /// `POST /v1/objects/import`.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
     /// The file's bytes, base64.
     pub data: Secret,
-    /// `pkcs12`, `pem` or `der`.
-    pub format: String,
+    pub format: ImportFormat,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,8 +223,7 @@ redacted_debug!(ImportBody { format, id, replace, tags } secret { data, password
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportBody {
-    /// `pem`, `pem-chain`, `der`, `pkcs7` or `pkcs12`.
-    pub format: String,
+    pub format: ExportFormat,
     /// The PKCS#12 password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
@@ -183,7 +248,7 @@ redacted_debug!(ExportReply {} secret { data });
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_type: Option<String>,
+    pub object_type: Option<ObjectType>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,7 +265,7 @@ pub struct SearchBody {
 #[serde(deny_unknown_fields)]
 pub struct AccessBody {
     pub user: String,
-    pub operations: Vec<String>,
+    pub operations: Vec<Operation>,
 }
 
 /// `POST /v1/objects/{id}/revoke`.
@@ -236,7 +301,7 @@ pub struct SymmetricKeyBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `AES` (the only one CSE uses).
-    pub algorithm: String,
+    pub algorithm: Algorithm,
     pub length: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
@@ -309,8 +374,7 @@ pub struct CertifyReply {
 #[serde(deny_unknown_fields)]
 pub struct Finding {
     pub rule: String,
-    /// `error`, `warning` or `notice`.
-    pub severity: String,
+    pub severity: Severity,
     pub message: String,
 }
 
@@ -431,14 +495,14 @@ mod tests {
     fn debug_never_shows_secrets() {
         let import = ImportBody {
             data: secret("c2VjcmV0LWtleQ=="),
-            format: "pem".to_owned(),
+            format: ImportFormat::Pem,
             password: Some(secret("hunter2")),
             id: Some("ca".to_owned()),
             replace: false,
             tags: vec![],
         };
         let export = ExportBody {
-            format: "pkcs12".to_owned(),
+            format: ExportFormat::Pkcs12,
             password: Some(secret("hunter2")),
             legacy: false,
         };
@@ -447,7 +511,7 @@ mod tests {
             !text.contains("hunter2") && !text.contains("c2VjcmV0"),
             "{text}"
         );
-        assert!(text.contains("ca") && text.contains("pkcs12"), "{text}");
+        assert!(text.contains("ca") && text.contains("Pkcs12"), "{text}");
     }
 }
 

@@ -205,7 +205,7 @@ impl Kms {
                 let pem = self.export(
                     id,
                     &ExportBody {
-                        format: "pem-chain".to_owned(),
+                        format: api::ExportFormat::PemChain,
                         password: None,
                         legacy: false,
                     },

@@ -6,16 +6,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mailpki_issuance::{EmailAddress, SubjectName, parse_csr};
 use mailpki_store::{
-    AccessEntry, Actor, Algorithm, ApiToken, Attributes, DestroyOptions, ExportFormat,
-    ImportFormat, ImportReport, ImportRequest, ObjectFilter, ObjectType, ObtainedEntry, Operation,
-    Pkcs12Profile, Store,
+    AccessEntry, Actor, ApiToken, Attributes, DestroyOptions, ExportFormat, ImportReport,
+    ImportRequest, ObjectFilter, ObtainedEntry, Operation, Pkcs12Profile, Store,
 };
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use crate::api::{
-    AccessBody, CertifyBody, CertifyReply, DestroyBody, ExportBody, Finding, ImportBody, KeySource,
-    RevokeBody, SearchBody, SymmetricKeyBody, TokenBody, TokenReply,
+    self, AccessBody, CertifyBody, CertifyReply, DestroyBody, ExportBody, Finding, ImportBody,
+    KeySource, RevokeBody, SearchBody, SymmetricKeyBody, TokenBody, TokenReply,
 };
 use crate::error::{KmsError, Result};
 use crate::mint::{IssuanceDefaults, KeyChoice, Minted, Minter, store_minted};
@@ -27,27 +26,7 @@ pub(crate) fn decode(field: &str, data: &str) -> Result<Zeroizing<Vec<u8>>> {
         .map_err(|e| KmsError::invalid(format!("`{field}` is not valid base64: {e}")))
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(field: &str, value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|e: String| KmsError::invalid(format!("invalid `{field}`: {e}")))
-}
-
-pub(crate) fn operations(values: &[String]) -> Result<Vec<Operation>> {
-    values.iter().map(|v| parse("operations", v)).collect()
-}
-
 pub fn import(store: &Store, actor: &Actor, body: &ImportBody) -> Result<ImportReport> {
-    let format = match body.format.to_ascii_lowercase().as_str() {
-        "pkcs12" | "p12" | "pfx" => ImportFormat::Pkcs12,
-        "pem" => ImportFormat::Pem,
-        "der" => ImportFormat::Der,
-        other => {
-            return Err(KmsError::invalid(format!(
-                "unknown import format `{other}` (expected pkcs12, pem or der)"
-            )));
-        }
-    };
     let data = decode("data", &body.data)?;
     let password = body
         .password
@@ -57,7 +36,7 @@ pub fn import(store: &Store, actor: &Actor, body: &ImportBody) -> Result<ImportR
         actor,
         &ImportRequest {
             data: &data,
-            format,
+            format: body.format.into(),
             password: password.as_ref(),
             uid: body.id.clone(),
             replace: body.replace,
@@ -73,12 +52,12 @@ pub fn export(
     body: &ExportBody,
 ) -> Result<Zeroizing<Vec<u8>>> {
     let password;
-    let format = match body.format.to_ascii_lowercase().as_str() {
-        "pem" => ExportFormat::Pem { chain: false },
-        "pem-chain" => ExportFormat::Pem { chain: true },
-        "der" => ExportFormat::Der,
-        "pkcs7" => ExportFormat::Pkcs7,
-        "pkcs12" => {
+    let format = match body.format {
+        api::ExportFormat::Pem => ExportFormat::Pem { chain: false },
+        api::ExportFormat::PemChain => ExportFormat::Pem { chain: true },
+        api::ExportFormat::Der => ExportFormat::Der,
+        api::ExportFormat::Pkcs7 => ExportFormat::Pkcs7,
+        api::ExportFormat::Pkcs12 => {
             password = SecretString::from(
                 body.password
                     .as_deref()
@@ -94,11 +73,6 @@ pub fn export(
                 },
             }
         }
-        other => {
-            return Err(KmsError::invalid(format!(
-                "unknown export format `{other}` (expected pem, pem-chain, der, pkcs7 or pkcs12)"
-            )));
-        }
     };
     Ok(store.export_certificate(actor, id, &format)?)
 }
@@ -110,15 +84,10 @@ pub fn tokens_for(store: &Store, actor: &Actor) -> Result<Vec<ApiToken>> {
 }
 
 pub fn search(store: &Store, actor: &Actor, body: &SearchBody) -> Result<Vec<Attributes>> {
-    let object_type: Option<ObjectType> = body
-        .object_type
-        .as_deref()
-        .map(|t| parse("object_type", t))
-        .transpose()?;
     Ok(store.list(
         actor,
         &ObjectFilter {
-            object_type,
+            object_type: body.object_type,
             tags: body.tags.clone(),
             subject_contains: body.subject_contains.clone(),
             expires_before: body.expires_before,
@@ -128,11 +97,11 @@ pub fn search(store: &Store, actor: &Actor, body: &SearchBody) -> Result<Vec<Att
 }
 
 pub fn grant(store: &Store, actor: &Actor, id: &str, body: &AccessBody) -> Result<()> {
-    Ok(store.grant(actor, id, &body.user, &operations(&body.operations)?)?)
+    Ok(store.grant(actor, id, &body.user, &body.operations)?)
 }
 
 pub fn revoke_access(store: &Store, actor: &Actor, id: &str, body: &AccessBody) -> Result<()> {
-    Ok(store.revoke_access(actor, id, &body.user, &operations(&body.operations)?)?)
+    Ok(store.revoke_access(actor, id, &body.user, &body.operations)?)
 }
 
 pub fn access_list(store: &Store, actor: &Actor, id: &str) -> Result<Vec<AccessEntry>> {
@@ -167,8 +136,13 @@ pub fn create_symmetric_key(
     actor: &Actor,
     body: &SymmetricKeyBody,
 ) -> Result<String> {
-    let algorithm: Algorithm = parse("algorithm", &body.algorithm)?;
-    Ok(store.create_symmetric_key(actor, body.id.clone(), algorithm, body.length, &body.tags)?)
+    Ok(store.create_symmetric_key(
+        actor,
+        body.id.clone(),
+        body.algorithm,
+        body.length,
+        &body.tags,
+    )?)
 }
 
 /// Mints one certificate with a stored issuer for `actor`, keeping nothing: the minter (its
@@ -234,7 +208,7 @@ pub(crate) fn findings(report: &mailpki_issuance::LintReport) -> Vec<Finding> {
         .iter()
         .map(|f| Finding {
             rule: f.rule.to_owned(),
-            severity: f.severity.to_string(),
+            severity: f.severity,
             message: f.message.clone(),
         })
         .collect()

@@ -97,7 +97,7 @@ pub fn exported_pkcs12(kms: &Kms, id: &str) -> Result<(Zeroizing<Vec<u8>>, Secre
     let pkcs12 = kms.export(
         id,
         &ExportBody {
-            format: "pkcs12".to_owned(),
+            format: mailpki_kms::api::ExportFormat::Pkcs12,
             password: Some(mailpki_kms::api::secret(password.expose_secret())),
             legacy: false,
         },

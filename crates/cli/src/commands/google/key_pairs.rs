@@ -130,7 +130,7 @@ fn unuploaded_leaf(
 ) -> Result<Option<String>> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp() + 86_400;
     let filter = SearchBody {
-        object_type: Some("Certificate".to_owned()),
+        object_type: Some(mailpki_store::ObjectType::Certificate),
         tags: vec![cse::user_tag(user)],
         ..SearchBody::default()
     };

@@ -21,7 +21,7 @@ pub(crate) fn change(ctx: &Ctx, args: &GrantArgs, granted: bool) -> Result<()> {
     let kms = ctx.kms()?;
     let body = AccessBody {
         user: args.grantee.clone(),
-        operations: args.operations.iter().map(ToString::to_string).collect(),
+        operations: args.operations.clone(),
     };
     let (verb, preposition) = if granted {
         kms.grant(&args.id, &body)?;

@@ -410,7 +410,7 @@ fn certify_remote(engine: &Engine<'_>, job: Job) -> Result<Outcome, (Job, anyhow
     let exported = kms.export(
         &reply.unique_identifier,
         &ExportBody {
-            format: "pkcs12".to_owned(),
+            format: mailpki_kms::api::ExportFormat::Pkcs12,
             password: Some(mailpki_kms::api::secret(job.password.expose_secret())),
             legacy: *legacy,
         },
@@ -684,7 +684,7 @@ fn write_results(
                 let pkcs12 = kms.export(
                     &certificate_id,
                     &ExportBody {
-                        format: "pkcs12".to_owned(),
+                        format: mailpki_kms::api::ExportFormat::Pkcs12,
                         password: Some(mailpki_kms::api::secret(job.password.expose_secret())),
                         legacy: profile == Pkcs12Profile::Legacy,
                     },

@@ -1,7 +1,7 @@
 //! `mailpki kms certificates export`.
 
 use anyhow::{Context, Result, bail};
-use mailpki_kms::api::ExportBody;
+use mailpki_kms::api::{ExportBody, ExportFormat};
 use mailpki_store::replace_private_file;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -18,23 +18,23 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     }
     let password = read_password(&args.password)?;
     let format = match args.format {
-        ExportFormatArg::Pem if args.chain => "pem-chain",
-        ExportFormatArg::Pem => "pem",
-        ExportFormatArg::Der => "der",
-        ExportFormatArg::Pkcs7 => "pkcs7",
+        ExportFormatArg::Pem if args.chain => ExportFormat::PemChain,
+        ExportFormatArg::Pem => ExportFormat::Pem,
+        ExportFormatArg::Der => ExportFormat::Der,
+        ExportFormatArg::Pkcs7 => ExportFormat::Pkcs7,
         ExportFormatArg::Pkcs12 => {
             if password.is_none() {
                 bail!(
                     "a PKCS#12 export needs a password (-p, --password-file or MAILPKI_PKCS12_PASSWORD)"
                 );
             }
-            "pkcs12"
+            ExportFormat::Pkcs12
         }
     };
     let kms = ctx.kms()?;
     let uid = select(&kms, &args.object)?;
     let body = ExportBody {
-        format: format.to_owned(),
+        format,
         password: password
             .as_ref()
             .map(|p| mailpki_kms::api::secret(p.expose_secret())),

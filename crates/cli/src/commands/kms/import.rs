@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use anyhow::{Context, Result};
 use base64::Engine as _;
-use mailpki_kms::api::ImportBody;
+use mailpki_kms::api::{ImportBody, ImportFormat};
 use secrecy::ExposeSecret;
 
 use crate::args::{ImportArgs, ImportFormatArg};
@@ -15,15 +15,15 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
     let data = read_input(&args.file)?;
     let password = read_password(&args.password)?;
     let format = match args.format {
-        ImportFormatArg::Pkcs12 => "pkcs12",
-        ImportFormatArg::Pem => "pem",
-        ImportFormatArg::Der => "der",
+        ImportFormatArg::Pkcs12 => ImportFormat::Pkcs12,
+        ImportFormatArg::Pem => ImportFormat::Pem,
+        ImportFormatArg::Der => ImportFormat::Der,
     };
     let body = ImportBody {
         data: zeroize::Zeroizing::new(
             base64::engine::general_purpose::STANDARD.encode(data.as_slice()),
         ),
-        format: format.to_owned(),
+        format,
         password: password
             .as_ref()
             .map(|p| mailpki_kms::api::secret(p.expose_secret())),

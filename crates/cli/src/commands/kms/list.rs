@@ -11,7 +11,7 @@ use crate::commands::Ctx;
 pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let filter = SearchBody {
-        object_type: Some("Certificate".to_owned()),
+        object_type: Some(mailpki_store::ObjectType::Certificate),
         tags: args.tags.clone(),
         subject_contains: args.subject.clone(),
         expires_before: args

@@ -14,7 +14,7 @@ pub(crate) fn create(ctx: &Ctx, args: &SymCreateArgs) -> Result<()> {
     };
     let uid = ctx.kms()?.create_symmetric_key(&SymmetricKeyBody {
         id: args.id.clone(),
-        algorithm: algorithm.to_string(),
+        algorithm,
         length: args.length,
         tags: args.tags.clone(),
     })?;
