@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use mailpki_store::{Actor, MasterKeySource};
+use mailpki_store::{Actor, MasterKeySource, StoreLocation};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +64,7 @@ pub(crate) struct GoogleConfig {
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) config_file: Option<PathBuf>,
-    pub(crate) database: PathBuf,
+    pub(crate) database: StoreLocation,
     pub(crate) master_key: MasterKeySource,
     pub(crate) user: String,
     pub(crate) google: GoogleConfig,
@@ -111,12 +111,15 @@ fn env_secret(name: &str) -> Option<SecretString> {
 impl Settings {
     pub(crate) fn resolve(global: &GlobalArgs) -> Result<Self> {
         let (config_file, file) = load_config(global.config.as_deref())?;
+        let data_dir =
+            || -> Result<PathBuf> { Ok(xdg_dir("XDG_DATA_HOME", ".local/share")?.join("mailpki")) };
         let database = match (&global.database, &file.kms.database) {
-            (Some(path), _) => path.clone(),
-            (None, Some(path)) => expand(path)?,
-            (None, None) => xdg_dir("XDG_DATA_HOME", ".local/share")?
-                .join("mailpki")
-                .join("kms.sqlite"),
+            (Some(path), _) => StoreLocation::parse(&path.to_string_lossy()),
+            (None, Some(text)) => match StoreLocation::parse(text) {
+                StoreLocation::Sqlite(_) => StoreLocation::Sqlite(expand(text)?),
+                postgres @ StoreLocation::Postgres(_) => postgres,
+            },
+            (None, None) => StoreLocation::Sqlite(data_dir()?.join("kms.sqlite")),
         };
         let master_key = if let Some(key) = env_secret(ENV_MASTER_KEY) {
             MasterKeySource::Base64(key)
@@ -126,10 +129,14 @@ impl Settings {
             let path = match (&global.master_key_file, &file.kms.master_key_file) {
                 (Some(path), _) => path.clone(),
                 (None, Some(path)) => expand(path)?,
-                (None, None) => database
-                    .parent()
-                    .unwrap_or_else(|| Path::new("."))
-                    .join("master.key"),
+                // Beside a SQLite store; in the data folder for a database elsewhere.
+                (None, None) => match &database {
+                    StoreLocation::Sqlite(path) => path
+                        .parent()
+                        .unwrap_or_else(|| Path::new("."))
+                        .join("master.key"),
+                    StoreLocation::Postgres(_) => data_dir()?.join("master.key"),
+                },
             };
             MasterKeySource::File(path)
         };

@@ -297,9 +297,8 @@ pub struct Server {
 }
 
 /// Where the store is and how to open it.
-pub struct StoreLocation {
-    /// A `postgres://` URL or a SQLite path.
-    pub database: String,
+pub struct StoreSettings {
+    pub location: mailpki_store::StoreLocation,
     pub master_key: MasterKeySource,
 }
 
@@ -307,7 +306,7 @@ impl Server {
     /// Opens the store and binds the listener; nothing is served until [`Server::serve`].
     pub async fn bind(
         config: &ServerConfig,
-        location: StoreLocation,
+        store: StoreSettings,
         defaults: IssuanceDefaults,
     ) -> Result<Self, ServerError> {
         let addr: SocketAddr = tokio::net::lookup_host(&config.listen)
@@ -334,11 +333,7 @@ impl Server {
             connect_timeout: std::time::Duration::from_secs(config.database_timeout_seconds.max(1)),
         };
         let store = tokio::task::spawn_blocking(move || {
-            if mailpki_store::is_postgres_url(&location.database) {
-                Store::open_postgres(&location.database, &location.master_key, &pool)
-            } else {
-                Store::open(&location.database, &location.master_key)
-            }
+            Store::open_at(&store.location, &store.master_key, &pool)
         })
         .await
         .map_err(|e| ServerError::Startup {

@@ -19,8 +19,8 @@ pub(crate) fn show(ctx: &Ctx) -> Result<()> {
         || "none (embedded defaults)".to_owned(),
         |p| p.display().to_string(),
     );
-    // A PostgreSQL URL may carry a password.
-    let database = mailpki_store::redact_url(&s.database.display().to_string());
+    // Shown without a PostgreSQL URL's password.
+    let database = s.database.to_string();
     let value = json!({
         "config_file": config_file,
         "kms": {

@@ -40,13 +40,12 @@ impl Ctx {
             return Ok(Kms::remote(RemoteKms::new(url, token, ca.as_deref())?));
         }
         let actor = self.settings.actor()?;
-        let database = self.settings.database.display().to_string();
-        let store = Store::open(&database, &self.settings.master_key).with_context(|| {
-            format!(
-                "cannot open the store {}",
-                mailpki_store::redact_url(&database)
-            )
-        })?;
+        let store = Store::open_at(
+            &self.settings.database,
+            &self.settings.master_key,
+            &mailpki_store::PoolOptions::default(),
+        )
+        .with_context(|| format!("cannot open the store {}", self.settings.database))?;
         Ok(Kms::embedded(store, actor, self.settings.issuance.clone()))
     }
 }

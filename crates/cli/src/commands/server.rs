@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use mailpki_kms::api::TokenBody;
-use mailpki_server::{Server, StoreLocation};
+use mailpki_server::{Server, StoreSettings};
 use mailpki_store::{ApiToken, AuditFilter, escape, rfc3339};
 use serde_json::json;
 
@@ -33,13 +33,13 @@ fn serve(ctx: &Ctx, args: &ServerServeArgs) -> Result<()> {
     if let Some(listen) = &args.listen {
         config.listen.clone_from(listen);
     }
-    let location = StoreLocation {
-        database: ctx.settings.database.display().to_string(),
+    let store = StoreSettings {
+        location: ctx.settings.database.clone(),
         master_key: ctx.settings.master_key.clone(),
     };
     let defaults = ctx.settings.issuance.clone();
     block_on(async {
-        let server = Server::bind(&config, location, defaults)
+        let server = Server::bind(&config, store, defaults)
             .await
             .context("cannot start the KMS server")?;
         // The first line is the URL, for scripts that start the server and read it.
@@ -50,7 +50,7 @@ fn serve(ctx: &Ctx, args: &ServerServeArgs) -> Result<()> {
         ctx.printer.info(&format!(
             "mailpki server listening on {} (store {}); Ctrl-C stops it",
             server.url(),
-            mailpki_store::redact_url(&ctx.settings.database.display().to_string())
+            ctx.settings.database
         ));
         server
             .serve(async {

@@ -141,16 +141,61 @@ fn new_uid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Where a store lives: a SQLite file or a PostgreSQL database, decided once, when the
+/// configuration is read. `Debug` and `Display` never show a URL's password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    /// A `postgres://` (or `postgresql://`) URL.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// A `postgres://` URL, else a SQLite file path.
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        if crate::postgres::is_postgres_url(text) {
+            Self::Postgres(text.to_owned())
+        } else {
+            Self::Sqlite(PathBuf::from(text))
+        }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => f.write_str(&crate::postgres::redact_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreLocation({self})")
+    }
+}
+
 impl Store {
-    /// Opens (or creates) the SQLite store at `path`. A new store gets a new master key when
-    /// the source is a file that does not exist yet; an existing store must be opened by the
-    /// key it was made with.
     /// Opens the store at `location`: a `postgres://` URL or a SQLite file path.
     pub fn open(location: &str, source: &MasterKeySource) -> Result<Self> {
-        if crate::postgres::is_postgres_url(location) {
-            Self::open_postgres(location, source, &crate::postgres::PoolOptions::default())
-        } else {
-            Self::open_sqlite(Path::new(location), source)
+        Self::open_at(
+            &StoreLocation::parse(location),
+            source,
+            &crate::postgres::PoolOptions::default(),
+        )
+    }
+
+    /// Opens the store at `location`, with `pool` for PostgreSQL.
+    pub fn open_at(
+        location: &StoreLocation,
+        source: &MasterKeySource,
+        pool: &crate::postgres::PoolOptions,
+    ) -> Result<Self> {
+        match location {
+            StoreLocation::Sqlite(path) => Self::open_sqlite(path, source),
+            StoreLocation::Postgres(url) => Self::open_postgres(url, source, pool),
         }
     }
 
@@ -174,6 +219,9 @@ impl Store {
         Self::with_backend(Box::new(backend), source, created, location)
     }
 
+    /// Opens (or creates) the SQLite store at `path`. A new store gets a new master key when
+    /// the source is a file that does not exist yet; an existing store must be opened by the
+    /// key it was made with.
     pub fn open_sqlite(path: &Path, source: &MasterKeySource) -> Result<Self> {
         // With no key file, only a new store may be made (and the key with it); an existing
         // file must first prove to be a store, and then it needs its own key.
