@@ -117,3 +117,82 @@ pub trait Backend: Send + Sync {
 
     fn token_list(&self) -> Result<Vec<ApiToken>>;
 }
+
+/// A value bound to a listing query.
+pub(crate) enum SqlArg {
+    Text(String),
+    Int(i64),
+}
+
+/// The `WHERE` clause listing the objects `user` may see through `filter`, written once for
+/// both SQL dialects: `placeholder(n)` writes the n-th argument's marker (`?n` for SQLite,
+/// `$n` for PostgreSQL) and `like` the case-insensitive match (`LIKE`, `ILIKE`).
+pub(crate) fn filter_clause(
+    filter: &ObjectFilter,
+    user: &str,
+    placeholder: fn(usize) -> String,
+    like: &str,
+) -> (String, Vec<SqlArg>) {
+    let first = placeholder(1);
+    let mut clauses = vec![format!(
+        "(o.owner = {first} OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
+         AND g.grantee IN ({first}, '*') AND g.operation = 'get_attributes'))"
+    )];
+    let mut args = vec![SqlArg::Text(user.to_owned())];
+    let bind = |arg: SqlArg, args: &mut Vec<SqlArg>| {
+        args.push(arg);
+        placeholder(args.len())
+    };
+    if let Some(t) = filter.object_type {
+        let at = bind(SqlArg::Text(t.as_str().to_owned()), &mut args);
+        clauses.push(format!("o.object_type = {at}"));
+    }
+    for tag in &filter.tags {
+        // `IN` lets the database start from the tag index; a correlated EXISTS scans every
+        // object, which made per-user lookups in 10,000-user batches quadratic.
+        let at = bind(SqlArg::Text(tag.clone()), &mut args);
+        clauses.push(format!("o.uid IN (SELECT uid FROM tags WHERE tag = {at})"));
+    }
+    if let Some(text) = &filter.subject_contains {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let at = bind(SqlArg::Text(format!("%{escaped}%")), &mut args);
+        clauses.push(format!("o.subject {like} {at} ESCAPE '\\'"));
+    }
+    if let Some(t) = filter.expires_before {
+        let at = bind(SqlArg::Int(t), &mut args);
+        clauses.push(format!("o.not_after < {at}"));
+    }
+    if !filter.include_destroyed {
+        clauses.push("o.state <> 'Destroyed'".to_owned());
+    }
+    (clauses.join(" AND "), args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_listing_clause_for_both_dialects_with_the_same_escaping() {
+        let filter = ObjectFilter {
+            tags: vec!["t".into()],
+            subject_contains: Some(r"50%_off\n".into()),
+            expires_before: Some(7),
+            ..ObjectFilter::default()
+        };
+        let (sqlite, args) = filter_clause(&filter, "alice", |n| format!("?{n}"), "LIKE");
+        let (postgres, _) = filter_clause(&filter, "alice", |n| format!("${n}"), "ILIKE");
+        assert!(sqlite.contains("tag = ?2") && sqlite.contains("o.subject LIKE ?3"), "{sqlite}");
+        assert!(postgres.contains("tag = $2") && postgres.contains("o.subject ILIKE $3"));
+        assert_eq!(sqlite.replace('?', "$").replace(" LIKE ", " ILIKE "), postgres);
+        let pattern = args.iter().find_map(|a| match a {
+            SqlArg::Text(t) if t.starts_with('%') => Some(t.clone()),
+            _ => None,
+        });
+        assert_eq!(pattern.as_deref(), Some(r"%50\%\_off\\n%"));
+        assert!(matches!(args.last(), Some(SqlArg::Int(7))));
+    }
+}

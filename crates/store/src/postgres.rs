@@ -12,7 +12,7 @@ use postgres::{GenericClient, Row, Transaction};
 use postgres_openssl::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::backend::{Backend, Reseal, WriteBatch};
+use crate::backend::{Backend, Reseal, SqlArg, WriteBatch};
 use crate::error::{Result, StoreError};
 use crate::model::{
     Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, Material, ObjectFilter, ObjectRecord,
@@ -240,41 +240,19 @@ fn read_row(r: &Row) -> Result<ObjectRecord> {
 type Args = Vec<Box<dyn postgres::types::ToSql + Sync>>;
 
 /// The WHERE clause and arguments of `find`; the same conditions as the SQLite backend's.
+/// The listing's clause and arguments, as PostgreSQL binds them.
 fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Args) {
-    let mut clauses = vec![
-        "(o.owner = $1 OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
-         AND g.grantee IN ($1, '*') AND g.operation = 'get_attributes'))"
-            .to_owned(),
-    ];
-    let mut args: Args = vec![Box::new(user.to_owned())];
-    if let Some(t) = filter.object_type {
-        args.push(Box::new(t.as_str().to_owned()));
-        clauses.push(format!("o.object_type = ${}", args.len()));
-    }
-    for tag in &filter.tags {
-        args.push(Box::new(tag.clone()));
-        clauses.push(format!(
-            "o.uid IN (SELECT uid FROM tags WHERE tag = ${})",
-            args.len()
-        ));
-    }
-    if let Some(s) = &filter.subject_contains {
-        args.push(Box::new(format!(
-            "%{}%",
-            s.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )));
-        clauses.push(format!("o.subject ILIKE ${} ESCAPE '\\'", args.len()));
-    }
-    if let Some(t) = filter.expires_before {
-        args.push(Box::new(t));
-        clauses.push(format!("o.not_after < ${}", args.len()));
-    }
-    if !filter.include_destroyed {
-        clauses.push("o.state <> 'Destroyed'".to_owned());
-    }
-    (clauses.join(" AND "), args)
+    let (clause, args) = crate::backend::filter_clause(filter, user, |n| format!("${n}"), "ILIKE");
+    let args = args
+        .into_iter()
+        .map(|arg| -> Box<dyn postgres::types::ToSql + Sync> {
+            match arg {
+                SqlArg::Text(t) => Box::new(t),
+                SqlArg::Int(i) => Box::new(i),
+            }
+        })
+        .collect();
+    (clause, args)
 }
 
 fn insert_record(tx: &mut Transaction<'_>, r: &ObjectRecord) -> Result<()> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, params};
 
-use crate::backend::{Backend, Reseal, WriteBatch};
+use crate::backend::{Backend, Reseal, SqlArg, WriteBatch};
 use crate::crypto::{create_private_dir, write_private_file};
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -186,41 +186,19 @@ fn scrub_wal(conn: &Connection) {
     }
 }
 
+/// The listing's clause and arguments, as SQLite binds them.
 fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
-    let mut clauses = vec![
-        "(o.owner = ?1 OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
-         AND g.grantee IN (?1, '*') AND g.operation = 'get_attributes'))"
-            .to_owned(),
-    ];
-    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(user.to_owned())];
-    if let Some(t) = filter.object_type {
-        args.push(Box::new(t.as_str()));
-        clauses.push(format!("o.object_type = ?{}", args.len()));
-    }
-    for tag in &filter.tags {
-        args.push(Box::new(tag.clone()));
-        // `IN` lets SQLite start from the tag index; a correlated EXISTS scans every object,
-        // which made per-user lookups in 10,000-user batches quadratic.
-        clauses.push(format!(
-            "o.uid IN (SELECT uid FROM tags WHERE tag = ?{})",
-            args.len()
-        ));
-    }
-    if let Some(s) = &filter.subject_contains {
-        args.push(Box::new(format!(
-            "%{}%",
-            s.replace('%', "\\%").replace('_', "\\_")
-        )));
-        clauses.push(format!("o.subject LIKE ?{} ESCAPE '\\'", args.len()));
-    }
-    if let Some(t) = filter.expires_before {
-        args.push(Box::new(t));
-        clauses.push(format!("o.not_after < ?{}", args.len()));
-    }
-    if !filter.include_destroyed {
-        clauses.push("o.state <> 'Destroyed'".to_owned());
-    }
-    (clauses.join(" AND "), args)
+    let (clause, args) = crate::backend::filter_clause(filter, user, |n| format!("?{n}"), "LIKE");
+    let args = args
+        .into_iter()
+        .map(|arg| -> Box<dyn rusqlite::ToSql> {
+            match arg {
+                SqlArg::Text(t) => Box::new(t),
+                SqlArg::Int(i) => Box::new(i),
+            }
+        })
+        .collect();
+    (clause, args)
 }
 
 fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
