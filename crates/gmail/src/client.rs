@@ -204,6 +204,18 @@ impl GmailClient {
         })
     }
 
+    /// A GET as `user`, its reply read as `T`.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        user: &str,
+        scopes: &[&str],
+        url: &str,
+        query: &[(&str, String)],
+    ) -> Result<T> {
+        self.json::<T, ()>(user, scopes, Method::GET, url, query, None)
+            .await
+    }
+
     // ----- CSE key pairs -------------------------------------------------------------------
 
     /// `keypairs.create`. With [`ChainValidation::None`] Gmail keeps a chain it cannot verify
@@ -232,8 +244,7 @@ impl GmailClient {
 
     pub async fn get_key_pair(&self, user: &str, id: &str) -> Result<CseKeyPair> {
         let url = self.users_url(user, &format!("cse/keypairs/{}", segment(id)));
-        self.json::<_, ()>(user, &[SCOPE_SETTINGS_BASIC], Method::GET, &url, &[], None)
-            .await
+        self.get(user, &[SCOPE_SETTINGS_BASIC], &url, &[]).await
     }
 
     pub async fn list_key_pairs_page(
@@ -244,15 +255,7 @@ impl GmailClient {
     ) -> Result<ListCseKeyPairsResponse> {
         let url = self.users_url(user, "cse/keypairs");
         let query = page_query(page_size, page_token);
-        self.json::<_, ()>(
-            user,
-            &[SCOPE_SETTINGS_BASIC],
-            Method::GET,
-            &url,
-            &query,
-            None,
-        )
-        .await
+        self.get(user, &[SCOPE_SETTINGS_BASIC], &url, &query).await
     }
 
     /// Every key pair of `user`, following pagination.
@@ -321,8 +324,7 @@ impl GmailClient {
 
     pub async fn get_identity(&self, user: &str, email: &str) -> Result<CseIdentity> {
         let url = self.users_url(user, &format!("cse/identities/{}", segment(email)));
-        self.json::<_, ()>(user, &[SCOPE_SETTINGS_BASIC], Method::GET, &url, &[], None)
-            .await
+        self.get(user, &[SCOPE_SETTINGS_BASIC], &url, &[]).await
     }
 
     pub async fn patch_identity(
@@ -365,15 +367,7 @@ impl GmailClient {
     ) -> Result<ListCseIdentitiesResponse> {
         let url = self.users_url(user, "cse/identities");
         let query = page_query(page_size, page_token);
-        self.json::<_, ()>(
-            user,
-            &[SCOPE_SETTINGS_BASIC],
-            Method::GET,
-            &url,
-            &query,
-            None,
-        )
-        .await
+        self.get(user, &[SCOPE_SETTINGS_BASIC], &url, &query).await
     }
 
     /// Every identity of `user`'s domain visible to the caller, following pagination.
@@ -395,15 +389,13 @@ impl GmailClient {
 
     pub async fn list_send_as(&self, user: &str) -> Result<ListSendAsResponse> {
         let url = self.users_url(user, "sendAs");
-        self.json::<_, ()>(user, &[SCOPE_SETTINGS_BASIC], Method::GET, &url, &[], None)
-            .await
+        self.get(user, &[SCOPE_SETTINGS_BASIC], &url, &[]).await
     }
 
     /// `users.settings.sendAs.get`: one send-as address of the user.
     pub async fn get_send_as(&self, user: &str, send_as: &str) -> Result<SendAs> {
         let url = self.users_url(user, &format!("sendAs/{}", segment(send_as)));
-        self.json::<_, ()>(user, &[SCOPE_SETTINGS_BASIC], Method::GET, &url, &[], None)
-            .await
+        self.get(user, &[SCOPE_SETTINGS_BASIC], &url, &[]).await
     }
 
     fn smime_scopes(user: &str, send_as: &str) -> &'static [&'static str] {
@@ -441,28 +433,14 @@ impl GmailClient {
 
     pub async fn list_smime(&self, user: &str, send_as: &str) -> Result<ListSmimeInfoResponse> {
         let url = self.smime_url(user, send_as, "");
-        self.json::<_, ()>(
-            user,
-            Self::smime_scopes(user, send_as),
-            Method::GET,
-            &url,
-            &[],
-            None,
-        )
-        .await
+        self.get(user, Self::smime_scopes(user, send_as), &url, &[])
+            .await
     }
 
     pub async fn get_smime(&self, user: &str, send_as: &str, id: &str) -> Result<SmimeInfo> {
         let url = self.smime_url(user, send_as, &format!("/{}", segment(id)));
-        self.json::<_, ()>(
-            user,
-            Self::smime_scopes(user, send_as),
-            Method::GET,
-            &url,
-            &[],
-            None,
-        )
-        .await
+        self.get(user, Self::smime_scopes(user, send_as), &url, &[])
+            .await
     }
 
     pub async fn delete_smime(&self, user: &str, send_as: &str, id: &str) -> Result<()> {

@@ -185,9 +185,15 @@ mod tests {
         };
         let (sqlite, args) = filter_clause(&filter, "alice", |n| format!("?{n}"), "LIKE");
         let (postgres, _) = filter_clause(&filter, "alice", |n| format!("${n}"), "ILIKE");
-        assert!(sqlite.contains("tag = ?2") && sqlite.contains("o.subject LIKE ?3"), "{sqlite}");
+        assert!(
+            sqlite.contains("tag = ?2") && sqlite.contains("o.subject LIKE ?3"),
+            "{sqlite}"
+        );
         assert!(postgres.contains("tag = $2") && postgres.contains("o.subject ILIKE $3"));
-        assert_eq!(sqlite.replace('?', "$").replace(" LIKE ", " ILIKE "), postgres);
+        assert_eq!(
+            sqlite.replace('?', "$").replace(" LIKE ", " ILIKE "),
+            postgres
+        );
         let pattern = args.iter().find_map(|a| match a {
             SqlArg::Text(t) if t.starts_with('%') => Some(t.clone()),
             _ => None,
