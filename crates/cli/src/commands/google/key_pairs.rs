@@ -4,9 +4,9 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mailpki_gmail::KeyPairAction;
-use mailpki_gmail::types::{CseIdentity, CseKeyPair, CsePrivateKeyMetadata, KaclsKeyMetadata};
+use mailpki_gmail::types::CseKeyPair;
 use mailpki_issuance::{EmailAddress, SubjectName};
-use mailpki_kms::api::{CseCertificate, CseKeyPairBody, CseKeyPairReply, KeySource, SearchBody};
+use mailpki_kms::api::{CseCertificate, CseKeyPairBody, KeySource};
 use mailpki_kms::{Kms, cse};
 use mailpki_store::replace_private_file;
 use openssl::x509::X509;
@@ -76,21 +76,6 @@ fn certificate_source(
     Ok(CseCertificate::Mint(Box::new(body)))
 }
 
-/// The `keypairs.create` body from the parts the KMS built and the key service's URL.
-pub(crate) fn key_pair_request(reply: &CseKeyPairReply, kacls_uri: &str) -> CseKeyPair {
-    CseKeyPair {
-        pkcs7: Some(reply.pkcs7.clone()),
-        private_key_metadata: vec![CsePrivateKeyMetadata {
-            kacls_key_metadata: Some(KaclsKeyMetadata {
-                kacls_uri: kacls_uri.to_owned(),
-                kacls_data: reply.kacls_data.clone(),
-            }),
-            ..CsePrivateKeyMetadata::default()
-        }],
-        ..CseKeyPair::default()
-    }
-}
-
 /// What minting for `user` takes from the flags: the issuer key, the subject, and a
 /// certificate minted for the user by an earlier attempt that Gmail refused (CSE not active
 /// yet, say), which is used rather than minting another.
@@ -110,7 +95,8 @@ fn mint_plan<'a>(
         None => SubjectName::mailbox(user),
     };
     let reused = if args.rsa_private_key_id.is_none() && !args.dry_run {
-        unuploaded_leaf(kms, user, &subject)?
+        mailpki_workflows::cse::unuploaded_leaf(kms, user, &subject)
+            .map_err(crate::bulk::workflow_error)?
     } else {
         None
     };
@@ -120,38 +106,6 @@ fn mint_plan<'a>(
         ));
     }
     Ok((issuer, subject, reused))
-}
-
-/// A live certificate minted for `user` with `subject` that was never uploaded to Gmail.
-fn unuploaded_leaf(
-    kms: &Kms,
-    user: &EmailAddress,
-    subject: &SubjectName,
-) -> Result<Option<String>> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp() + 86_400;
-    let filter = SearchBody {
-        object_type: Some(mailpki_store::ObjectType::Certificate),
-        tags: vec![cse::user_tag(user)],
-        ..SearchBody::default()
-    };
-    let wanted = subject.to_string();
-    Ok(kms
-        .search(&filter)?
-        .into_iter()
-        .filter(|c| c.state == mailpki_store::State::Active)
-        .filter(|c| !c.tags.iter().any(|t| t.starts_with("gmail:keypair=")))
-        .filter(|c| c.certificate_subject.as_deref() == Some(wanted.as_str()))
-        .filter(|c| {
-            c.certificate_not_after
-                .as_deref()
-                .and_then(|t| {
-                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .is_some_and(|t| t.unix_timestamp() > now)
-        })
-        .map(|c| c.unique_identifier)
-        .next())
 }
 
 pub(crate) fn create(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
@@ -174,32 +128,14 @@ pub(crate) fn rotate(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
     let created = upload(ctx, args)?.context("nothing was uploaded")?;
     let new_id = created.key_pair_id.clone().unwrap_or_default();
     let gmail = client(ctx, &args.google)?;
-    let identity = CseIdentity {
-        email_address: Some(user.to_string()),
-        primary_key_pair_id: Some(new_id.clone()),
-        sign_and_encrypt_key_pairs: None,
-    };
-    let identity = match block_on(gmail.get_identity(user.as_str(), user.as_str()))? {
-        Ok(_) => block_on(gmail.patch_identity(user.as_str(), user.as_str(), &identity))?,
-        Err(e) if e.status() == Some(404) => {
-            block_on(gmail.create_identity(user.as_str(), &identity))?
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let switched = block_on(mailpki_workflows::cse::switch_identity(
+        &gmail, &user, &new_id,
+    ))?
+    .map_err(crate::bulk::workflow_error)
     .with_context(|| {
         format!("key pair {new_id} was uploaded, but the identity of {user} still points elsewhere")
     })?;
-    let mut disabled = Vec::new();
-    for kp in block_on(gmail.list_key_pairs(user.as_str(), Some(100)))?? {
-        let id = kp.key_pair_id.clone().unwrap_or_default();
-        if id != new_id
-            && kp.enablement_state == Some(mailpki_gmail::types::EnablementState::Enabled)
-        {
-            block_on(gmail.key_pair_action(user.as_str(), &id, KeyPairAction::Disable))?
-                .with_context(|| format!("cannot disable the old key pair {id}"))?;
-            disabled.push(id);
-        }
-    }
+    let (identity, disabled) = (switched.identity, switched.disabled);
     ctx.printer.print(
         format!(
             "{user}: key pair {new_id} in use; disabled {}",
@@ -242,7 +178,7 @@ fn upload(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<Option<CseKeyPair>> {
         })
         .with_context(|| format!("cannot build the key pair of {user}"))?;
     crate::mint::print_minting(ctx.printer, &reply.notes, &reply.findings);
-    let request = key_pair_request(&reply, &kacls_uri);
+    let request = mailpki_workflows::cse::key_pair_request(&reply, &kacls_uri);
     let stored_id = reply.certificate_id.clone();
     let leaf = X509::from_pem(reply.certificate.as_bytes())?;
     let pkcs7 = request.pkcs7.clone().unwrap_or_default();
