@@ -125,13 +125,10 @@ pub fn key_pair(
                 (None, _) => return Err(KmsError::invalid("no private key for the certificate")),
             };
             findings = ops::findings(&minted.report);
-            notes.clone_from(&minter.warnings);
-            notes.extend(minted.notes.iter().cloned());
-            let mut chain = vec![minter.issuer().certificate.clone()];
-            chain.extend(minter.issuer().chain.iter().cloned());
+            notes = ops::notes(&minter, &minted);
             Leaf {
+                chain: minter.chain(),
                 certificate: minted.certificate,
-                chain,
                 key: LeafKey::Loose(key),
                 certificate_id: None,
             }

@@ -28,7 +28,7 @@ pub use mint::{IssuanceDefaults, IssuerRef, KeyChoice, MintProfile, Minted, Mint
 use api::{
     AccessBody, CertifyBody, CertifyReply, CseCertificate, CseKeyPairBody, CseKeyPairReply,
     DestroyBody, ExportBody, ExportReply, IdReply, ImportBody, JournalBody, RevokeBody, SearchBody,
-    SymmetricKeyBody, TagsBody, TokenBody, TokenReply, WrapBody, WrapReply, routes,
+    SymmetricKeyBody, TagsBody, TokenBody, TokenReply, routes,
 };
 
 /// The store in this process, acting as one user.
@@ -346,18 +346,6 @@ impl Kms {
                 ))
             }
             Mode::Remote(r) => r.post(routes::CSE_KEY_PAIRS, body),
-        }
-    }
-
-    /// The private key wrapped under the CSE key, as Gmail's `kaclsData`.
-    pub fn cse_wrap(&self, body: &WrapBody) -> Result<String> {
-        match &self.0 {
-            Mode::Embedded(e) => Ok(e.store.cse_wrap_private_key(
-                &e.actor,
-                &body.private_key_id,
-                &body.cse_key_id,
-            )?),
-            Mode::Remote(r) => Ok(r.post::<_, WrapReply>(routes::CSE_WRAP, body)?.kacls_data),
         }
     }
 

@@ -201,6 +201,17 @@ pub(crate) fn mint(
     Ok((minter, minted))
 }
 
+/// What a minting has to say about itself: the minter's warnings (a fallback CRL URL), then
+/// the certificate's (a shortened validity).
+pub(crate) fn notes(minter: &Minter, minted: &Minted) -> Vec<String> {
+    minter
+        .warnings
+        .iter()
+        .chain(&minted.notes)
+        .cloned()
+        .collect()
+}
+
 /// A lint report's findings, as replies carry them.
 pub(crate) fn findings(report: &mailpki_issuance::LintReport) -> Vec<Finding> {
     report
@@ -224,8 +235,6 @@ pub fn certify(
     let (minter, minted) = mint(store, actor, defaults, body)?;
     let report = store_minted(store, actor, &minted, body.id.clone(), &body.tags)?;
     let info = mailpki_store::certificate_info(&minted.certificate)?;
-    let mut notes = minter.warnings.clone();
-    notes.extend(minted.notes.iter().cloned());
     Ok(CertifyReply {
         unique_identifier: report.certificate.clone().unwrap_or_default(),
         private_key: report.private_key,
@@ -237,7 +246,7 @@ pub fn certify(
         certificate: String::from_utf8_lossy(&minted.certificate.to_pem()?).into_owned(),
         profile: serde_json::to_value(minted.report.profile).unwrap_or_default(),
         findings: findings(&minted.report),
-        notes,
+        notes: notes(&minter, &minted),
         certificate_authority: minter.mints_ca(),
     })
 }
