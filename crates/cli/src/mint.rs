@@ -59,47 +59,33 @@ pub(crate) fn google_profile(
     }
 }
 
-/// Prints the notes, the warnings and the S/MIME BR errors of a minting, from either mode.
-fn print_findings<'a>(
-    printer: Printer,
-    notes: impl IntoIterator<Item = &'a String>,
-    findings: impl IntoIterator<Item = (&'a str, Severity, &'a str)>,
-) {
-    for note in notes {
-        printer.warn(note);
-    }
-    for (rule, severity, message) in findings {
-        // An S/MIME BR error does not stop a minting (Gmail takes it from the organization's
-        // own CA); one Gmail rejects only reaches here with --allow-non-compliant.
-        if severity == Severity::Error {
-            let kind = if rule.starts_with("google.") {
-                "Gmail will reject it"
-            } else {
-                "S/MIME BR error"
-            };
-            printer.warn(&format!("[{rule}] {kind}: {message}"));
-        } else if severity != Severity::Notice {
-            printer.warn(&format!("[{rule}] {message}"));
-        }
-    }
-}
-
 /// Prints the notes and warnings of a certificate minted through `Kms::certify`.
 pub(crate) fn print_reply_findings(printer: Printer, reply: &mailpki_kms::api::CertifyReply) {
     print_minting(printer, &reply.notes, &reply.findings);
 }
 
-/// Prints the notes and findings of a minting the KMS reported.
+/// Prints the notes, the warnings and the S/MIME BR errors of a minting the KMS reported.
 pub(crate) fn print_minting(
     printer: Printer,
     notes: &[String],
     findings: &[mailpki_kms::api::Finding],
 ) {
-    print_findings(
-        printer,
-        notes,
-        findings
-            .iter()
-            .map(|f| (f.rule.as_str(), f.severity, f.message.as_str())),
-    );
+    for note in notes {
+        printer.warn(note);
+    }
+    for f in findings {
+        let (rule, message) = (&f.rule, &f.message);
+        // An S/MIME BR error does not stop a minting (Gmail takes it from the organization's
+        // own CA); one Gmail rejects only reaches here with --allow-non-compliant.
+        if f.severity == Severity::Error {
+            let kind = if mailpki_issuance::is_gmail_rule(rule) {
+                "Gmail will reject it"
+            } else {
+                "S/MIME BR error"
+            };
+            printer.warn(&format!("[{rule}] {kind}: {message}"));
+        } else if f.severity != Severity::Notice {
+            printer.warn(&format!("[{rule}] {message}"));
+        }
+    }
 }

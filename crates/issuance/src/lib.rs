@@ -18,6 +18,6 @@ pub use extensions::{
     KeyUsageBit, Policy, SanEntry,
 };
 pub use issue::{Issued, Issuer, KeyAlgorithm, LeafRequest, MAX_VALIDITY_DAYS, issue, parse_csr};
-pub use lint::{Finding, LintOptions, LintReport, Severity, lint};
+pub use lint::{Finding, LintOptions, LintReport, Severity, is_gmail_rule, lint};
 pub use profile::{ProfileUrls, google_smime_profile, smime_policy_oid};
 pub use subject::{EmailAddress, SubjectName, ValidationType};

@@ -138,13 +138,20 @@ struct Linter {
     findings: Vec<Finding>,
 }
 
+/// Whether `rule` is one of Gmail's (`google.*`), whose errors Gmail rejects the certificate
+/// for, rather than the S/MIME BR's (`sbr.*`).
+#[must_use]
+pub fn is_gmail_rule(rule: &str) -> bool {
+    rule.starts_with("google.")
+}
+
 impl Linter {
     fn push(&mut self, rule: &'static str, severity: Severity, message: impl Into<String>) {
         self.findings.push(Finding {
             rule,
             severity,
             message: message.into(),
-            gmail_rejects: severity == Severity::Error && rule.starts_with("google."),
+            gmail_rejects: severity == Severity::Error && is_gmail_rule(rule),
         });
     }
 
