@@ -5,31 +5,14 @@
 //! spreadsheet would run as a formula are written as text.
 
 use std::fs::{File, OpenOptions};
-use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use zeroize::Zeroizing;
 
-/// The largest input file read whole: certificates, keys, PKCS#12 files, extension files,
-/// passwords, tokens and configuration are all far smaller. CSVs are streamed, not read whole.
-pub(crate) const MAX_INPUT: u64 = 16 * 1024 * 1024;
-
-/// Reads `path` whole, refusing more than [`MAX_INPUT`] bytes.
+/// Reads `path` whole, refusing more than [`mailpki_workflows::input::MAX_INPUT`] bytes.
 pub(crate) fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut data = Zeroizing::new(Vec::new());
-    file.take(MAX_INPUT + 1)
-        .read_to_end(&mut data)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if data.len() as u64 > MAX_INPUT {
-        bail!(
-            "{} is larger than {} MiB: not a file mailpki reads",
-            path.display(),
-            MAX_INPUT >> 20
-        );
-    }
-    Ok(data)
+    Ok(mailpki_workflows::input::read(path)?)
 }
 
 /// Reads a UTF-8 text file whole, with the same cap.

@@ -6,7 +6,9 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Mutex;
 
+use mailpki_kms::Kms;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -25,6 +27,39 @@ pub enum Tick {
 pub trait Observer {
     fn finished(&mut self, tick: Tick);
     fn warn(&self, message: &str);
+}
+
+/// Fails once, before the first user, when `id` is not the caller's to use as `what` (the
+/// issuer key, the CSE key), rather than once for every user.
+pub(crate) fn check_usable(kms: &Kms, id: &str, what: &'static str) -> Result<()> {
+    tokio::task::block_in_place(|| kms.attributes(id)).map_err(|source| {
+        WorkflowError::Unusable {
+            id: id.to_owned(),
+            what,
+            source,
+        }
+    })?;
+    Ok(())
+}
+
+/// The notes of a batch's first minting (a fallback CRL URL, say): the same for every user,
+/// so they are kept once and said once, at the end.
+#[derive(Default)]
+pub(crate) struct FirstNotes(Mutex<Option<Vec<String>>>);
+
+impl FirstNotes {
+    pub(crate) fn keep(&self, notes: Vec<String>) {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.get_or_insert(notes);
+        }
+    }
+
+    pub(crate) fn say(&self, observer: &dyn Observer) {
+        let notes = self.0.lock().ok().and_then(|mut n| n.take());
+        for note in notes.unwrap_or_default() {
+            observer.warn(&note);
+        }
+    }
 }
 
 /// How one user's work ended.

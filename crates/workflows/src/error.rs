@@ -75,6 +75,19 @@ impl From<csv::Error> for WorkflowError {
 }
 
 impl WorkflowError {
+    /// The library error this one carries whole (the KMS's, Gmail's, the store's or the
+    /// issuance's), for callers that classify errors by it: their codes and hints apply.
+    #[must_use]
+    pub fn passed_through(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Kms(e) => Some(e),
+            Self::Gmail(e) => Some(e),
+            Self::Store(e) => Some(e),
+            Self::Issuance(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Gmail is not ready for the user yet (CSE still propagating): try again later.
     #[must_use]
     pub fn is_not_ready(&self) -> bool {

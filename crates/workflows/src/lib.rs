@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod cse;
 mod error;
+pub mod input;
 pub mod onboard;
 pub mod rows;
 pub mod smime;

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use mailpki_gmail::types::CseIdentity;
 use mailpki_gmail::{ChainValidation, GmailClient, GmailError};
@@ -21,7 +21,7 @@ use openssl::x509::X509;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::batch::{self, Observer, Outcome, Tally};
+use crate::batch::{self, FirstNotes, Observer, Outcome, Tally};
 use crate::cse::{find_key_pair, key_pair_request};
 use crate::error::{Result, WorkflowError};
 use crate::rows::{ReportRow, UserRow};
@@ -55,8 +55,7 @@ struct Shared {
     plan: Plan,
     /// Key generation runs on the blocking pool, one per core.
     cpu: Semaphore,
-    /// The first minting's notes (a fallback CRL URL, say): the same for every user.
-    notes: Mutex<Option<Vec<String>>>,
+    notes: FirstNotes,
 }
 
 /// Runs a blocking store or server call without holding up the runtime's other tasks.
@@ -76,17 +75,8 @@ pub async fn run(
     report: Option<&Path>,
     stop: impl Future<Output = ()>,
 ) -> Result<Tally> {
-    // Fail once, before the first user, when the issuer or the CSE key is not ours to use.
-    for (id, what) in [
-        (&plan.issuer, "the issuer key"),
-        (&plan.cse_key_id, "the CSE key"),
-    ] {
-        blocking(|| kms.attributes(id)).map_err(|source| WorkflowError::Unusable {
-            id: id.clone(),
-            what,
-            source,
-        })?;
-    }
+    batch::check_usable(&kms, &plan.issuer, "the issuer key")?;
+    batch::check_usable(&kms, &plan.cse_key_id, "the CSE key")?;
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let concurrency = plan.concurrency;
     let shared = Arc::new(Shared {
@@ -94,7 +84,7 @@ pub async fn run(
         gmail,
         plan,
         cpu: Semaphore::new(cores),
-        notes: Mutex::new(None),
+        notes: FirstNotes::default(),
     });
     let tally = batch::run(rows, concurrency, observer, report, stop, |row| {
         let shared = Arc::clone(&shared);
@@ -106,10 +96,7 @@ pub async fn run(
         }
     })
     .await?;
-    let notes = shared.notes.lock().ok().and_then(|mut n| n.take());
-    for note in notes.unwrap_or_default() {
-        observer.warn(&note);
-    }
+    shared.notes.say(observer);
     Ok(tally)
 }
 
@@ -137,9 +124,7 @@ async fn mint_for(s: &Shared, user: &EmailAddress, subject: &SubjectName) -> Res
     );
     let reply = blocking(|| s.kms.certify(&body))?;
     drop(permit);
-    if let Ok(mut notes) = s.notes.lock() {
-        notes.get_or_insert(reply.notes);
-    }
+    s.notes.keep(reply.notes);
     let id = reply.unique_identifier;
     blocking(|| {
         s.kms

@@ -4,9 +4,8 @@
 //! can be re-run after an interruption.
 
 use std::future::Future;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
@@ -21,12 +20,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::batch::{self, Observer, Outcome, Tally};
+use crate::batch::{self, FirstNotes, Observer, Outcome, Tally};
 use crate::error::{Result, WorkflowError};
 use crate::rows::{ReportRow, UserRow};
-
-/// The largest PKCS#12 file read from a CSV row.
-const MAX_FILE: u64 = 16 << 20;
 
 /// Checks a PKCS#12 for `address` the way Gmail will, and returns the request body.
 pub fn smime_request(
@@ -174,26 +170,6 @@ fn file_columns(
     Ok((address, file))
 }
 
-/// A PKCS#12 file named in a row, read whole (at most [`MAX_FILE`] bytes).
-fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    let failed = |source| WorkflowError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(failed)?;
-    let mut data = Zeroizing::new(Vec::new());
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut data)
-        .map_err(failed)?;
-    if data.len() as u64 > MAX_FILE {
-        return Err(WorkflowError::Input(format!(
-            "{} is larger than {MAX_FILE} bytes",
-            path.display()
-        )));
-    }
-    Ok(data)
-}
-
 /// The CSV workflows' common settings.
 #[derive(Clone, Debug)]
 pub struct Batch {
@@ -221,7 +197,7 @@ pub async fn import(
                 let (address, file) = file_columns(&row, &csv)?;
                 let (path, password) = file
                     .ok_or_else(|| WorkflowError::Input("no PKCS#12 file in the row".to_owned()))?;
-                let data = read_file(&path)?;
+                let data = crate::input::read(&path)?;
                 let request = smime_request(&data, &password, &address)?;
                 let (id, uploaded) = upload_once(
                     &gmail,
@@ -298,8 +274,7 @@ struct RotateShared {
     gmail: GmailClient,
     rotation: Rotation,
     csv: PathBuf,
-    /// The first minting's notes (a fallback CRL URL, say): the same for every user.
-    notes: Mutex<Option<Vec<String>>>,
+    notes: FirstNotes,
 }
 
 /// `rotate`: every address keeps a valid default certificate (see [`plan`]); replacements
@@ -314,19 +289,13 @@ pub async fn rotate(
     stop: impl Future<Output = ()>,
 ) -> Result<Tally> {
     if let Some(issuing) = &rotation.issuing {
-        tokio::task::block_in_place(|| issuing.kms.attributes(&issuing.issuer)).map_err(
-            |source| WorkflowError::Unusable {
-                id: issuing.issuer.clone(),
-                what: "the issuer",
-                source,
-            },
-        )?;
+        batch::check_usable(&issuing.kms, &issuing.issuer, "the issuer")?;
     }
     let shared = Arc::new(RotateShared {
         gmail,
         rotation,
         csv: batch.csv,
-        notes: Mutex::new(None),
+        notes: FirstNotes::default(),
     });
     let tally = batch::run(rows, batch.concurrency, observer, report, stop, |row| {
         let shared = Arc::clone(&shared);
@@ -337,10 +306,7 @@ pub async fn rotate(
         }
     })
     .await?;
-    let notes = shared.notes.lock().ok().and_then(|mut n| n.take());
-    for note in notes.unwrap_or_default() {
-        observer.warn(&note);
-    }
+    shared.notes.say(observer);
     Ok(tally)
 }
 
@@ -363,9 +329,7 @@ fn new_certificate(
             id: None,
             tags: vec![format!("mailpki:smime-user={}", address.normalized())],
         })?;
-        if let Ok(mut notes) = s.notes.lock() {
-            notes.get_or_insert(reply.notes);
-        }
+        s.notes.keep(reply.notes);
         let (p12, password) = exported_pkcs12(&issuing.kms, &reply.unique_identifier)?;
         return Ok((smime_request(&p12, &password, address)?, password));
     }
@@ -376,7 +340,7 @@ fn new_certificate(
                 .to_owned(),
         ));
     };
-    let data = read_file(&path)?;
+    let data = crate::input::read(&path)?;
     Ok((smime_request(&data, &password, address)?, password))
 }
 
