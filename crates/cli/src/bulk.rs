@@ -1,42 +1,27 @@
 //! The CLI's side of the batch engine ([`mailpki_workflows::batch`]): progress on stderr,
 //! Ctrl-C as the stop signal, and the summary and exit status at the end.
 
+use std::path::Path;
+
 use anyhow::Result;
-use mailpki_workflows::WorkflowError;
-use mailpki_workflows::batch::{Observer, Tally, Tick};
+use mailpki_workflows::batch::Tally;
+use mailpki_workflows::rows::{ReportRow, UserRow};
 use serde_json::json;
 
-pub(crate) use mailpki_workflows::rows::{read_rows, strip_bom};
+pub(crate) use mailpki_workflows::rows::strip_bom;
 
 use crate::output::Printer;
 use crate::progress::Progress;
 
-/// Progress bar and warnings for a batch.
-pub(crate) struct Watch<'a> {
-    pub(crate) progress: &'a mut Progress,
-    pub(crate) printer: Printer,
-}
-
-impl Observer for Watch<'_> {
-    fn finished(&mut self, tick: Tick) {
-        self.progress.tick(tick);
-    }
-
-    fn warn(&self, message: &str) {
-        self.printer.warn(message);
-    }
-}
-
-/// A workflow's error as the CLI reports errors: the KMS's, Gmail's or the store's own error
-/// comes out whole, so that its exit code and hint apply.
-pub(crate) fn workflow_error(error: WorkflowError) -> anyhow::Error {
-    match error {
-        WorkflowError::Kms(e) => e.into(),
-        WorkflowError::Gmail(e) => e.into(),
-        WorkflowError::Store(e) => e.into(),
-        WorkflowError::Issuance(e) => e.into(),
-        other => other.into(),
-    }
+/// The rows of a batch's CSV, and the progress (labelled `label`) that watches its users.
+pub(crate) fn open(
+    printer: Printer,
+    csv: &Path,
+    label: &'static str,
+) -> Result<(impl Iterator<Item = Result<UserRow, ReportRow>>, Progress)> {
+    let total = crate::commands::kms::count_csv_rows(csv)?;
+    let rows = mailpki_workflows::rows::read_rows(csv)?;
+    Ok((rows, Progress::new(label, total, printer)))
 }
 
 /// Completes on Ctrl-C (never, when the signal cannot be watched).

@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use mailpki_kms::KmsError;
 use mailpki_store::StoreError;
+use mailpki_workflows::WorkflowError;
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(verbose: u8) {
@@ -55,8 +56,20 @@ fn main() -> ExitCode {
 #[error("rejected")]
 pub(crate) struct Rejected;
 
+/// Every error in the chain, and inside a workflow's error the library error it carries
+/// whole: what the exit code and the hint are chosen by.
+fn causes(error: &anyhow::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    error.chain().flat_map(|e| {
+        let e: &(dyn std::error::Error + 'static) = e;
+        std::iter::once(e).chain(
+            e.downcast_ref::<WorkflowError>()
+                .and_then(WorkflowError::passed_through),
+        )
+    })
+}
+
 fn store_error(error: &anyhow::Error) -> Option<&StoreError> {
-    error.chain().find_map(|e| {
+    causes(error).find_map(|e| {
         e.downcast_ref::<StoreError>()
             .or_else(|| match e.downcast_ref::<KmsError>() {
                 Some(KmsError::Store(s)) => Some(s),
@@ -66,7 +79,7 @@ fn store_error(error: &anyhow::Error) -> Option<&StoreError> {
 }
 
 fn kms_error(error: &anyhow::Error) -> Option<&KmsError> {
-    error.chain().find_map(|e| e.downcast_ref::<KmsError>())
+    causes(error).find_map(|e| e.downcast_ref::<KmsError>())
 }
 
 /// The fix for what a KMS server said.
@@ -202,8 +215,7 @@ fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     }
     let internal = store.is_some_and(|e| !e.is_user_error())
         || kms.is_some_and(|e| !matches!(e, KmsError::Store(_)) && !e.is_user_error())
-        || error
-            .chain()
+        || causes(error)
             .find_map(|e| e.downcast_ref::<mailpki_issuance::IssuanceError>())
             .is_some_and(|e| !e.is_user_error());
     let code = if internal { 2 } else { 1 };
@@ -212,8 +224,7 @@ fn report(error: &anyhow::Error, json: bool) -> ExitCode {
         .and_then(hint)
         .or_else(|| kms.and_then(kms_hint))
         .or_else(|| {
-            error
-                .chain()
+            causes(error)
                 .find_map(|e| e.downcast_ref::<mailpki_gmail::GmailError>())
                 .and_then(gmail_hint)
         });

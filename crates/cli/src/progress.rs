@@ -19,6 +19,7 @@ pub(crate) struct Progress {
     started: Instant,
 }
 
+use mailpki_workflows::batch::Observer;
 pub(crate) use mailpki_workflows::batch::Tick;
 
 impl Progress {
@@ -80,5 +81,16 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// A batch's users as they finish, and its warnings.
+impl Observer for Progress {
+    fn finished(&mut self, tick: Tick) {
+        self.tick(tick);
+    }
+
+    fn warn(&self, message: &str) {
+        self.printer.warn(message);
     }
 }

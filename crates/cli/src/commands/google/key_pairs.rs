@@ -95,8 +95,7 @@ fn mint_plan<'a>(
         None => SubjectName::mailbox(user),
     };
     let reused = if args.rsa_private_key_id.is_none() && !args.dry_run {
-        mailpki_workflows::cse::unuploaded_leaf(kms, user, &subject)
-            .map_err(crate::bulk::workflow_error)?
+        mailpki_workflows::cse::unuploaded_leaf(kms, user, &subject)?
     } else {
         None
     };
@@ -131,7 +130,6 @@ pub(crate) fn rotate(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
     let switched = block_on(mailpki_workflows::cse::switch_identity(
         &gmail, &user, &new_id,
     ))?
-    .map_err(crate::bulk::workflow_error)
     .with_context(|| {
         format!("key pair {new_id} was uploaded, but the identity of {user} still points elsewhere")
     })?;

@@ -7,9 +7,8 @@ use anyhow::{Context, Result};
 
 use super::{block_on, client};
 use crate::args::OnboardArgs;
-use crate::bulk::{self, Watch};
+use crate::bulk;
 use crate::commands::Ctx;
-use crate::progress::Progress;
 
 pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
     let kacls_uri = args
@@ -17,7 +16,6 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
         .clone()
         .or_else(|| ctx.settings.google.kacls_url.clone())
         .context("no key service URL: pass --kacls-url or set [google] kacls_url")?;
-    let total = crate::commands::kms::count_csv_rows(&args.csv)?;
     let gmail = client(ctx, &args.google)?;
     let kms = ctx.kms()?;
     let plan = mailpki_workflows::onboard::Plan {
@@ -36,22 +34,16 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
         concurrency: args.concurrency,
         after_upload: Some(Arc::new(|| crate::failpoint::hit("onboard-after-upload"))),
     };
-    let rows = bulk::read_rows(&args.csv).map_err(bulk::workflow_error)?;
-    let mut progress = Progress::new("onboard", total, ctx.printer);
-    let mut watch = Watch {
-        progress: &mut progress,
-        printer: ctx.printer,
-    };
+    let (rows, mut progress) = bulk::open(ctx.printer, &args.csv, "onboard")?;
     let tally = block_on(mailpki_workflows::onboard::run(
         kms,
         gmail,
         plan,
         rows,
-        &mut watch,
+        &mut progress,
         args.report.as_deref(),
         bulk::interrupted(),
-    ))?
-    .map_err(bulk::workflow_error)?;
+    ))??;
     progress.finish();
     bulk::finish(ctx.printer, "onboard", &tally)
 }

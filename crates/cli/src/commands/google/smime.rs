@@ -44,10 +44,9 @@ pub(crate) fn insert(ctx: &Ctx, args: &SmimeInsertArgs) -> Result<()> {
             .certificate_id
             .as_deref()
             .context("give --pkcs12-file or --certificate-id")?;
-        smime::exported_pkcs12(&ctx.kms()?, id).map_err(crate::bulk::workflow_error)?
+        smime::exported_pkcs12(&ctx.kms()?, id)?
     };
-    let request =
-        smime::smime_request(&pkcs12, &password, &address).map_err(crate::bulk::workflow_error)?;
+    let request = smime::smime_request(&pkcs12, &password, &address)?;
     let gmail = client(ctx, &args.address.google)?;
     let info = block_on(smime::upload(
         &gmail,

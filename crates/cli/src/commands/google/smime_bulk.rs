@@ -6,19 +6,12 @@ use mailpki_workflows::smime::{self, Batch, Issuing, Rotation};
 
 use super::{block_on, client};
 use crate::args::{SmimeImportArgs, SmimeRotateArgs};
-use crate::bulk::{self, Watch};
+use crate::bulk;
 use crate::commands::Ctx;
-use crate::progress::Progress;
 
 pub(crate) fn import_csv(ctx: &Ctx, args: &SmimeImportArgs) -> Result<()> {
     let gmail = client(ctx, &args.bulk.google)?;
-    let total = crate::commands::kms::count_csv_rows(&args.csv)?;
-    let rows = bulk::read_rows(&args.csv).map_err(bulk::workflow_error)?;
-    let mut progress = Progress::new("import-csv", total, ctx.printer);
-    let mut watch = Watch {
-        progress: &mut progress,
-        printer: ctx.printer,
-    };
+    let (rows, mut progress) = bulk::open(ctx.printer, &args.csv, "import-csv")?;
     let batch = Batch {
         csv: args.csv.clone(),
         concurrency: args.bulk.concurrency,
@@ -28,11 +21,10 @@ pub(crate) fn import_csv(ctx: &Ctx, args: &SmimeImportArgs) -> Result<()> {
         batch,
         args.set_default,
         rows,
-        &mut watch,
+        &mut progress,
         args.bulk.report.as_deref(),
         bulk::interrupted(),
-    ))?
-    .map_err(bulk::workflow_error)?;
+    ))??;
     progress.finish();
     bulk::finish(ctx.printer, "import-csv", &tally)
 }
@@ -58,23 +50,16 @@ pub(crate) fn rotate(ctx: &Ctx, args: &SmimeRotateArgs) -> Result<()> {
         csv: args.csv.clone(),
         concurrency: args.bulk.concurrency,
     };
-    let total = crate::commands::kms::count_csv_rows(&args.csv)?;
-    let rows = bulk::read_rows(&args.csv).map_err(bulk::workflow_error)?;
-    let mut progress = Progress::new("rotate", total, ctx.printer);
-    let mut watch = Watch {
-        progress: &mut progress,
-        printer: ctx.printer,
-    };
+    let (rows, mut progress) = bulk::open(ctx.printer, &args.csv, "rotate")?;
     let tally = block_on(smime::rotate(
         gmail,
         batch,
         rotation,
         rows,
-        &mut watch,
+        &mut progress,
         args.bulk.report.as_deref(),
         bulk::interrupted(),
-    ))?
-    .map_err(bulk::workflow_error)?;
+    ))??;
     progress.finish();
     let label = if args.dry_run {
         "rotate (dry run)"
