@@ -8,8 +8,6 @@ use mailpki_workflows::batch::Tally;
 use mailpki_workflows::rows::{ReportRow, UserRow};
 use serde_json::json;
 
-pub(crate) use mailpki_workflows::rows::strip_bom;
-
 use crate::output::Printer;
 use crate::progress::Progress;
 
@@ -19,7 +17,7 @@ pub(crate) fn open(
     csv: &Path,
     label: &'static str,
 ) -> Result<(impl Iterator<Item = Result<UserRow, ReportRow>>, Progress)> {
-    let total = crate::commands::kms::count_csv_rows(csv)?;
+    let total = mailpki_workflows::rows::count_rows(csv)?;
     let rows = mailpki_workflows::rows::read_rows(csv)?;
     Ok((rows, Progress::new(label, total, printer)))
 }

@@ -1,10 +1,7 @@
 //! Files the user names, read and written defensively: inputs are read up to a size cap (a
 //! device such as `/dev/zero`, or a wrong path to a huge file, ends in an error instead of
-//! filling memory), files inside an output folder are opened without following symbolic
-//! links, secrets read from files readable by others draw a warning, and CSV fields that a
-//! spreadsheet would run as a formula are written as text.
+//! filling memory), and secrets read from files readable by others draw a warning.
 
-use std::fs::{File, OpenOptions};
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -24,17 +21,6 @@ pub(crate) fn read_text(path: &Path) -> Result<Zeroizing<String>> {
     }
 }
 
-/// Opens `path` with `options`, refusing a symbolic link in its last component (so that a
-/// link planted in an output folder cannot send our writes elsewhere).
-pub(crate) fn open_no_follow(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    options.open(path)
-}
-
 /// Warns when a file holding a secret can be read by other users.
 pub(crate) fn warn_if_readable_by_others(path: &Path, what: &str) {
     #[cfg(unix)]
@@ -52,8 +38,6 @@ pub(crate) fn warn_if_readable_by_others(path: &Path, what: &str) {
     #[cfg(not(unix))]
     let _ = (path, what);
 }
-
-pub(crate) use mailpki_workflows::rows::{csv_safe, csv_unescape};
 
 #[cfg(test)]
 mod tests {

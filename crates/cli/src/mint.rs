@@ -5,7 +5,6 @@
 use anyhow::Result;
 use mailpki_issuance::Severity;
 use mailpki_kms::{IssuerRef, MintProfile};
-pub(crate) use mailpki_kms::{KeyChoice, Minted, Minter};
 
 use crate::args::{IssuerArgs, ProfileArgs};
 use crate::output::Printer;

@@ -224,6 +224,17 @@ pub fn replace_private_file(path: &Path, data: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).map_err(StoreError::io(path))
 }
 
+/// Opens `path` with `options`, refusing a symbolic link in its last component (so that a
+/// link planted in an output folder cannot send writes elsewhere).
+pub fn open_no_follow(path: &Path, options: &mut fs::OpenOptions) -> std::io::Result<fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
 /// Creates a folder and its missing parents; new folders get mode 0700.
 pub fn create_private_dir(path: &Path) -> Result<()> {
     let mut builder = fs::DirBuilder::new();

@@ -24,8 +24,8 @@ pub use codec::{
     is_self_signed, issued_by, key_algorithm, parse as parse_bundle, pkcs7_pem, spki_sha256,
 };
 pub use crypto::{
-    MasterKeySource, create_private_dir, cse_unwrap, cse_wrap, replace_private_file,
-    write_private_file,
+    MasterKeySource, create_private_dir, cse_unwrap, cse_wrap, open_no_follow,
+    replace_private_file, write_private_file,
 };
 pub use error::{Result, StoreError};
 pub use model::{

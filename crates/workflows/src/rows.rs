@@ -98,6 +98,11 @@ pub fn rows_of<R: std::io::Read>(input: R) -> impl Iterator<Item = Result<UserRo
         })
 }
 
+/// How many rows [`read_rows`] yields (users and bad rows), for a progress bar's length.
+pub fn count_rows(path: &Path) -> Result<u64> {
+    Ok(read_rows(path)?.count() as u64)
+}
+
 /// Spreadsheets save CSV with a UTF-8 byte order mark before the first field.
 #[must_use]
 pub fn strip_bom(field: &str) -> &str {

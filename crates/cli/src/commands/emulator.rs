@@ -5,7 +5,7 @@ use mailpki_emulator::{Config, Emulator, default_scopes};
 use mailpki_store::replace_private_file;
 
 use super::Ctx;
-use super::google::block_on;
+use super::block_on;
 use crate::args::EmulatorServeArgs;
 
 pub(crate) fn serve(ctx: &Ctx, args: &EmulatorServeArgs) -> Result<()> {

@@ -70,6 +70,17 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Runs async workflow and client code from the synchronous commands. Multi-threaded: the
+/// workflows run blocking store calls in `block_in_place`.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(future))
+}
+
 /// Reads a password from the flag, the environment (through clap) or a file.
 pub(crate) fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>> {
     if let Some(password) = &args.password {

@@ -12,7 +12,7 @@ use mailpki_store::{ApiToken, AuditFilter, escape, rfc3339};
 use serde_json::json;
 
 use super::Ctx;
-use super::google::block_on;
+use super::block_on;
 use crate::args::{AuditArgs, ServerCommand, ServerServeArgs, TokenCommand};
 
 pub(crate) fn run(ctx: &Ctx, command: ServerCommand) -> Result<()> {

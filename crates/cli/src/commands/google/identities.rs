@@ -3,9 +3,10 @@
 use anyhow::Result;
 use mailpki_gmail::types::{CseIdentity, SignAndEncryptKeyPairs};
 
-use super::{block_on, client};
+use super::client;
 use crate::args::{IdentityArgs, IdentityEmailArgs, UserArgs};
 use crate::commands::Ctx;
+use crate::commands::block_on;
 
 fn describe(identity: &CseIdentity) -> String {
     let email = identity.email_address.as_deref().unwrap_or("?");

@@ -12,8 +12,9 @@ use mailpki_store::replace_private_file;
 use openssl::x509::X509;
 use zeroize::Zeroizing;
 
-use super::{block_on, client};
+use super::client;
 use crate::args::{KeyPairCreateArgs, KeyPairIdArgs, UserArgs};
+use crate::commands::block_on;
 use crate::commands::{Ctx, read_input};
 
 fn describe(kp: &CseKeyPair) -> String {

@@ -8,7 +8,7 @@ mod smime_bulk;
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mailpki_gmail::{DEFAULT_API_URL, GmailClient, ServiceAccountKey, TokenSource};
 
 use super::Ctx;
@@ -52,16 +52,6 @@ pub(crate) fn run(ctx: &Ctx, command: GoogleCommand) -> Result<()> {
         GoogleCommand::SendAs(SendAsCommand::List(args)) => smime::send_as_list(ctx, &args),
         GoogleCommand::Onboard(args) => onboard::run(ctx, &args),
     }
-}
-
-/// Runs async client code from the synchronous commands.
-pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(future))
 }
 
 /// The Gmail client: key file from the flag, environment or `[google] service_account_key`;

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::{block_on, client};
+use super::client;
 use crate::args::OnboardArgs;
 use crate::bulk;
 use crate::commands::Ctx;
+use crate::commands::block_on;
 
 pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
     let kacls_uri = args

@@ -6,8 +6,9 @@ use mailpki_issuance::EmailAddress;
 use mailpki_workflows::smime;
 use secrecy::SecretString;
 
-use super::{block_on, client};
+use super::client;
 use crate::args::{SmimeAddressArgs, SmimeIdArgs, SmimeInsertArgs, UserArgs};
+use crate::commands::block_on;
 use crate::commands::{Ctx, read_input};
 
 fn send_as(args: &SmimeAddressArgs) -> &str {

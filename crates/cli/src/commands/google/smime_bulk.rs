@@ -4,10 +4,11 @@
 use anyhow::Result;
 use mailpki_workflows::smime::{self, Batch, Issuing, Rotation};
 
-use super::{block_on, client};
+use super::client;
 use crate::args::{SmimeImportArgs, SmimeRotateArgs};
 use crate::bulk;
 use crate::commands::Ctx;
+use crate::commands::block_on;
 
 pub(crate) fn import_csv(ctx: &Ctx, args: &SmimeImportArgs) -> Result<()> {
     let gmail = client(ctx, &args.bulk.google)?;

@@ -4,8 +4,6 @@ mod access_rights;
 mod attributes;
 mod certify;
 mod certify_batch;
-
-pub(crate) use certify_batch::count_lines as count_csv_rows;
 mod export;
 mod import;
 mod lifecycle;
