@@ -14,6 +14,7 @@ mod model;
 mod postgres;
 mod row;
 mod schema;
+mod sql;
 mod sqlite;
 mod store;
 mod text;

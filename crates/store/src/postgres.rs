@@ -18,6 +18,7 @@ use crate::model::{
     Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, Material, ObjectFilter, ObjectRecord,
     Operation, State,
 };
+use crate::sql;
 
 /// Also the advisory lock key under which migrations run.
 const APPLICATION_ID: i64 = 0x4D50_4B49;
@@ -264,11 +265,7 @@ fn insert_record(tx: &mut Transaction<'_>, r: &ObjectRecord) -> Result<()> {
     let c = r.certificate.as_ref();
     let length = r.length.map(i64::from);
     let inserted = tx.execute(
-        "INSERT INTO objects (uid, object_type, state, algorithm, length, owner, created, updated,
-            material, sealed, spki_sha256, revocation_reason, subject, issuer, subject_hash,
-            issuer_hash, serial, not_before, not_after, fingerprint, is_ca)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-            $19, $20, $21)",
+        sql::INSERT_OBJECT.postgres(),
         &[
             &r.uid,
             &r.object_type.as_str(),
@@ -302,10 +299,7 @@ fn insert_record(tx: &mut Transaction<'_>, r: &ObjectRecord) -> Result<()> {
         }
     }
     for tag in &r.tags {
-        tx.execute(
-            "INSERT INTO tags (uid, tag) VALUES ($1, $2)",
-            &[&r.uid, tag],
-        )?;
+        tx.execute(sql::INSERT_TAG.postgres(), &[&r.uid, tag])?;
     }
     for (link, target) in &r.links {
         set_link(tx, &r.uid, *link, target)?;
@@ -314,11 +308,7 @@ fn insert_record(tx: &mut Transaction<'_>, r: &ObjectRecord) -> Result<()> {
 }
 
 fn set_link(tx: &mut Transaction<'_>, uid: &str, link: LinkType, target: &str) -> Result<()> {
-    tx.execute(
-        "INSERT INTO links (uid, link_type, target) VALUES ($1, $2, $3)
-         ON CONFLICT (uid, link_type) DO UPDATE SET target = excluded.target",
-        &[&uid, &link.as_str(), &target],
-    )?;
+    tx.execute(sql::SET_LINK.postgres(), &[&uid, &link.as_str(), &target])?;
     Ok(())
 }
 
@@ -332,8 +322,6 @@ fn parse_operations(uid: &str, ops: &[String]) -> Result<Vec<Operation>> {
         })
         .collect()
 }
-
-const TOKEN_COLUMNS: &str = "id, user_name, created, created_by, expires, revoked";
 
 fn read_token(r: &Row) -> Result<ApiToken> {
     Ok(ApiToken {
@@ -350,8 +338,8 @@ impl Backend for PostgresBackend {
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         self.in_transaction(|tx| {
             for uid in &batch.remove {
-                tx.execute("DELETE FROM links WHERE target = $1", &[uid])?;
-                tx.execute("DELETE FROM objects WHERE uid = $1", &[uid])?;
+                tx.execute(sql::DELETE_LINKS_TO.postgres(), &[uid])?;
+                tx.execute(sql::DELETE_OBJECT.postgres(), &[uid])?;
             }
             for record in &batch.insert {
                 insert_record(tx, record)?;
@@ -387,10 +375,9 @@ impl Backend for PostgresBackend {
     }
 
     fn linked_from(&self, target: &str, link: LinkType) -> Result<Vec<String>> {
-        let rows = self.conn()?.query(
-            "SELECT uid FROM links WHERE target = $1 AND link_type = $2 ORDER BY uid",
-            &[&target, &link.as_str()],
-        )?;
+        let rows = self
+            .conn()?
+            .query(sql::LINKED_FROM.postgres(), &[&target, &link.as_str()])?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
@@ -403,11 +390,9 @@ impl Backend for PostgresBackend {
         now: i64,
     ) -> Result<()> {
         let sql = if wipe {
-            "UPDATE objects SET state = $2, revocation_reason = coalesce($3, revocation_reason),
-                updated = $4, material = NULL WHERE uid = $1"
+            sql::SET_STATE_WIPE.postgres()
         } else {
-            "UPDATE objects SET state = $2, revocation_reason = coalesce($3, revocation_reason),
-                updated = $4 WHERE uid = $1"
+            sql::SET_STATE.postgres()
         };
         let changed = self
             .conn()?
@@ -423,15 +408,9 @@ impl Backend for PostgresBackend {
     fn add_tags(&self, uid: &str, tags: &[String], now: i64) -> Result<()> {
         self.in_transaction(|tx| {
             for tag in tags {
-                tx.execute(
-                    "INSERT INTO tags (uid, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&uid, tag],
-                )?;
+                tx.execute(sql::ADD_TAG.postgres(), &[&uid, tag])?;
             }
-            tx.execute(
-                "UPDATE objects SET updated = $2 WHERE uid = $1",
-                &[&uid, &now],
-            )?;
+            tx.execute(sql::TOUCH_OBJECT.postgres(), &[&uid, &now])?;
             Ok(())
         })
     }
@@ -453,10 +432,9 @@ impl Backend for PostgresBackend {
         granted: bool,
     ) -> Result<()> {
         let sql = if granted {
-            "INSERT INTO grants (uid, grantee, operation) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING"
+            sql::GRANT.postgres()
         } else {
-            "DELETE FROM grants WHERE uid = $1 AND grantee = $2 AND operation = $3"
+            sql::UNGRANT.postgres()
         };
         self.in_transaction(|tx| {
             for op in operations {
@@ -525,39 +503,31 @@ impl Backend for PostgresBackend {
         now: i64,
     ) -> Result<()> {
         self.conn()?.execute(
-            "INSERT INTO journal (batch, subject, step, value, updated) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (batch, subject, step)
-             DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            sql::JOURNAL_SET.postgres(),
             &[&batch, &subject, &step, &value, &now],
         )?;
         Ok(())
     }
 
     fn journal_get(&self, batch: &str, subject: &str) -> Result<BTreeMap<String, String>> {
-        let rows = self.conn()?.query(
-            "SELECT step, value FROM journal WHERE batch = $1 AND subject = $2",
-            &[&batch, &subject],
-        )?;
+        let rows = self
+            .conn()?
+            .query(sql::JOURNAL_GET.postgres(), &[&batch, &subject])?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<String>> {
-        let row = self
-            .conn()?
-            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?;
+        let row = self.conn()?.query_opt(sql::META_GET.postgres(), &[&key])?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     fn meta_init(&self, key: &str, value: &str) -> Result<String> {
         self.in_transaction(|tx| {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&key, &value],
-            )?;
+            tx.execute(sql::META_INIT.postgres(), &[&key, &value])?;
             Ok(tx
-                .query_one("SELECT value FROM meta WHERE key = $1", &[&key])?
+                .query_one(sql::META_GET.postgres(), &[&key])?
                 .try_get(0)?)
         })
     }
@@ -573,25 +543,16 @@ impl Backend for PostgresBackend {
                 let uid: String = row.try_get(0)?;
                 let sealed: Vec<u8> = row.try_get(1)?;
                 let resealed = reseal(&uid, &sealed)?;
-                tx.execute(
-                    "UPDATE objects SET material = $2 WHERE uid = $1",
-                    &[&uid, &resealed],
-                )?;
+                tx.execute(sql::RESEAL.postgres(), &[&uid, &resealed])?;
             }
-            tx.execute(
-                "UPDATE meta SET value = $1 WHERE key = 'key_check'",
-                &[&key_check],
-            )?;
+            tx.execute(sql::SET_KEY_CHECK.postgres(), &[&key_check])?;
             Ok(rows.len())
         })
     }
 
     fn audit_append(&self, entries: &[AuditEntry]) -> Result<()> {
         self.in_transaction(|tx| {
-            let stmt = tx.prepare(
-                "INSERT INTO audit (at, actor, operation, object, outcome, detail, via)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )?;
+            let stmt = tx.prepare(sql::AUDIT_APPEND.postgres())?;
             for e in entries {
                 tx.execute(
                     &stmt,
@@ -634,8 +595,7 @@ impl Backend for PostgresBackend {
 
     fn token_insert(&self, t: &ApiToken, secret_hash: &str) -> Result<()> {
         let inserted = self.conn()?.execute(
-            "INSERT INTO api_tokens (id, user_name, secret_hash, created, created_by, expires)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            sql::TOKEN_INSERT.postgres(),
             &[
                 &t.id,
                 &t.user,
@@ -655,28 +615,21 @@ impl Backend for PostgresBackend {
 
     fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
         self.conn()?
-            .query_opt(
-                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = $1"),
-                &[&secret_hash],
-            )?
+            .query_opt(sql::TOKEN_BY_HASH.postgres(), &[&secret_hash])?
             .as_ref()
             .map(read_token)
             .transpose()
     }
 
     fn token_revoke(&self, id: &str, now: i64) -> Result<bool> {
-        let changed = self.conn()?.execute(
-            "UPDATE api_tokens SET revoked = $2 WHERE id = $1 AND revoked IS NULL",
-            &[&id, &now],
-        )?;
+        let changed = self
+            .conn()?
+            .execute(sql::TOKEN_REVOKE.postgres(), &[&id, &now])?;
         Ok(changed > 0)
     }
 
     fn token_list(&self) -> Result<Vec<ApiToken>> {
-        let rows = self.conn()?.query(
-            &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created, id"),
-            &[],
-        )?;
+        let rows = self.conn()?.query(sql::TOKEN_LIST.postgres(), &[])?;
         rows.iter().map(read_token).collect()
     }
 }

@@ -17,6 +17,7 @@ use crate::model::{
     Operation, State,
 };
 use crate::row::RawRow;
+use crate::sql;
 
 /// "MPKI" — marks a SQLite file as a mailpki store.
 const APPLICATION_ID: i64 = 0x4D50_4B49;
@@ -209,11 +210,7 @@ fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
     };
     let c = r.certificate.as_ref();
     let inserted = tx.execute(
-        "INSERT INTO objects (uid, object_type, state, algorithm, length, owner, created, updated,
-            material, sealed, spki_sha256, revocation_reason, subject, issuer, subject_hash,
-            issuer_hash, serial, not_before, not_after, fingerprint, is_ca)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21)",
+        sql::INSERT_OBJECT.sqlite(),
         params![
             r.uid,
             r.object_type.as_str(),
@@ -247,10 +244,7 @@ fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
         }
     }
     for tag in &r.tags {
-        tx.execute(
-            "INSERT INTO tags (uid, tag) VALUES (?1, ?2)",
-            params![r.uid, tag],
-        )?;
+        tx.execute(sql::INSERT_TAG.sqlite(), params![r.uid, tag])?;
     }
     for (link, target) in &r.links {
         set_link(tx, &r.uid, *link, target)?;
@@ -259,11 +253,7 @@ fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
 }
 
 fn set_link(tx: &Transaction<'_>, uid: &str, link: LinkType, target: &str) -> Result<()> {
-    tx.execute(
-        "INSERT INTO links (uid, link_type, target) VALUES (?1, ?2, ?3)
-         ON CONFLICT (uid, link_type) DO UPDATE SET target = excluded.target",
-        params![uid, link.as_str(), target],
-    )?;
+    tx.execute(sql::SET_LINK.sqlite(), params![uid, link.as_str(), target])?;
     Ok(())
 }
 
@@ -283,8 +273,8 @@ impl Backend for SqliteBackend {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for uid in &batch.remove {
-            tx.execute("DELETE FROM links WHERE target = ?1", [uid])?;
-            tx.execute("DELETE FROM objects WHERE uid = ?1", [uid])?;
+            tx.execute(sql::DELETE_LINKS_TO.sqlite(), [uid])?;
+            tx.execute(sql::DELETE_OBJECT.sqlite(), [uid])?;
         }
         for record in &batch.insert {
             insert_record(&tx, record)?;
@@ -326,9 +316,7 @@ impl Backend for SqliteBackend {
 
     fn linked_from(&self, target: &str, link: LinkType) -> Result<Vec<String>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT uid FROM links WHERE target = ?1 AND link_type = ?2 ORDER BY uid",
-        )?;
+        let mut stmt = conn.prepare_cached(sql::LINKED_FROM.sqlite())?;
         let ids = stmt
             .query_map(params![target, link.as_str()], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
@@ -344,11 +332,9 @@ impl Backend for SqliteBackend {
         now: i64,
     ) -> Result<()> {
         let sql = if wipe {
-            "UPDATE objects SET state = ?2, revocation_reason = coalesce(?3, revocation_reason),
-                updated = ?4, material = NULL WHERE uid = ?1"
+            sql::SET_STATE_WIPE.sqlite()
         } else {
-            "UPDATE objects SET state = ?2, revocation_reason = coalesce(?3, revocation_reason),
-                updated = ?4 WHERE uid = ?1"
+            sql::SET_STATE.sqlite()
         };
         let conn = self.conn();
         let changed = conn.execute(sql, params![uid, state.as_str(), reason, now])?;
@@ -367,15 +353,9 @@ impl Backend for SqliteBackend {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for tag in tags {
-            tx.execute(
-                "INSERT OR IGNORE INTO tags (uid, tag) VALUES (?1, ?2)",
-                params![uid, tag],
-            )?;
+            tx.execute(sql::ADD_TAG.sqlite(), params![uid, tag])?;
         }
-        tx.execute(
-            "UPDATE objects SET updated = ?2 WHERE uid = ?1",
-            params![uid, now],
-        )?;
+        tx.execute(sql::TOUCH_OBJECT.sqlite(), params![uid, now])?;
         tx.commit()?;
         Ok(())
     }
@@ -396,9 +376,9 @@ impl Backend for SqliteBackend {
         granted: bool,
     ) -> Result<()> {
         let sql = if granted {
-            "INSERT OR IGNORE INTO grants (uid, grantee, operation) VALUES (?1, ?2, ?3)"
+            sql::GRANT.sqlite()
         } else {
-            "DELETE FROM grants WHERE uid = ?1 AND grantee = ?2 AND operation = ?3"
+            sql::UNGRANT.sqlite()
         };
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -456,8 +436,7 @@ impl Backend for SqliteBackend {
         now: i64,
     ) -> Result<()> {
         self.conn().execute(
-            "INSERT INTO journal (batch, subject, step, value, updated) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (batch, subject, step) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            sql::JOURNAL_SET.sqlite(),
             params![batch, subject, step, value, now],
         )?;
         Ok(())
@@ -465,8 +444,7 @@ impl Backend for SqliteBackend {
 
     fn journal_get(&self, batch: &str, subject: &str) -> Result<BTreeMap<String, String>> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT step, value FROM journal WHERE batch = ?1 AND subject = ?2")?;
+        let mut stmt = conn.prepare_cached(sql::JOURNAL_GET.sqlite())?;
         let rows = stmt
             .query_map(params![batch, subject], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
@@ -476,19 +454,15 @@ impl Backend for SqliteBackend {
     fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn()
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .query_row(sql::META_GET.sqlite(), [key], |r| r.get(0))
             .optional()?)
     }
 
     fn meta_init(&self, key: &str, value: &str) -> Result<String> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
-        let stored: String =
-            tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?;
+        tx.execute(sql::META_INIT.sqlite(), params![key, value])?;
+        let stored: String = tx.query_row(sql::META_GET.sqlite(), [key], |r| r.get(0))?;
         tx.commit()?;
         Ok(stored)
     }
@@ -505,15 +479,9 @@ impl Backend for SqliteBackend {
         };
         for (uid, sealed) in &rows {
             let resealed = reseal(uid, sealed)?;
-            tx.execute(
-                "UPDATE objects SET material = ?2 WHERE uid = ?1",
-                params![uid, resealed],
-            )?;
+            tx.execute(sql::RESEAL.sqlite(), params![uid, resealed])?;
         }
-        tx.execute(
-            "UPDATE meta SET value = ?1 WHERE key = 'key_check'",
-            [key_check],
-        )?;
+        tx.execute(sql::SET_KEY_CHECK.sqlite(), [key_check])?;
         tx.commit()?;
         Ok(rows.len())
     }
@@ -522,10 +490,7 @@ impl Backend for SqliteBackend {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO audit (at, actor, operation, object, outcome, detail, via)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
+            let mut stmt = tx.prepare_cached(sql::AUDIT_APPEND.sqlite())?;
             for e in entries {
                 stmt.execute(params![
                     e.at,
@@ -570,8 +535,7 @@ impl Backend for SqliteBackend {
 
     fn token_insert(&self, t: &ApiToken, secret_hash: &str) -> Result<()> {
         let inserted = self.conn().execute(
-            "INSERT INTO api_tokens (id, user_name, secret_hash, created, created_by, expires)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            sql::TOKEN_INSERT.sqlite(),
             params![
                 t.id,
                 t.user,
@@ -592,35 +556,26 @@ impl Backend for SqliteBackend {
     fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
         Ok(self
             .conn()
-            .query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = ?1"),
-                [secret_hash],
-                read_token,
-            )
+            .query_row(sql::TOKEN_BY_HASH.sqlite(), [secret_hash], read_token)
             .optional()?)
     }
 
     fn token_revoke(&self, id: &str, now: i64) -> Result<bool> {
-        let changed = self.conn().execute(
-            "UPDATE api_tokens SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
-            params![id, now],
-        )?;
+        let changed = self
+            .conn()
+            .execute(sql::TOKEN_REVOKE.sqlite(), params![id, now])?;
         Ok(changed > 0)
     }
 
     fn token_list(&self) -> Result<Vec<ApiToken>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created, id"
-        ))?;
+        let mut stmt = conn.prepare_cached(sql::TOKEN_LIST.sqlite())?;
         let rows = stmt
             .query_map([], read_token)?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 }
-
-const TOKEN_COLUMNS: &str = "id, user_name, created, created_by, expires, revoked";
 
 fn read_token(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
     Ok(ApiToken {
