@@ -489,6 +489,18 @@ redacted_debug!(TokenReply { token } secret { secret });
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn error_codes_are_their_wire_words_and_unknown_ones_are_other() {
+        use super::ErrorCode;
+        for code in ErrorCode::SENT {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        }
+        let newer: ErrorCode = serde_json::from_str("\"quota_exceeded\"").unwrap();
+        assert_eq!(newer, ErrorCode::Other);
+    }
+
     use super::*;
 
     #[test]
@@ -533,6 +545,68 @@ pub struct ErrorReply {
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct ErrorBody {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
+}
+
+/// The machine-readable reason of an error reply; `openapi.json` lists the same words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    InvalidRequest,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    AlreadyExists,
+    InUse,
+    FailedPrecondition,
+    TooLarge,
+    UnsupportedMediaType,
+    NonCompliant,
+    TooManyFailures,
+    Unavailable,
+    Internal,
+    /// A code this client does not know (a newer server), or a reply that was not the API's.
+    #[serde(other)]
+    Other,
+}
+
+impl ErrorCode {
+    /// Every code a server sends.
+    pub const SENT: [Self; 13] = [
+        Self::InvalidRequest,
+        Self::Unauthenticated,
+        Self::PermissionDenied,
+        Self::NotFound,
+        Self::AlreadyExists,
+        Self::InUse,
+        Self::FailedPrecondition,
+        Self::TooLarge,
+        Self::UnsupportedMediaType,
+        Self::NonCompliant,
+        Self::TooManyFailures,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::Unauthenticated => "unauthenticated",
+            Self::PermissionDenied => "permission_denied",
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::InUse => "in_use",
+            Self::FailedPrecondition => "failed_precondition",
+            Self::TooLarge => "too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::NonCompliant => "non_compliant",
+            Self::TooManyFailures => "too_many_failures",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+            Self::Other => "other",
+        }
+    }
 }

@@ -163,7 +163,7 @@ impl RemoteKms {
                 },
                 Err(_) => KmsError::Remote {
                     status,
-                    code: "http".to_owned(),
+                    code: crate::api::ErrorCode::Other,
                     message: format!("the KMS server answered HTTP {status}"),
                 },
             });

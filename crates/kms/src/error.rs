@@ -60,7 +60,7 @@ pub enum KmsError {
     #[error("{message}")]
     Remote {
         status: u16,
-        code: String,
+        code: crate::api::ErrorCode,
         message: String,
     },
 

@@ -7,13 +7,15 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mailpki_kms::KmsError;
-use mailpki_kms::api::{ErrorBody, ErrorReply};
+use mailpki_kms::api::{ErrorBody, ErrorCode, ErrorReply};
 use mailpki_store::StoreError;
 
 #[derive(Debug)]
 pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
-    pub(crate) code: &'static str,
+    /// `None` for the key service's refusals, which answer in Google's format and are only
+    /// audited here.
+    pub(crate) code: Option<ErrorCode>,
     pub(crate) message: String,
     /// A refusal answered as "not found" (the caller holds no right on the object): audited as
     /// a denial all the same.
@@ -21,10 +23,20 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            code,
+            code: Some(code),
+            message: message.into(),
+            denied: false,
+        }
+    }
+
+    /// A key service refusal, for the audit log.
+    pub(crate) fn key_service(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: None,
             message: message.into(),
             denied: false,
         }
@@ -33,27 +45,31 @@ impl ApiError {
     pub(crate) fn too_many_failures() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
+            ErrorCode::TooManyFailures,
             "too many failed authentications from this address; try again in a minute",
         )
     }
 
     pub(crate) fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            message,
+        )
     }
 
     pub(crate) fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "permission_denied", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::PermissionDenied, message)
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
     }
 
     pub(crate) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; the server log has the details",
         )
     }
@@ -71,29 +87,29 @@ impl ApiError {
 fn from_store(e: &StoreError) -> ApiError {
     use StatusCode as S;
     let (status, code) = match e {
-        StoreError::NotFound { .. } => (S::NOT_FOUND, "not_found"),
+        StoreError::NotFound { .. } => (S::NOT_FOUND, ErrorCode::NotFound),
         StoreError::Hidden { .. } => {
-            let mut e = ApiError::new(S::NOT_FOUND, "not_found", e.to_string());
+            let mut e = ApiError::new(S::NOT_FOUND, ErrorCode::NotFound, e.to_string());
             e.denied = true;
             return e;
         }
-        StoreError::AlreadyExists { .. } => (S::CONFLICT, "already_exists"),
+        StoreError::AlreadyExists { .. } => (S::CONFLICT, ErrorCode::AlreadyExists),
         StoreError::PermissionDenied { .. } | StoreError::NotOwner { .. } => {
-            (S::FORBIDDEN, "permission_denied")
+            (S::FORBIDDEN, ErrorCode::PermissionDenied)
         }
-        StoreError::InUse { .. } => (S::CONFLICT, "in_use"),
+        StoreError::InUse { .. } => (S::CONFLICT, ErrorCode::InUse),
         StoreError::Destroyed { .. } | StoreError::NotActive { .. } => {
-            (S::CONFLICT, "failed_precondition")
+            (S::CONFLICT, ErrorCode::FailedPrecondition)
         }
         StoreError::Unavailable { .. } => {
             tracing::error!(error = %e, "database unavailable");
             return ApiError::new(
                 S::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "the database is unavailable; nothing was changed, retry later",
             );
         }
-        e if e.is_user_error() => (S::BAD_REQUEST, "invalid_request"),
+        e if e.is_user_error() => (S::BAD_REQUEST, ErrorCode::InvalidRequest),
         e => {
             tracing::error!(error = %e, source = ?std::error::Error::source(e), "store failure");
             return ApiError::internal();
@@ -136,9 +152,11 @@ impl From<KmsError> for ApiError {
                 }
             },
             KmsError::EndEntityOnly { .. } => ApiError::forbidden(e.to_string()),
-            KmsError::Refused(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "non_compliant", chain(&e))
-            }
+            KmsError::Refused(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::NonCompliant,
+                chain(&e),
+            ),
             _ if e.is_user_error() => ApiError::bad_request(chain(&e)),
             _ => {
                 tracing::error!(error = %chain(&e), "request failed");
@@ -154,7 +172,7 @@ impl IntoResponse for ApiError {
             self.status,
             Json(ErrorReply {
                 error: ErrorBody {
-                    code: self.code.to_owned(),
+                    code: self.code.unwrap_or(ErrorCode::Internal),
                     message: self.message,
                 },
             }),

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mailpki_kms::api::{
     AccessBody, CertifyBody, CseCertificate, CseKeyPairBody, CseKeyPairReply, DestroyBody,
-    ExportBody, ExportReply, IdReply, ImportBody, JournalBody, RevokeBody, SearchBody,
+    ErrorCode, ExportBody, ExportReply, IdReply, ImportBody, JournalBody, RevokeBody, SearchBody,
     SymmetricKeyBody, TagsBody, TokenBody, WhoAmI, WrapBody, WrapReply, routes,
 };
 use mailpki_kms::{KmsError, ops};
@@ -40,9 +40,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             Err(rejection) => {
                 let status = rejection.status();
                 let code = match &rejection {
-                    JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-                    _ if status == StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-                    _ => "invalid_request",
+                    JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType,
+                    _ if status == StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+                    _ => ErrorCode::InvalidRequest,
                 };
                 Err(ApiError::new(status, code, rejection.body_text()))
             }
@@ -602,7 +602,7 @@ async fn token_revoke(
     } else {
         Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "no live API token with that ID",
         ))
     }
@@ -640,7 +640,11 @@ async fn audit_log(
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint",
+    )
 }
 
 pub(crate) fn router(state: AppState, max_body: usize) -> Router {
@@ -704,5 +708,17 @@ mod tests {
             ROUTES.len(),
             "openapi.json documents routes that do not exist"
         );
+    }
+
+    #[test]
+    fn the_openapi_document_lists_every_error_code() {
+        let doc: serde_json::Value = serde_json::from_str(crate::OPENAPI).unwrap();
+        let listed = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+            ["enum"];
+        let sent: Vec<&str> = mailpki_kms::api::ErrorCode::SENT
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(listed, &serde_json::json!(sent));
     }
 }

@@ -125,7 +125,7 @@ pub(super) async fn record(
             tracing::warn!(user = %who_shown, operation, object = ?object_shown, status = e.status.as_u16(), reason = %excerpt(&e.message, 240), "kacls refused");
         }
     }
-    let outcome = result.map_err(|e| ApiError::new(e.status, "kacls", e.message.clone()));
+    let outcome = result.map_err(|e| ApiError::key_service(e.status, e.message.clone()));
     app.audit(who, operation, object.as_deref(), outcome.as_ref().copied())
         .await;
 }
