@@ -228,4 +228,17 @@ fn a_csv_saved_by_a_spreadsheet_works() {
     let report = batch(&env, &key, &path).ok().json();
     assert_eq!(report["minted"], 2);
     assert_eq!(report["failed"].as_array().unwrap().len(), 0);
+
+    // European Excel: semicolons, the header's own words, CRLF; a bad row names its line.
+    let path = env.path("excel.csv");
+    std::fs::write(
+        &path,
+        "\u{feff}Email Address;Subject;Password\r\nuser5@example.com;\"CN=Five, O=Org\";pw5\r\n\r\nnot-an-address;;pw\r\nuser6@example.com;;pw6\r\n",
+    )
+    .unwrap();
+    let report = batch(&env, &key, &path).fails(1).json();
+    assert_eq!(report["minted"], 2, "{report}");
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(failed[0]["line"], 4, "{report}");
 }

@@ -62,13 +62,17 @@ fn org_with(count: usize, extra: &str, on_server: bool) -> Org {
 
 impl Org {
     fn onboard(&self) -> mailpki_test_support::Run {
+        self.onboard_reporting_to("report.json")
+    }
+
+    fn onboard_reporting_to(&self, report: &str) -> mailpki_test_support::Run {
         self.emulator
             .run(&self.env, "--json google onboard --concurrency 4 --cse-key-id cse_key --kacls-url https://k.example.com -i")
             .arg(&self.issuer_key)
             .then("--csv")
             .arg(&self.csv)
             .then("--report")
-            .arg(self.env.path("report.json"))
+            .arg(self.env.path(report))
     }
 
     fn in_gmail(&self) -> BTreeMap<String, (usize, usize)> {
@@ -108,6 +112,17 @@ fn a_csv_is_onboarded_through_faults_with_a_report() {
             .unwrap()
             .contains("Invalid email or User ID")
     );
+    // The single command's hint, in the batch's row too.
+    assert!(
+        row("ghost@example.com")["detail"]["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("does not exist in the domain")),
+        "{}",
+        row("ghost@example.com")
+    );
+    // Rows in the CSV's order, whatever order the users finished in.
+    let lines: Vec<u64> = rows.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
     assert!(rows.iter().any(|r| {
         r["detail"]["reason"]
             .as_str()
@@ -121,10 +136,29 @@ fn a_csv_is_onboarded_through_faults_with_a_report() {
         .count();
     assert_eq!(retried, 5, "every injected fault was retried");
 
-    // A re-run skips everyone: nothing is uploaded twice.
-    let again = o.onboard().fails(1).json();
+    // A re-run skips everyone: nothing is uploaded twice. Its CSV report is flat, one column
+    // per fact, for a spreadsheet.
+    let again = o.onboard_reporting_to("report.csv").fails(1).json();
     assert_eq!(again["skipped"], 8);
     o.assert_each_user_once(8);
+    let csv = std::fs::read_to_string(o.env.path("report.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "line,user,outcome,certificate_id,key_pair_id,smime_id,send_as,serial_number,not_after,action,reason,hint"
+        )
+    );
+    let ghost = lines
+        .clone()
+        .find(|l| l.contains("ghost@example.com"))
+        .unwrap();
+    assert!(
+        ghost.contains(",failed,") && ghost.contains("does not exist in the domain"),
+        "{ghost}"
+    );
+    assert!(!csv.contains('{'), "no JSON inside a cell: {csv}");
+    assert_eq!(lines.count(), 11);
 }
 
 #[test]

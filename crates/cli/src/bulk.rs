@@ -34,14 +34,24 @@ pub(crate) async fn interrupted() {
 #[error("some users are not ready yet")]
 pub(crate) struct RetryLater;
 
+/// Says what went wrong with one user, and the hint when there is one.
+pub(crate) fn warn_row(printer: Printer, row: &ReportRow, outcome: Option<&str>) {
+    let reason = row.detail["reason"].as_str().unwrap_or_default();
+    let outcome = outcome.map(|o| format!("{o}: ")).unwrap_or_default();
+    let hint = row.detail["hint"]
+        .as_str()
+        .map(|h| format!("\n  hint: {h}"))
+        .unwrap_or_default();
+    printer.warn(&format!(
+        "line {} ({}): {outcome}{reason}{hint}",
+        row.line, row.user
+    ));
+}
+
 /// Prints the summary and the rows that need attention; fails when any user did.
 pub(crate) fn finish(printer: Printer, label: &str, tally: &Tally) -> Result<()> {
     for r in &tally.problems {
-        let reason = r.detail["reason"].as_str().unwrap_or_default();
-        printer.warn(&format!(
-            "line {} ({}): {}: {reason}",
-            r.line, r.user, r.outcome
-        ));
+        warn_row(printer, r, Some(r.outcome));
     }
     printer.print(
         format!(

@@ -4,6 +4,7 @@
 //! the CLI) stops new users while those in flight finish. Each workflow's per-user work records
 //! its steps in the store's journal, so a re-run resumes where it stopped.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Mutex;
@@ -68,8 +69,31 @@ pub enum Outcome {
     Done(Value),
     Skipped(String),
     /// Google is not ready for the user yet (CSE still propagating): not a failure.
-    RetryLater(String),
-    Failed(String),
+    RetryLater(Problem),
+    Failed(Problem),
+}
+
+/// Why a user's work did not finish, and what to do about it.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub reason: String,
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    #[must_use]
+    pub fn of(error: &WorkflowError) -> Self {
+        Self {
+            reason: describe(error),
+            hint: crate::hints::in_chain(error),
+        }
+    }
+}
+
+impl From<String> for Problem {
+    fn from(reason: String) -> Self {
+        Self { reason, hint: None }
+    }
 }
 
 impl Outcome {
@@ -77,10 +101,17 @@ impl Outcome {
     #[must_use]
     pub fn from_error(error: &WorkflowError) -> Self {
         if error.is_not_ready() {
-            Self::RetryLater(describe(error))
+            Self::RetryLater(Problem::of(error))
         } else {
-            Self::Failed(describe(error))
+            Self::Failed(Problem::of(error))
         }
+    }
+}
+
+fn problem(p: Problem) -> Value {
+    match p.hint {
+        Some(hint) => json!({"reason": p.reason, "hint": hint}),
+        None => json!({"reason": p.reason}),
     }
 }
 
@@ -88,8 +119,8 @@ fn row_of(row: &UserRow, outcome: Outcome) -> (ReportRow, Tick) {
     let (name, detail, tick) = match outcome {
         Outcome::Done(v) => ("done", v, Tick::Done),
         Outcome::Skipped(r) => ("skipped", json!({"reason": r}), Tick::Done),
-        Outcome::RetryLater(r) => ("retry-later", json!({"reason": r}), Tick::RetryLater),
-        Outcome::Failed(r) => ("failed", json!({"reason": r}), Tick::Failed),
+        Outcome::RetryLater(p) => ("retry-later", problem(p), Tick::RetryLater),
+        Outcome::Failed(p) => ("failed", problem(p), Tick::Failed),
     };
     (
         ReportRow {
@@ -126,8 +157,32 @@ impl Tally {
     }
 }
 
-/// Where report rows go as users finish: a JSON array or CSV, written row by row.
-enum Sink {
+/// The CSV report's columns: what every workflow's detail may hold, flat, so a spreadsheet
+/// filters on them. The JSON report keeps each row's detail whole.
+const CSV_COLUMNS: [&str; 12] = [
+    "line",
+    "user",
+    "outcome",
+    "certificate_id",
+    "key_pair_id",
+    "smime_id",
+    "send_as",
+    "serial_number",
+    "not_after",
+    "action",
+    "reason",
+    "hint",
+];
+
+/// Where report rows go: a JSON array or CSV, written in the CSV's order as soon as every
+/// earlier row is known (users finish out of order; the rows wait in `pending` meanwhile).
+struct Sink {
+    format: Format,
+    next: u64,
+    pending: BTreeMap<u64, ReportRow>,
+}
+
+enum Format {
     None,
     Csv(Box<csv::Writer<std::fs::File>>),
     Json { file: std::fs::File, rows: u64 },
@@ -136,42 +191,63 @@ enum Sink {
 impl Sink {
     fn open(path: Option<&Path>) -> Result<Self> {
         use std::io::Write;
-        let Some(path) = path else {
-            return Ok(Self::None);
+        let format = match path {
+            None => Format::None,
+            Some(path) => {
+                mailpki_store::replace_private_file(path, b"")?;
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .map_err(WorkflowError::Report)?;
+                if path.extension().is_some_and(|e| e == "json") {
+                    file.write_all(b"[").map_err(WorkflowError::Report)?;
+                    Format::Json { file, rows: 0 }
+                } else {
+                    let mut writer = csv::Writer::from_writer(file);
+                    writer.write_record(CSV_COLUMNS)?;
+                    Format::Csv(Box::new(writer))
+                }
+            }
         };
-        mailpki_store::replace_private_file(path, b"")?;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(WorkflowError::Report)?;
-        if path.extension().is_some_and(|e| e == "json") {
-            let mut file = file;
-            file.write_all(b"[").map_err(WorkflowError::Report)?;
-            Ok(Self::Json { file, rows: 0 })
-        } else {
-            let mut writer = csv::Writer::from_writer(file);
-            writer.write_record(["line", "user", "outcome", "detail"])?;
-            Ok(Self::Csv(Box::new(writer)))
+        Ok(Self {
+            format,
+            next: 0,
+            pending: BTreeMap::new(),
+        })
+    }
+
+    /// Takes the row at position `seq` of the CSV; writes it and any rows it was holding up.
+    fn add(&mut self, seq: u64, row: &ReportRow) -> Result<()> {
+        if matches!(self.format, Format::None) {
+            return Ok(());
         }
+        self.pending.insert(seq, row.clone());
+        while let Some(row) = self.pending.remove(&self.next) {
+            self.write(&row)?;
+            self.next += 1;
+        }
+        Ok(())
     }
 
     fn write(&mut self, row: &ReportRow) -> Result<()> {
         use std::io::Write;
-        match self {
-            Self::None => {}
-            Self::Csv(writer) => {
-                let detail = row.detail["reason"]
-                    .as_str()
-                    .map_or_else(|| row.detail.to_string(), str::to_owned);
-                writer.write_record([
-                    row.line.to_string(),
-                    csv_safe(&row.user).into_owned(),
-                    row.outcome.to_owned(),
-                    csv_safe(&detail).into_owned(),
-                ])?;
+        match &mut self.format {
+            Format::None => {}
+            Format::Csv(writer) => {
+                let cell = |column: &str| match column {
+                    "line" => row.line.to_string(),
+                    "user" => csv_safe(&row.user).into_owned(),
+                    "outcome" => row.outcome.to_owned(),
+                    key => match &row.detail[key] {
+                        Value::Null => String::new(),
+                        Value::String(text) => csv_safe(text).into_owned(),
+                        other => csv_safe(&other.to_string()).into_owned(),
+                    },
+                };
+                writer.write_record(CSV_COLUMNS.map(cell))?;
                 writer.flush().map_err(WorkflowError::Report)?;
             }
-            Self::Json { file, rows } => {
+            Format::Json { file, rows } => {
                 let separator = if *rows == 0 { "\n" } else { ",\n" };
                 let json =
                     serde_json::to_string(row).map_err(|e| WorkflowError::Report(e.into()))?;
@@ -183,12 +259,17 @@ impl Sink {
         Ok(())
     }
 
-    fn close(self) -> Result<()> {
+    /// Writes what is still held (rows after a user that never finished: interrupted), then
+    /// ends the file.
+    fn close(mut self) -> Result<()> {
         use std::io::Write;
-        match self {
-            Self::None => {}
-            Self::Csv(mut writer) => writer.flush().map_err(WorkflowError::Report)?,
-            Self::Json { mut file, .. } => {
+        for row in std::mem::take(&mut self.pending).into_values() {
+            self.write(&row)?;
+        }
+        match self.format {
+            Format::None => {}
+            Format::Csv(mut writer) => writer.flush().map_err(WorkflowError::Report)?,
+            Format::Json { mut file, .. } => {
                 file.write_all(b"\n]\n").map_err(WorkflowError::Report)?;
             }
         }
@@ -212,34 +293,37 @@ where
 {
     let mut sink = Sink::open(report)?;
     let mut tally = Tally::default();
-    let mut in_flight: JoinSet<(UserRow, Outcome)> = JoinSet::new();
+    let mut in_flight: JoinSet<(u64, UserRow, Outcome)> = JoinSet::new();
     let mut rows = rows.peekable();
+    let mut seq = 0u64;
     let mut stopping = false;
     tokio::pin!(stop);
     loop {
         while !stopping && in_flight.len() < concurrency.max(1) {
+            let this = seq;
             match rows.next() {
                 Some(Ok(row)) => {
                     let task = work(row.clone());
-                    in_flight.spawn(async move { (row, task.await) });
+                    in_flight.spawn(async move { (this, row, task.await) });
                 }
                 Some(Err(bad)) => {
                     observer.finished(Tick::Failed);
-                    sink.write(&bad)?;
+                    sink.add(this, &bad)?;
                     tally.add(bad);
                 }
                 None => break,
             }
+            seq += 1;
         }
         if in_flight.is_empty() {
             break;
         }
         tokio::select! {
             joined = in_flight.join_next() => {
-                if let Some(Ok((row, outcome))) = joined {
+                if let Some(Ok((this, row, outcome))) = joined {
                     let (entry, tick) = row_of(&row, outcome);
                     observer.finished(tick);
-                    sink.write(&entry)?;
+                    sink.add(this, &entry)?;
                     tally.add(entry);
                 }
             }

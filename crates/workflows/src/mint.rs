@@ -36,7 +36,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::batch::{self, Observer, Outcome, Tally};
-use crate::error::{Result, WorkflowError, describe};
+use crate::error::{Result, WorkflowError};
 use crate::onboard::AfterUpload;
 use crate::rows::{ReportRow, UserRow, csv_safe, csv_unescape};
 
@@ -58,7 +58,8 @@ pub struct MintBatch {
     /// The PKCS#12 password of rows without one.
     pub default_password: Option<SecretString>,
     pub pkcs12: Pkcs12Profile,
-    /// Users in flight at once; by default the cores (twice as many through a server).
+    /// Users in flight at once; by default one more than the cores (twice the cores through
+    /// a server).
     pub jobs: Option<usize>,
     /// Run right after each user's certificate is committed (the CLI's crash test hook).
     pub after_commit: Option<AfterUpload>,
@@ -171,8 +172,8 @@ pub async fn run(
             let work = tokio::task::spawn_blocking(move || mint_user(&shared, &row));
             match work.await {
                 Ok(Ok(outcome)) => outcome,
-                Ok(Err(e)) => Outcome::Failed(describe(&e)),
-                Err(e) => Outcome::Failed(format!("the user's task stopped: {e}")),
+                Ok(Err(e)) => Outcome::from_error(&e),
+                Err(e) => Outcome::Failed(format!("the user's task stopped: {e}").into()),
             }
         }
     })
@@ -202,7 +203,9 @@ fn engine(kms: &Kms, batch: &MintBatch, observer: &dyn Observer) -> Result<(Engi
                 minter: Box::new(minter),
                 chain,
             },
-            cores,
+            // One more than the cores: a user being committed (store, file, fsync) leaves its
+            // core to the next user's key generation.
+            cores + 1,
         ));
     }
     let issuer_id = batch
@@ -260,13 +263,6 @@ fn mint_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
     if s.done.contains_key(job.email.as_str()) {
         return Ok(Outcome::Skipped("already in the manifest".to_owned()));
     }
-    if let Some(certificate_id) = committed_earlier(s, &job.email)? {
-        let entry = recover(s, &job, certificate_id)?;
-        s.recovered.fetch_add(1, Ordering::SeqCst);
-        return Ok(Outcome::Done(
-            json!({"certificate_id": entry.certificate_id, "recovered": true}),
-        ));
-    }
     let mut user_tags = s.tags.clone();
     user_tags.push(email_tag(&job.email));
     let entry = match &s.engine {
@@ -285,7 +281,13 @@ fn mint_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
                 job.email.as_str(),
             )?;
             let info = certificate_info(&minted.certificate)?;
+            // The store is asked under the commit lock, after the key generation: no user's
+            // key generation waits on another user's commit. A user committed by an earlier
+            // run (rare: a crash) costs one key generation for nothing.
             let mut manifest = lock(&s.manifest)?;
+            if let Some(certificate_id) = committed_earlier(s, &job.email)? {
+                return recover(s, &mut manifest, &job, certificate_id);
+            }
             let report = s.kms.store_minted(&minted, &user_tags)?;
             let entry = ManifestEntry {
                 certificate_id: report.certificate.unwrap_or_default(),
@@ -297,6 +299,10 @@ fn mint_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
             entry
         }
         Engine::Remote { issuer, profile } => {
+            if let Some(certificate_id) = committed_earlier(s, &job.email)? {
+                let mut manifest = lock(&s.manifest)?;
+                return recover(s, &mut manifest, &job, certificate_id);
+            }
             let body = CertifyBody {
                 issuer: issuer.clone(),
                 profile: profile.as_ref().clone(),
@@ -341,7 +347,12 @@ fn committed_earlier(s: &Shared, email: &EmailAddress) -> Result<Option<String>>
 }
 
 /// Writes the file and the manifest line of a user an earlier run committed.
-fn recover(s: &Shared, job: &Job, certificate_id: String) -> Result<ManifestEntry> {
+fn recover(
+    s: &Shared,
+    manifest: &mut Manifest,
+    job: &Job,
+    certificate_id: String,
+) -> Result<Outcome> {
     let pkcs12 = s.kms.export(&certificate_id, &export_body(s, job))?;
     let attributes = s.kms.attributes(&certificate_id)?;
     let entry = ManifestEntry {
@@ -354,9 +365,11 @@ fn recover(s: &Shared, job: &Job, certificate_id: String) -> Result<ManifestEntr
         not_after: attributes.certificate_not_after.unwrap_or_default(),
         certificate_id,
     };
-    let mut manifest = lock(&s.manifest)?;
-    write_user(&s.batch.out_dir, &mut manifest, job, &entry, &pkcs12)?;
-    Ok(entry)
+    write_user(&s.batch.out_dir, manifest, job, &entry, &pkcs12)?;
+    s.recovered.fetch_add(1, Ordering::SeqCst);
+    Ok(Outcome::Done(
+        json!({"certificate_id": entry.certificate_id, "recovered": true}),
+    ))
 }
 
 fn export_body(s: &Shared, job: &Job) -> ExportBody {

@@ -44,9 +44,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyBatchArgs) -> Result<()> {
 
     let failed = &summary.tally.problems;
     for r in failed {
-        let reason = r.detail["reason"].as_str().unwrap_or_default();
-        ctx.printer
-            .warn(&format!("line {} ({}): {reason}", r.line, r.user));
+        bulk::warn_row(ctx.printer, r, None);
     }
     ctx.printer.print(
         format!(
@@ -62,7 +60,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyBatchArgs) -> Result<()> {
             "minted": summary.minted,
             "recovered": summary.recovered,
             "already_done": summary.already_done,
-            "failed": failed.iter().map(|r| json!({"line": r.line, "email": r.user, "reason": r.detail["reason"]})).collect::<Vec<_>>(),
+            "failed": failed.iter().map(|r| json!({"line": r.line, "email": r.user, "reason": r.detail["reason"], "hint": r.detail["hint"]})).collect::<Vec<_>>(),
             "manifest": summary.manifest,
         }),
     )?;
