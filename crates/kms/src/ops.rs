@@ -1,6 +1,7 @@
-//! The `/v1` operations run against a store for one actor. The server's handlers call these
-//! after authenticating the caller; the CLI's embedded mode calls them directly. Access rights
-//! are the store's to check: nothing here widens what an actor may do.
+//! The `/v1` operations, each in one place: the [`Kms`] method (the embedded store, or the
+//! server's route) and the function that runs it against a store for one actor, which the
+//! server's handlers call too after authenticating the caller. Access rights are the store's
+//! to check: nothing here widens what an actor may do.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -16,8 +17,18 @@ use crate::api::{
     self, AccessBody, CertifyBody, CertifyReply, DestroyBody, ExportBody, Finding, ImportBody,
     KeySource, RevokeBody, SearchBody, SymmetricKeyBody, TokenBody, TokenReply,
 };
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use openssl::x509::X509;
+
+use crate::api::{
+    CseCertificate, CseKeyPairBody, CseKeyPairReply, ExportReply, IdReply, JournalBody, TagsBody,
+    routes,
+};
 use crate::error::{KmsError, Result};
 use crate::mint::{IssuanceDefaults, KeyChoice, Minted, Minter, store_minted};
+use crate::{Kms, Mode, segment};
 
 pub(crate) fn decode(field: &str, data: &str) -> Result<Zeroizing<Vec<u8>>> {
     STANDARD
@@ -262,4 +273,274 @@ pub fn create_api_token(store: &Store, actor: &Actor, body: &TokenBody) -> Resul
         token,
         secret: crate::api::secret(secrecy::ExposeSecret::expose_secret(&secret)),
     })
+}
+
+/// Every `/v1` operation through [`Kms`]: the embedded arm runs the function of the same
+/// name below against the store; the remote arm is the route.
+impl Kms {
+    pub fn create_api_token(&self, body: &TokenBody) -> Result<TokenReply> {
+        match &self.0 {
+            Mode::Embedded(e) => create_api_token(&e.store, &e.actor, body),
+            Mode::Remote(r) => r.post(routes::ADMIN_TOKENS, body),
+        }
+    }
+
+    pub fn api_tokens(&self) -> Result<Vec<mailpki_store::ApiToken>> {
+        match &self.0 {
+            Mode::Embedded(e) => Ok(e.store.api_tokens()?),
+            Mode::Remote(r) => r.get(routes::ADMIN_TOKENS),
+        }
+    }
+
+    pub fn revoke_api_token(&self, id: &str) -> Result<()> {
+        match &self.0 {
+            Mode::Embedded(e) => {
+                if e.store.revoke_api_token(id)? {
+                    Ok(())
+                } else {
+                    Err(KmsError::invalid(format!(
+                        "no live API token with ID `{id}`"
+                    )))
+                }
+            }
+            Mode::Remote(r) => r
+                .call::<(), serde_json::Value>(
+                    "DELETE",
+                    &routes::object(routes::ADMIN_TOKEN, id),
+                    None,
+                )
+                .map(|_| ()),
+        }
+    }
+
+    pub fn audit_log(
+        &self,
+        filter: &mailpki_store::AuditFilter,
+    ) -> Result<Vec<mailpki_store::AuditEntry>> {
+        match &self.0 {
+            Mode::Embedded(e) => Ok(e.store.audit_log(filter)?),
+            Mode::Remote(r) => {
+                let mut query = format!("{}?limit={}", routes::ADMIN_AUDIT, filter.limit);
+                for (key, value) in [("actor", &filter.actor), ("object", &filter.object)] {
+                    if let Some(value) = value {
+                        let _ = write!(query, "&{key}={}", segment(value));
+                    }
+                }
+                r.get(&query)
+            }
+        }
+    }
+
+    pub fn import(&self, body: &ImportBody) -> Result<ImportReport> {
+        match &self.0 {
+            Mode::Embedded(e) => import(&e.store, &e.actor, body),
+            Mode::Remote(r) => r.post(routes::IMPORT, body),
+        }
+    }
+
+    pub fn export(&self, id: &str, body: &ExportBody) -> Result<Zeroizing<Vec<u8>>> {
+        match &self.0 {
+            Mode::Embedded(e) => export(&e.store, &e.actor, id, body),
+            Mode::Remote(r) => {
+                let reply: ExportReply = r.post(&routes::object(routes::EXPORT, id), body)?;
+                STANDARD
+                    .decode(reply.data)
+                    .map(Zeroizing::new)
+                    .map_err(|e| KmsError::Protocol {
+                        reason: format!("export data: {e}"),
+                    })
+            }
+        }
+    }
+
+    /// The certificate `id` followed by its issuers, as far as the store links them.
+    pub fn certificate_chain(&self, id: &str) -> Result<Vec<X509>> {
+        match &self.0 {
+            Mode::Embedded(e) => {
+                let mut chain =
+                    vec![
+                        e.store
+                            .certificate(&e.actor, id, mailpki_store::Operation::Get)?,
+                    ];
+                chain.extend(e.store.chain(&e.actor, id)?);
+                Ok(chain)
+            }
+            Mode::Remote(_) => {
+                let pem = self.export(
+                    id,
+                    &ExportBody {
+                        format: api::ExportFormat::PemChain,
+                        password: None,
+                        legacy: false,
+                    },
+                )?;
+                let chain = X509::stack_from_pem(&pem)?;
+                if chain.is_empty() {
+                    return Err(KmsError::Protocol {
+                        reason: format!("the export of `{id}` holds no certificate"),
+                    });
+                }
+                Ok(chain)
+            }
+        }
+    }
+
+    pub fn attributes(&self, id: &str) -> Result<Attributes> {
+        match &self.0 {
+            Mode::Embedded(e) => Ok(e.store.attributes(&e.actor, id)?),
+            Mode::Remote(r) => r.get(&routes::object(routes::ATTRIBUTES, id)),
+        }
+    }
+
+    pub fn search(&self, body: &SearchBody) -> Result<Vec<Attributes>> {
+        match &self.0 {
+            Mode::Embedded(e) => search(&e.store, &e.actor, body),
+            Mode::Remote(r) => r.post(routes::SEARCH, body),
+        }
+    }
+
+    /// IDs of the live objects carrying every tag.
+    pub fn find_by_tags(&self, tags: &[String]) -> Result<Vec<String>> {
+        match &self.0 {
+            Mode::Embedded(e) => Ok(e.store.find_by_tags(&e.actor, tags)?),
+            Mode::Remote(_) => Ok(self
+                .search(&SearchBody {
+                    tags: tags.to_vec(),
+                    ..SearchBody::default()
+                })?
+                .into_iter()
+                .map(|a| a.unique_identifier)
+                .collect()),
+        }
+    }
+
+    pub fn grant(&self, id: &str, body: &AccessBody) -> Result<()> {
+        match &self.0 {
+            Mode::Embedded(e) => grant(&e.store, &e.actor, id, body),
+            Mode::Remote(r) => r.post(&routes::object(routes::GRANT, id), body),
+        }
+    }
+
+    pub fn revoke_access(&self, id: &str, body: &AccessBody) -> Result<()> {
+        match &self.0 {
+            Mode::Embedded(e) => revoke_access(&e.store, &e.actor, id, body),
+            Mode::Remote(r) => r.post(&routes::object(routes::REVOKE_ACCESS, id), body),
+        }
+    }
+
+    pub fn access_list(&self, id: &str) -> Result<Vec<AccessEntry>> {
+        match &self.0 {
+            Mode::Embedded(e) => access_list(&e.store, &e.actor, id),
+            Mode::Remote(r) => r.get(&routes::object(routes::ACCESS, id)),
+        }
+    }
+
+    pub fn owned(&self) -> Result<Vec<Attributes>> {
+        match &self.0 {
+            Mode::Embedded(e) => owned(&e.store, &e.actor),
+            Mode::Remote(r) => r.get(routes::OWNED),
+        }
+    }
+
+    pub fn obtained(&self) -> Result<Vec<ObtainedEntry>> {
+        match &self.0 {
+            Mode::Embedded(e) => obtained(&e.store, &e.actor),
+            Mode::Remote(r) => r.get(routes::OBTAINED),
+        }
+    }
+
+    /// Live API tokens acting as this user that someone else made.
+    pub fn tokens_for_me(&self) -> Result<Vec<mailpki_store::ApiToken>> {
+        match &self.0 {
+            Mode::Embedded(e) => tokens_for(&e.store, &e.actor),
+            Mode::Remote(r) => r.get(routes::TOKENS_FOR_ME),
+        }
+    }
+
+    pub fn revoke(&self, id: &str, body: &RevokeBody) -> Result<()> {
+        match &self.0 {
+            Mode::Embedded(e) => revoke(&e.store, &e.actor, id, body),
+            Mode::Remote(r) => r.post(&routes::object(routes::REVOKE, id), body),
+        }
+    }
+
+    pub fn destroy(&self, id: &str, body: &DestroyBody) -> Result<()> {
+        match &self.0 {
+            Mode::Embedded(e) => destroy(&e.store, &e.actor, id, body),
+            Mode::Remote(r) => r.post(&routes::object(routes::DESTROY, id), body),
+        }
+    }
+
+    pub fn add_tags(&self, id: &str, tags: &[String]) -> Result<()> {
+        match &self.0 {
+            Mode::Embedded(e) => Ok(e.store.add_tags(&e.actor, id, tags)?),
+            Mode::Remote(r) => r.post(
+                &routes::object(routes::TAGS, id),
+                &TagsBody {
+                    tags: tags.to_vec(),
+                },
+            ),
+        }
+    }
+
+    pub fn create_symmetric_key(&self, body: &SymmetricKeyBody) -> Result<String> {
+        match &self.0 {
+            Mode::Embedded(e) => create_symmetric_key(&e.store, &e.actor, body),
+            Mode::Remote(r) => Ok(r
+                .post::<_, IdReply>(routes::SYMMETRIC_KEYS, body)?
+                .unique_identifier),
+        }
+    }
+
+    pub fn certify(&self, body: &CertifyBody) -> Result<CertifyReply> {
+        match &self.0 {
+            Mode::Embedded(e) => certify(&e.store, &e.actor, &e.defaults, body),
+            Mode::Remote(r) => r.post(routes::CERTIFY, body),
+        }
+    }
+
+    /// What Gmail's `keypairs.create` takes for a user (see [`cse::key_pair`]).
+    pub fn cse_key_pair(&self, body: &CseKeyPairBody) -> Result<CseKeyPairReply> {
+        match &self.0 {
+            Mode::Embedded(e) => crate::cse::key_pair(&e.store, &e.actor, &e.defaults, body),
+            Mode::Remote(_) if matches!(body.certificate, CseCertificate::Pkcs12 { .. }) => {
+                Err(KmsError::invalid(
+                    "with a KMS server, import the PKCS#12 first (`mailpki kms certificates import`) \
+                     and pass --leaf-certificate-id",
+                ))
+            }
+            Mode::Remote(r) => r.post(routes::CSE_KEY_PAIRS, body),
+        }
+    }
+
+    pub fn journal_steps(&self, batch: &str, subject: &str) -> Result<BTreeMap<String, String>> {
+        match &self.0 {
+            Mode::Embedded(e) => Ok(e.store.journal_steps(&e.actor, batch, subject)?),
+            Mode::Remote(r) => r.get(&routes::path(
+                routes::JOURNAL,
+                &[("batch", batch), ("subject", subject)],
+            )),
+        }
+    }
+
+    pub fn journal_record(
+        &self,
+        batch: &str,
+        subject: &str,
+        step: &str,
+        value: &str,
+    ) -> Result<()> {
+        match &self.0 {
+            Mode::Embedded(e) => Ok(e
+                .store
+                .journal_record(&e.actor, batch, subject, step, value)?),
+            Mode::Remote(r) => r.post(
+                &routes::path(routes::JOURNAL, &[("batch", batch), ("subject", subject)]),
+                &JournalBody {
+                    step: step.to_owned(),
+                    value: value.to_owned(),
+                },
+            ),
+        }
+    }
 }
