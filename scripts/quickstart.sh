@@ -4,12 +4,15 @@
 # (~/.local/share/mailpki/kms.sqlite), show its attributes and links, and create the CSE
 # wrapping key, mints and lints a demo user's certificate, then onboards that user to Gmail CSE
 # against the built-in Gmail emulator: key pair (certificate chain + wrapped key) and identity.
-# Safe to run again: the demo CA is made once and re-imported in place.
+# Safe to run again: the demo objects keep their IDs (demo_issuer_ca, demo_cse_key, demo_user),
+# so nothing a first run printed stops working; none collides with the README's examples.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet
-mailpki=$PWD/target/release/mailpki
+target=${CARGO_TARGET_DIR:-target}
+case $target in /*) ;; *) target=$PWD/$target ;; esac
+mailpki=$target/release/mailpki
 
 demo="${XDG_DATA_HOME:-$HOME/.local/share}/mailpki/demo"
 mkdir -p "$demo"
@@ -44,21 +47,24 @@ EXT
     chmod 600 ./*.key issuer_ca_certificate.p12
 fi
 
-echo "==> mailpki kms certificates import -f pkcs12 issuer_ca_certificate.p12 -p *** issuer_ca_certificate"
-"$mailpki" kms certificates import -f pkcs12 issuer_ca_certificate.p12 -p demo-password \
-    --replace --tag demo issuer_ca_certificate
+# Imported once: a re-import would give the issuer key a new ID.
+if ! "$mailpki" kms attributes get -i demo_issuer_ca >/dev/null 2>&1; then
+    echo "==> mailpki kms certificates import -f pkcs12 issuer_ca_certificate.p12 -p *** demo_issuer_ca"
+    "$mailpki" kms certificates import -f pkcs12 issuer_ca_certificate.p12 -p demo-password \
+        --tag demo demo_issuer_ca
+fi
 
-echo "==> mailpki kms attributes get -i issuer_ca_certificate"
-"$mailpki" kms attributes get -i issuer_ca_certificate
+echo "==> mailpki kms attributes get -i demo_issuer_ca"
+"$mailpki" kms attributes get -i demo_issuer_ca
+key=$("$mailpki" kms attributes get -i demo_issuer_ca -a PrivateKeyLink \
+    | sed -n 's/.*"PrivateKeyLink": "\(.*\)".*/\1/p')
 
-if ! "$mailpki" kms attributes get -i cse_key >/dev/null 2>&1; then
-    echo "==> mailpki kms sym keys create --algorithm aes --length 256 cse_key"
-    "$mailpki" kms sym keys create --algorithm aes --length 256 cse_key
+if ! "$mailpki" kms attributes get -i demo_cse_key >/dev/null 2>&1; then
+    echo "==> mailpki kms sym keys create --algorithm aes --length 256 demo_cse_key"
+    "$mailpki" kms sym keys create --algorithm aes --length 256 demo_cse_key
 fi
 
 if ! "$mailpki" kms attributes get -i demo_user >/dev/null 2>&1; then
-    key=$("$mailpki" kms attributes get -i issuer_ca_certificate -a PrivateKeyLink \
-        | sed -n 's/.*"PrivateKeyLink": "\(.*\)".*/\1/p')
     echo "==> mailpki kms certificates certify -g -k $key --subject-name \"CN=demo.user@example.com, ...\""
     "$mailpki" kms certificates certify -g -k "$key" \
         --subject-name "CN=demo.user@example.com, emailAddress=demo.user@example.com" \
@@ -89,10 +95,8 @@ export MAILPKI_GMAIL_API_URL=$(head -1 "$emulator_out")
 export MAILPKI_SERVICE_ACCOUNT_KEY="$demo/emulator-sa.json"
 echo "    Gmail API emulator at $MAILPKI_GMAIL_API_URL"
 
-key=$("$mailpki" kms attributes get -i issuer_ca_certificate -a PrivateKeyLink \
-    | sed -n 's/.*"PrivateKeyLink": "\(.*\)".*/\1/p')
-echo "==> mailpki google key-pairs create --cse-key-id cse_key -i $key demo.user@example.com"
-keypair=$("$mailpki" google key-pairs create --cse-key-id cse_key -i "$key" \
+echo "==> mailpki google key-pairs create --cse-key-id demo_cse_key -i $key demo.user@example.com"
+keypair=$("$mailpki" google key-pairs create --cse-key-id demo_cse_key -i "$key" \
     --kacls-url https://kms.example.com/google_cse \
     --subject-name "CN=demo.user@example.com, emailAddress=demo.user@example.com" \
     demo.user@example.com 2>/dev/null)

@@ -126,6 +126,19 @@ fn wrong_password_says_so_and_stores_nothing() {
         .stderr_has("no object with ID `ca`");
 }
 
+/// Without `-p` and without a terminal to ask on, the file needs a password: not "wrong".
+#[test]
+fn a_protected_pkcs12_without_a_password_asks_for_one() {
+    let (env, pki) = env_with_pki();
+    let p12 = pki.pkcs12("ca.p12", "modern");
+    env.run("kms certificates import -f pkcs12")
+        .arg(&p12)
+        .then("ca")
+        .fails(1)
+        .stderr_has("is protected by a password: give it with -p");
+    assert_eq!(certificate_count(&env), 0);
+}
+
 #[test]
 fn password_comes_from_a_file_or_the_environment() {
     let (env, pki) = env_with_pki();

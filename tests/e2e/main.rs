@@ -13,6 +13,7 @@ mod attacks;
 mod batch;
 mod crash;
 mod export;
+mod first_hour;
 mod google;
 mod import;
 mod issuance;

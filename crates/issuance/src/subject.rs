@@ -21,6 +21,14 @@ impl EmailAddress {
         &self.0
     }
 
+    /// The address as Google keys its users: lowercased whole (Gmail's user IDs and CSE
+    /// identities ignore case in the local part too). Tags name users this way, so a search
+    /// finds them however the CSV spelled the address.
+    #[must_use]
+    pub fn canonical(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+
     /// The comparison form: the domain is case-insensitive, the local part is kept.
     #[must_use]
     pub fn normalized(&self) -> String {

@@ -20,7 +20,7 @@ use crate::ops;
 /// The tag on a certificate minted for a CSE user.
 #[must_use]
 pub fn user_tag(user: &EmailAddress) -> String {
-    format!("mailpki:cse-user={}", user.normalized())
+    format!("mailpki:cse-user={}", user.canonical())
 }
 
 /// The tag recording the Gmail key pair a certificate became.

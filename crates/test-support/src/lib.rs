@@ -46,6 +46,7 @@ const SCRUBBED: &[&str] = &[
     "MAILPKI_GMAIL_API_URL",
     "MAILPKI_KMS_URL",
     "MAILPKI_KMS_TOKEN",
+    "MAILPKI_KACLS_URL",
     "XDG_CONFIG_HOME",
     "XDG_DATA_HOME",
     "RUST_LOG",
@@ -155,6 +156,16 @@ impl Run {
     /// Appends one argument, as is.
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.command.arg(arg);
+        self
+    }
+
+    /// Appends arguments, each as is.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command.args(args);
         self
     }
 

@@ -4,7 +4,7 @@
 use mailpki_gmail::GmailError;
 use mailpki_kms::KmsError;
 use mailpki_kms::api::ErrorCode;
-use mailpki_store::StoreError;
+use mailpki_store::{ObjectType, StoreError};
 
 use crate::WorkflowError;
 
@@ -62,6 +62,11 @@ fn kms(error: &KmsError) -> Option<String> {
             code: ErrorCode::Unavailable,
             ..
         } => "the server's database is unavailable; nothing was changed: retry later".to_owned(),
+        KmsError::Issuer { id, source } if is_certificate_for_key(source) => format!(
+            "`{id}` is the CA's certificate: pass its private key (`mailpki kms attributes get -i \
+             {id} -a PrivateKeyLink` shows its ID) or give the certificate with \
+             --issuer-certificate-id {id}"
+        ),
         KmsError::Unreachable { .. } => {
             "check [kms] url (or --kms-url, MAILPKI_KMS_URL), the network, and [kms] server_ca \
              for a private CA"
@@ -69,6 +74,18 @@ fn kms(error: &KmsError) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// A certificate's ID where the issuer's private key was wanted (`-k <certificate ID>`).
+fn is_certificate_for_key(error: &KmsError) -> bool {
+    matches!(
+        error,
+        KmsError::Store(StoreError::WrongObjectType {
+            expected: ObjectType::PrivateKey,
+            actual: ObjectType::Certificate,
+            ..
+        })
+    )
 }
 
 /// A short suggestion for the errors that have an obvious fix.

@@ -85,7 +85,7 @@ pub fn batch_tag(batch: &str) -> String {
 
 #[must_use]
 pub fn email_tag(email: &EmailAddress) -> String {
-    format!("mailpki:email={}", email.normalized())
+    format!("mailpki:email={}", email.canonical())
 }
 
 /// One user's row, checked.

@@ -327,7 +327,7 @@ fn new_certificate(
             email: Some(address.to_string()),
             key: KeySource::Generate,
             id: None,
-            tags: vec![format!("mailpki:smime-user={}", address.normalized())],
+            tags: vec![format!("mailpki:smime-user={}", address.canonical())],
         })?;
         s.notes.keep(reply.notes);
         let (p12, password) = exported_pkcs12(&issuing.kms, &reply.unique_identifier)?;

@@ -58,7 +58,7 @@ pub(crate) struct OnboardArgs {
     pub(crate) days: Option<u32>,
 
     /// The key service URL written into the key pairs [default: [google] kacls_url]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "MAILPKI_KACLS_URL")]
     pub(crate) kacls_url: Option<String>,
 
     /// Users in flight at once
@@ -278,7 +278,7 @@ pub(crate) struct LeafSourceArgs {
 #[derive(Debug, Args)]
 pub(crate) struct KeyPairCreateArgs {
     /// The user (primary address)
-    pub(crate) user_id: String,
+    pub(crate) user_id: Option<String>,
 
     /// The symmetric key in the store that wraps the private key for the key service
     #[arg(long, value_name = "ID")]
@@ -288,8 +288,8 @@ pub(crate) struct KeyPairCreateArgs {
     #[arg(long, value_name = "SUBJECT")]
     pub(crate) subject_name: Option<String>,
 
-    /// The issuer's private key ID, to mint the certificate
-    #[arg(short = 'i', long, value_name = "ID", conflicts_with_all = ["leaf_certificate_id", "leaf_certificate_pkcs12_file"])]
+    /// The issuer's private key ID, to mint the certificate (unused with an existing leaf)
+    #[arg(short = 'i', long, value_name = "ID")]
     pub(crate) issuer_private_key_id: Option<String>,
 
     /// Extensions of the minted certificate (openssl -extfile syntax) [default: the built-in profile]
@@ -308,7 +308,7 @@ pub(crate) struct KeyPairCreateArgs {
     pub(crate) leaf: LeafSourceArgs,
 
     /// The key service URL written into the key pair [default: [google] kacls_url]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "MAILPKI_KACLS_URL")]
     pub(crate) kacls_url: Option<String>,
 
     /// Before uploading, have the key service sign with the wrapped key and check the

@@ -25,6 +25,9 @@ pub(crate) enum KmsCommand {
     /// The master key that seals the store's secret keys
     #[command(subcommand)]
     MasterKey(MasterKeyCommand),
+    /// Gmail, where Cosmian's CLI puts it (`kms google ...`): the same as `mailpki google`
+    #[command(subcommand)]
+    Google(super::GoogleCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -104,7 +104,7 @@ pub(crate) enum KaclsCommand {
     /// The key service's status (no token needed)
     Status {
         /// The key service URL [default: [google] kacls_url]
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", env = "MAILPKI_KACLS_URL")]
         kacls_url: Option<String>,
     },
     /// Sign and decrypt once with a user's key pair, as Gmail would, and check both
@@ -134,7 +134,7 @@ pub(crate) struct KaclsSelftestArgs {
     pub(crate) decrypter_authorization: PathBuf,
 
     /// The key service URL [default: [google] kacls_url]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "MAILPKI_KACLS_URL")]
     pub(crate) kacls_url: Option<String>,
 }
 

@@ -22,17 +22,13 @@ use crate::args::{KaclsCommand, KaclsSelftestArgs};
 
 pub(crate) fn run(ctx: &Ctx, command: KaclsCommand) -> Result<()> {
     match command {
-        KaclsCommand::Status { kacls_url } => status(ctx, kacls_url),
+        KaclsCommand::Status { kacls_url } => status(ctx, kacls_url.as_ref()),
         KaclsCommand::Selftest(args) => selftest(ctx, &args),
     }
 }
 
-fn service_url(ctx: &Ctx, flag: Option<String>) -> Result<String> {
-    Ok(flag
-        .or_else(|| ctx.settings.google.kacls_url.clone())
-        .context("no key service URL: pass --kacls-url or set [google] kacls_url")?
-        .trim_end_matches('/')
-        .to_owned())
+fn service_url(ctx: &Ctx, flag: Option<&String>) -> Result<String> {
+    Ok(ctx.kacls_url(flag)?.trim_end_matches('/').to_owned())
 }
 
 fn agent() -> ureq::Agent {
@@ -73,7 +69,7 @@ fn call(url: &str, body: Option<&impl serde::Serialize>, bearer: Option<&str>) -
     Ok(value)
 }
 
-fn status(ctx: &Ctx, flag: Option<String>) -> Result<()> {
+fn status(ctx: &Ctx, flag: Option<&String>) -> Result<()> {
     let url = service_url(ctx, flag)?;
     let reply = call(&format!("{url}/status"), None::<&Value>, None)?;
     let human = format!(
@@ -120,7 +116,7 @@ fn verify(public: &PKey<Public>, message: &[u8], signature: &[u8]) -> Result<boo
 }
 
 fn selftest(ctx: &Ctx, args: &KaclsSelftestArgs) -> Result<()> {
-    let url = service_url(ctx, args.kacls_url.clone())?;
+    let url = service_url(ctx, args.kacls_url.as_ref())?;
     let certificate = X509::from_pem(read_trimmed(&args.certificate)?.as_bytes())
         .with_context(|| format!("{} holds no PEM certificate", args.certificate.display()))?;
     let public = certificate.public_key()?;

@@ -8,15 +8,16 @@ mod kacls;
 pub(crate) mod kms;
 mod server;
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use mailpki_kms::{Kms, RemoteKms};
-use mailpki_store::Store;
+use mailpki_store::{Store, StoreError};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::args::{Cli, Command, ObjectSelector, PasswordArgs};
+use crate::args::{Cli, Command, KmsCommand, ObjectSelector, PasswordArgs};
 use crate::config::Settings;
 use crate::output::Printer;
 
@@ -50,6 +51,18 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// The key service's URL: the flag (or `MAILPKI_KACLS_URL`, through clap), else
+    /// `[google] kacls_url`.
+    pub(crate) fn kacls_url(&self, flag: Option<&String>) -> Result<String> {
+        flag.or(self.settings.google.kacls_url.as_ref())
+            .cloned()
+            .context(
+                "no key service URL: pass --kacls-url, set MAILPKI_KACLS_URL or [google] kacls_url",
+            )
+    }
+}
+
 pub(crate) fn run(cli: Cli) -> Result<()> {
     let settings = Settings::resolve(&cli.global)?;
     let ctx = Ctx {
@@ -59,8 +72,10 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         },
     };
     match cli.command {
+        Command::Kms(KmsCommand::Google(command)) | Command::Google(command) => {
+            google::run(&ctx, command)
+        }
         Command::Kms(command) => kms::run(&ctx, command),
-        Command::Google(command) => google::run(&ctx, command),
         Command::Emulator(crate::args::EmulatorCommand::Serve(args)) => {
             emulator::serve(&ctx, &args)
         }
@@ -94,6 +109,28 @@ pub(crate) fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>>
     crate::files::warn_if_readable_by_others(path, "password");
     let line = text.lines().next().unwrap_or_default();
     Ok(Some(SecretString::from(line.to_owned())))
+}
+
+/// Without a password given, a PKCS#12 that does not open with the empty password: the password is asked
+/// for on a terminal (not echoed), and said to be missing elsewhere, rather than "wrong".
+pub(crate) fn ask_if_protected(file: &Path, data: &[u8]) -> Result<Option<SecretString>> {
+    let opened = mailpki_store::parse_bundle(mailpki_store::ImportFormat::Pkcs12, data, None);
+    if !matches!(
+        opened,
+        Err(StoreError::WrongPassword | StoreError::PasswordRequired { .. })
+    ) {
+        // It opens without one, or is broken in a way the import will report.
+        return Ok(None);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{} is protected by a password: give it with -p, --password-file or MAILPKI_PKCS12_PASSWORD",
+            file.display()
+        );
+    }
+    let password = rpassword::prompt_password(format!("password of {}: ", file.display()))
+        .context("cannot read the password from the terminal")?;
+    Ok(Some(SecretString::from(password)))
 }
 
 /// Turns `-i ID` or `-t TAG...` into one object ID.

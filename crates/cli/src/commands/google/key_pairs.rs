@@ -10,6 +10,7 @@ use mailpki_kms::api::{CseCertificate, CseKeyPairBody, KeySource};
 use mailpki_kms::{Kms, cse};
 use mailpki_store::replace_private_file;
 use openssl::x509::X509;
+use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use super::client;
@@ -30,6 +31,32 @@ fn describe(kp: &CseKeyPair) -> String {
     )
 }
 
+/// The user. Cosmian's guide writes `--leaf-certificate-pkcs12-password user@org` and no user
+/// after it; a command line without a user whose PKCS#12 "password" is an address is read as
+/// its readers mean it: that address is the user, and the file's password is asked for.
+fn user_of(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<EmailAddress> {
+    if let Some(user) = &args.user_id {
+        return user.parse().context("invalid user ID");
+    }
+    match args.leaf.leaf_certificate_pkcs12_password.as_deref() {
+        Some(value) if value.parse::<EmailAddress>().is_ok() => {
+            ctx.printer.warn(&format!(
+                "no user given: taking `{value}`, the value of --leaf-certificate-pkcs12-password, \
+                 as the user (as Cosmian's guide writes it); the PKCS#12 password is asked for"
+            ));
+            Ok(value.parse()?)
+        }
+        _ => bail!("give the user (their primary address) as the last argument"),
+    }
+}
+
+/// The PKCS#12 password given, unless it was the user (see [`user_of`]).
+fn pkcs12_password(args: &KeyPairCreateArgs) -> Option<&str> {
+    args.user_id
+        .as_ref()
+        .and(args.leaf.leaf_certificate_pkcs12_password.as_deref())
+}
+
 /// Where the user's certificate comes from, by the flags: a stored one, a PKCS#12 file, one
 /// minted earlier for the user and never uploaded, or a new one.
 fn certificate_source(
@@ -38,17 +65,26 @@ fn certificate_source(
     args: &KeyPairCreateArgs,
     user: &EmailAddress,
 ) -> Result<CseCertificate> {
+    let existing =
+        args.leaf.leaf_certificate_id.is_some() || args.leaf.leaf_certificate_pkcs12_file.is_some();
+    if existing && args.issuer_private_key_id.is_some() {
+        ctx.printer.warn(
+            "-i/--issuer-private-key-id is not used: the key pair takes the existing certificate",
+        );
+    }
     if let Some(id) = &args.leaf.leaf_certificate_id {
         return Ok(CseCertificate::Stored(id.clone()));
     }
     if let Some(path) = &args.leaf.leaf_certificate_pkcs12_file {
+        let data = read_input(path)?;
+        let password = match pkcs12_password(args) {
+            Some(given) => Some(mailpki_kms::api::secret(given)),
+            None => crate::commands::ask_if_protected(path, &data)?
+                .map(|p| mailpki_kms::api::secret(p.expose_secret())),
+        };
         return Ok(CseCertificate::Pkcs12 {
-            data: Zeroizing::new(STANDARD.encode(read_input(path)?)),
-            password: args
-                .leaf
-                .leaf_certificate_pkcs12_password
-                .as_deref()
-                .map(mailpki_kms::api::secret),
+            data: Zeroizing::new(STANDARD.encode(data.as_slice())),
+            password,
         });
     }
     let (issuer, subject, reused) = mint_plan(ctx, kms, args, user)?;
@@ -124,7 +160,7 @@ pub(crate) fn rotate(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
     if args.dry_run {
         bail!("rotate changes Gmail: use `key-pairs create --dry-run` to see the new key pair");
     }
-    let user: EmailAddress = args.user_id.parse().context("invalid user ID")?;
+    let user = user_of(ctx, args)?;
     let created = upload(ctx, args)?.context("nothing was uploaded")?;
     let new_id = created.key_pair_id.clone().unwrap_or_default();
     let gmail = client(ctx, &args.google)?;
@@ -151,12 +187,8 @@ pub(crate) fn rotate(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<()> {
 /// Builds the key pair and uploads it (recording its ID on the stored certificate); `None`
 /// after a dry run, whose files are written and reported here.
 fn upload(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<Option<CseKeyPair>> {
-    let user: EmailAddress = args.user_id.parse().context("invalid user ID")?;
-    let kacls_uri = args
-        .kacls_url
-        .clone()
-        .or_else(|| ctx.settings.google.kacls_url.clone())
-        .context("no key service URL: pass --kacls-url or set [google] kacls_url")?;
+    let user = user_of(ctx, args)?;
+    let kacls_uri = ctx.kacls_url(args.kacls_url.as_ref())?;
     // Check Gmail access (key file, delegation, the user) before anything is minted or stored.
     let gmail = if args.dry_run {
         None

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::client;
 use crate::args::OnboardArgs;
@@ -12,11 +12,7 @@ use crate::commands::Ctx;
 use crate::commands::block_on;
 
 pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
-    let kacls_uri = args
-        .kacls_url
-        .clone()
-        .or_else(|| ctx.settings.google.kacls_url.clone())
-        .context("no key service URL: pass --kacls-url or set [google] kacls_url")?;
+    let kacls_uri = ctx.kacls_url(args.kacls_url.as_ref())?;
     let gmail = client(ctx, &args.google)?;
     let kms = ctx.kms()?;
     let plan = mailpki_workflows::onboard::Plan {

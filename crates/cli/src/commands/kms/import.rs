@@ -13,11 +13,16 @@ use crate::commands::{Ctx, read_input, read_password};
 pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
     // Read and check everything the user gave before the store is opened or created.
     let data = read_input(&args.file)?;
-    let password = read_password(&args.password)?;
     let format = match args.format {
         ImportFormatArg::Pkcs12 => ImportFormat::Pkcs12,
         ImportFormatArg::Pem => ImportFormat::Pem,
         ImportFormatArg::Der => ImportFormat::Der,
+    };
+    let password = match read_password(&args.password)? {
+        None if format == ImportFormat::Pkcs12 => {
+            crate::commands::ask_if_protected(&args.file, &data)?
+        }
+        given => given,
     };
     let body = ImportBody {
         data: zeroize::Zeroizing::new(

@@ -65,5 +65,7 @@ pub(crate) fn run(ctx: &Ctx, command: KmsCommand) -> Result<()> {
         KmsCommand::MasterKey(MasterKeyCommand::Rotate { new_key_file }) => {
             rotate_master_key(ctx, &new_key_file)
         }
+        // Dispatched to the `google` commands by `commands::run`.
+        KmsCommand::Google(_) => unreachable!("`kms google` is routed before `kms`"),
     }
 }
