@@ -139,3 +139,33 @@ fn a_certificate_given_as_the_issuer_key_points_at_its_private_key() {
         .stderr_has("hint: `ca` is the CA's certificate")
         .stderr_has("--issuer-certificate-id ca");
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_itself() {
+    let (env, _pki) = env_with_pki();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = env.run("completions").arg(shell).ok().stdout();
+        assert!(script.contains("certify-batch"), "{shell}");
+    }
+    let bash = env.run("completions bash").ok().stdout();
+    std::fs::write(env.path("mailpki.bash"), bash).unwrap();
+    let checked = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(env.path("mailpki.bash"))
+        .status()
+        .unwrap();
+    assert!(checked.success(), "bash -n rejects the script");
+
+    let out = env
+        .run("--json man --out-dir")
+        .arg(env.path("man"))
+        .ok()
+        .json();
+    assert!(out["man_pages"].as_u64().unwrap() > 50, "{out}");
+    let page =
+        std::fs::read_to_string(env.path("man/mailpki-kms-google-key-pairs-create.1")).unwrap();
+    assert!(
+        page.contains("leaf\\-certificate\\-pkcs12\\-file"),
+        "{page}"
+    );
+}

@@ -91,6 +91,17 @@ pub(crate) enum Command {
     Kacls(KaclsCommand),
     /// Print the resolved configuration
     Config,
+    /// Print a shell completion script (e.g. `mailpki completions bash > ~/.local/share/bash-completion/completions/mailpki`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (mailpki.1 and one per subcommand) into a folder
+    Man {
+        /// Where to write them (created if missing)
+        #[arg(long, value_name = "DIR", default_value = "man")]
+        out_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

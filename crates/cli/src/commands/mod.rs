@@ -82,6 +82,19 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Server(command) => server::run(&ctx, command),
         Command::Kacls(command) => kacls::run(&ctx, command),
         Command::Config => config::show(&ctx),
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "mailpki", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(e).context("cannot write the completion script")
+                }
+                _ => Ok(()),
+            }
+        }
+        Command::Man { out_dir } => man_pages(&ctx, &out_dir),
     }
 }
 
@@ -94,6 +107,23 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
         .build()
         .context("cannot start the async runtime")?;
     Ok(runtime.block_on(future))
+}
+
+/// `mailpki man`: one page per command, as clap_mangen renders the `--help` text.
+fn man_pages(ctx: &Ctx, out_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let command = <Cli as clap::CommandFactory>::command();
+    clap_mangen::generate_to(command, out_dir)
+        .with_context(|| format!("cannot write the man pages into {}", out_dir.display()))?;
+    let count = std::fs::read_dir(out_dir)?
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "1"))
+        .count();
+    ctx.printer.print(
+        format!("wrote {count} man pages into {}", out_dir.display()),
+        &serde_json::json!({"man_pages": count, "out_dir": out_dir}),
+    )
 }
 
 /// Reads a password from the flag, the environment (through clap) or a file.
