@@ -87,6 +87,40 @@ impl Org {
     }
 }
 
+/// A dry run checks every user against Gmail and says what it would do, changing nothing.
+#[test]
+fn a_dry_run_says_what_onboarding_would_do_and_changes_nothing() {
+    let o = org(3, "ghost@example.com\n");
+    let out = o
+        .onboard_reporting_to("dry.json")
+        .then("--dry-run")
+        .fails(1)
+        .json();
+    assert_eq!(
+        (out["done"].as_u64(), out["failed"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert!(
+        o.in_gmail()
+            .values()
+            .all(|&(pairs, ids)| pairs == 0 && ids == 0)
+    );
+    let rows: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(o.env.path("dry.json")).unwrap()).unwrap();
+    let first = &rows[0]["detail"]["action"];
+    assert!(
+        first
+            .as_str()
+            .is_some_and(|a| a.starts_with("would mint a certificate for")
+                && a.ends_with("upload its key pair, then insert the identity")),
+        "{rows}"
+    );
+    // Nothing journaled: the real run does everything.
+    let real = o.onboard().fails(1).json();
+    assert_eq!(real["done"], 3);
+    o.assert_each_user_once(3);
+}
+
 #[test]
 fn a_csv_is_onboarded_through_faults_with_a_report() {
     let o = org(8, "not-an-address\nuser1@example.com\nghost@example.com\n");

@@ -285,14 +285,32 @@ fn rotation_keeps_valid_defaults_and_replaces_the_rest() {
             .len()
     };
 
+    let dry_report = env.path("dry.json");
     let dry = emu
         .run(&env, "--json google smime rotate --dry-run -i")
         .arg(&key)
         .then("--csv")
         .arg(&csv)
+        .then("--report")
+        .arg(&dry_report)
         .ok()
         .json();
     assert_eq!(dry["done"], 3);
+    // Each user's row says what would be uploaded, and why.
+    let rows: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&dry_report).unwrap()).unwrap();
+    let a = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user"] == "a@example.com")
+        .unwrap();
+    let action = a["detail"]["action"].as_str().unwrap();
+    assert!(
+        action.starts_with("would mint a certificate for a@example.com with issuer key")
+            && action.contains("upload it as the default ("),
+        "{action}"
+    );
     assert_eq!(
         (count("a@example.com"), count("d@example.com")),
         (0, 1),

@@ -43,6 +43,9 @@ pub struct Plan {
     pub concurrency: usize,
     /// Run right after each key-pair upload (the CLI's crash test hook).
     pub after_upload: Option<AfterUpload>,
+    /// Check each user (Gmail access, what is done already) and say what would be done,
+    /// changing nothing.
+    pub dry_run: bool,
 }
 
 /// A test hook: a callback run right after each key-pair upload (the CLI's failpoint).
@@ -220,6 +223,20 @@ async fn onboard_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
             Err(e) if is_status(&e, 404) => {}
             Err(e) => return Err(e.into()),
         }
+    }
+
+    if s.plan.dry_run {
+        let mut todo = Vec::new();
+        if !steps.contains_key("minted") {
+            todo.push(format!("mint a certificate for {subject}"));
+        }
+        if !steps.contains_key("keypair") {
+            todo.push("upload its key pair".to_owned());
+        }
+        todo.push("insert the identity".to_owned());
+        return Ok(Outcome::Done(
+            json!({"action": format!("would {}", todo.join(", then "))}),
+        ));
     }
 
     let certificate_id = if let Some(id) = steps.get("minted") {

@@ -344,6 +344,48 @@ fn new_certificate(
     Ok((smime_request(&data, &password, address)?, password))
 }
 
+/// What a rotation would upload for `address`, checked as far as it can be without uploading:
+/// the row's PKCS#12 is opened and matched to the address.
+fn would_upload(s: &RotateShared, row: &UserRow, address: &EmailAddress) -> Result<String> {
+    if let Some(issuing) = &s.rotation.issuing {
+        let days = issuing.profile.days.unwrap_or(365);
+        return Ok(format!(
+            "mint a certificate for {address} with issuer key {} ({days} days) and upload it as the default",
+            issuing.issuer
+        ));
+    }
+    let (_, file) = file_columns(row, &s.csv)?;
+    let Some((path, password)) = file else {
+        return Err(WorkflowError::Input(
+            "a new certificate is needed: give -i/--issuer-private-key-id or a PKCS#12 column"
+                .to_owned(),
+        ));
+    };
+    let data = crate::input::read(&path)?;
+    smime_request(&data, &password, address)?;
+    Ok(format!("upload {} as the default", path.display()))
+}
+
+/// Why a rotation uploads: the default's expiry, or that there is none.
+fn why_upload(infos: &[SmimeInfo], now_ms: i64) -> String {
+    let expiry = |i: &SmimeInfo| i.expiration.as_deref().and_then(|e| e.parse::<i64>().ok());
+    match infos.iter().find(|i| i.is_default == Some(true)) {
+        Some(default) => match expiry(default) {
+            Some(at) if at <= now_ms => format!(
+                "the default {} has expired",
+                default.id.as_deref().unwrap_or_default()
+            ),
+            Some(at) => format!(
+                "the default {} expires in {} days",
+                default.id.as_deref().unwrap_or_default(),
+                (at - now_ms) / 86_400_000
+            ),
+            None => "the default has no expiry Gmail can tell".to_owned(),
+        },
+        None => "no valid default certificate".to_owned(),
+    }
+}
+
 async fn rotate_one(s: &RotateShared, row: &UserRow) -> Result<Outcome> {
     let (address, _) = file_columns(row, &s.csv)?;
     let infos = s
@@ -372,7 +414,11 @@ async fn rotate_one(s: &RotateShared, row: &UserRow) -> Result<Outcome> {
             };
             Ok(Outcome::Done(detail(action, &id)))
         }
-        Step::Upload if dry_run => Ok(Outcome::Done(detail("would upload a new certificate", ""))),
+        Step::Upload if dry_run => {
+            let what = tokio::task::block_in_place(|| would_upload(s, row, &address))?;
+            let why = why_upload(&infos, now_ms);
+            Ok(Outcome::Done(detail(&format!("would {what} ({why})"), "")))
+        }
         Step::Upload => {
             let (request, password) =
                 tokio::task::block_in_place(|| new_certificate(s, row, &address))?;

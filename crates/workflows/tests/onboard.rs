@@ -105,6 +105,7 @@ async fn a_caller_other_than_the_cli_onboards_users_and_a_rerun_resumes() {
         batch: "library-test".into(),
         concurrency: 4,
         after_upload: None,
+        dry_run: false,
     };
     let csv = format!("email\n{}\n", users.join("\n"));
 

@@ -73,6 +73,11 @@ pub(crate) struct OnboardArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) batch_id: Option<String>,
 
+    /// Check every user (Gmail access, what earlier runs did) and report what would be done,
+    /// changing nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
     #[command(flatten)]
     pub(crate) google: GoogleArgs,
 }

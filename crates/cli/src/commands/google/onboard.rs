@@ -30,6 +30,7 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
         },
         concurrency: args.concurrency,
         after_upload: Some(Arc::new(|| crate::failpoint::hit("onboard-after-upload"))),
+        dry_run: args.dry_run,
     };
     let (rows, mut progress) = bulk::open(ctx.printer, &args.csv, "onboard")?;
     let tally = block_on(mailpki_workflows::onboard::run(
@@ -42,5 +43,10 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
         bulk::interrupted(),
     ))??;
     progress.finish();
-    bulk::finish(ctx.printer, "onboard", &tally)
+    let label = if args.dry_run {
+        "onboard (dry run)"
+    } else {
+        "onboard"
+    };
+    bulk::finish(ctx.printer, label, &tally)
 }
