@@ -29,6 +29,32 @@ impl Printer {
         Ok(())
     }
 
+    /// Prints `rows` as aligned columns for people (or `empty` when there are none), or
+    /// `value` as JSON.
+    pub(crate) fn table<T: Serialize + ?Sized>(
+        self,
+        rows: &[Vec<String>],
+        empty: &str,
+        value: &T,
+    ) -> Result<()> {
+        self.print(table(rows, empty), value)
+    }
+
+    /// Prints one line per item for people (or `empty` when there are none), or `value` as
+    /// JSON.
+    pub(crate) fn lines<T: Serialize + ?Sized>(
+        self,
+        lines: &[String],
+        empty: &str,
+        value: &T,
+    ) -> Result<()> {
+        if lines.is_empty() {
+            self.print(empty, value)
+        } else {
+            self.print(lines.join("\n"), value)
+        }
+    }
+
     /// Prints JSON in both modes (for commands whose output is a JSON document).
     // A method rather than a free function so that every stdout write goes through here.
     #[allow(clippy::unused_self)]
@@ -37,10 +63,14 @@ impl Printer {
         Ok(())
     }
 
-    /// A warning for people, on stderr (never mixed into data on stdout).
-    #[allow(clippy::unused_self)]
+    /// A warning on stderr (never mixed into data on stdout): for people, or one JSON object
+    /// per line, `{"warning": ...}`, with `--json`.
     pub(crate) fn warn(self, text: &str) {
-        eprintln!("warning: {}", for_terminal(text));
+        if self.json {
+            eprintln!("{}", serde_json::json!({ "warning": text }));
+        } else {
+            eprintln!("warning: {}", for_terminal(text));
+        }
     }
 
     /// Progress for people, on stderr.
@@ -48,6 +78,41 @@ impl Printer {
     pub(crate) fn info(self, text: &str) {
         eprintln!("{}", for_terminal(text));
     }
+}
+
+/// Rows as columns padded to their widest cell (the last column is not padded), or `empty`.
+pub(crate) fn table(rows: &[Vec<String>], empty: &str) -> String {
+    if rows.is_empty() {
+        return empty.to_owned();
+    }
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(
+                    ' ',
+                    widths[c] - cell.chars().count() + 2,
+                ));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// `text` line by line through [`mailpki_store::escape`]: its own line breaks and tabs stay,

@@ -263,9 +263,13 @@ impl ExtensionSpec {
                 let hint = if line.key.eq_ignore_ascii_case("nsCertType")
                     || line.key.eq_ignore_ascii_case("nsComment")
                 {
-                    ": Netscape extensions are refused (Gmail rejects nsCertType)"
+                    format!(
+                        ": {} is a Netscape extension, refused (Gmail rejects nsCertType, and the \
+                         S/MIME Baseline Requirements allow no Netscape extension); delete the line",
+                        line.key
+                    )
                 } else {
-                    ""
+                    String::new()
                 };
                 return Err(Parser::err(
                     line.number,

@@ -275,14 +275,16 @@ pub(crate) struct LeafSourceArgs {
     )]
     pub(crate) leaf_certificate_pkcs12_file: Option<PathBuf>,
 
-    /// Password of --leaf-certificate-pkcs12-file
+    /// Password of --leaf-certificate-pkcs12-file (asked for when the file needs one). With no
+    /// user after it, an address here is taken as the user, as Cosmian's guide writes it
     #[arg(long, value_name = "PASSWORD")]
     pub(crate) leaf_certificate_pkcs12_password: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct KeyPairCreateArgs {
-    /// The user (primary address)
+    /// The user (primary address); needed, but may come where Cosmian's guide puts it (see
+    /// --leaf-certificate-pkcs12-password)
     pub(crate) user_id: Option<String>,
 
     /// The symmetric key in the store that wraps the private key for the key service

@@ -149,3 +149,16 @@ fn sections_can_be_chosen() {
     assert!(err.contains("no section `[c]` (sections: a, b)"), "{err}");
     assert!(ExtensionSpec::parse("# nothing\n", None).is_err());
 }
+
+#[test]
+fn netscape_extensions_are_refused_by_name() {
+    for key in ["nsComment", "nsCertType"] {
+        let err = ExtensionSpec::parse(&format!("keyUsage = digitalSignature\n{key} = x\n"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{key} is a Netscape extension")),
+            "{err}"
+        );
+    }
+}

@@ -71,5 +71,9 @@ pub(crate) fn list(ctx: &Ctx, args: &UserArgs) -> Result<()> {
     let gmail = client(ctx, &args.google)?;
     let identities = block_on(gmail.list_identities(&args.user_id, args.page_size))??;
     let human: Vec<String> = identities.iter().map(describe).collect();
-    ctx.printer.print(human.join("\n"), &identities)
+    ctx.printer.lines(
+        &human,
+        &format!("no identities visible to {}", args.user_id),
+        &identities,
+    )
 }

@@ -261,7 +261,11 @@ pub(crate) fn list(ctx: &Ctx, args: &UserArgs) -> Result<()> {
     let gmail = client(ctx, &args.google)?;
     let pairs = block_on(gmail.list_key_pairs(&args.user_id, args.page_size))??;
     let human: Vec<String> = pairs.iter().map(describe).collect();
-    ctx.printer.print(human.join("\n"), &pairs)
+    ctx.printer.lines(
+        &human,
+        &format!("{} has no key pairs", args.user_id),
+        &pairs,
+    )
 }
 
 pub(crate) fn action(ctx: &Ctx, args: &KeyPairIdArgs, action: KeyPairAction) -> Result<()> {

@@ -65,7 +65,11 @@ pub(crate) fn list(ctx: &Ctx, args: &SmimeAddressArgs) -> Result<()> {
     let gmail = client(ctx, &args.google)?;
     let infos = block_on(gmail.list_smime(&args.user_id, send_as(args)))??.smime_info;
     let human: Vec<String> = infos.iter().map(describe).collect();
-    ctx.printer.print(human.join("\n"), &infos)
+    ctx.printer.lines(
+        &human,
+        &format!("no S/MIME certificates for {}", send_as(args)),
+        &infos,
+    )
 }
 
 pub(crate) fn get(ctx: &Ctx, args: &SmimeIdArgs) -> Result<()> {

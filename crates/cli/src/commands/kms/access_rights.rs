@@ -1,7 +1,5 @@
 //! `mailpki kms access-rights ...`.
 
-use std::fmt::Write;
-
 use anyhow::Result;
 use mailpki_kms::api::AccessBody;
 use serde_json::json;
@@ -43,24 +41,30 @@ pub(crate) fn change(ctx: &Ctx, args: &GrantArgs, granted: bool) -> Result<()> {
 
 pub(crate) fn list(ctx: &Ctx, id: &str) -> Result<()> {
     let entries = ctx.kms()?.access_list(id)?;
-    let mut human = String::new();
-    for e in &entries {
-        let _ = writeln!(human, "{}: {}", e.user, ops_text(&e.operations));
-    }
-    ctx.printer.print(human, &entries)
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| vec![format!("{}:", e.user), ops_text(&e.operations)])
+        .collect();
+    ctx.printer.table(
+        &rows,
+        &format!("nobody else has rights on `{id}`"),
+        &entries,
+    )
 }
 
 pub(crate) fn owned(ctx: &Ctx) -> Result<()> {
     let objects = ctx.kms()?.owned()?;
-    let mut human = String::new();
-    for o in &objects {
-        let _ = writeln!(
-            human,
-            "{}  {}  {}",
-            o.unique_identifier, o.object_type, o.state
-        );
-    }
-    ctx.printer.print(human, &objects)
+    let rows: Vec<Vec<String>> = objects
+        .iter()
+        .map(|o| {
+            vec![
+                o.unique_identifier.clone(),
+                o.object_type.to_string(),
+                o.state.to_string(),
+            ]
+        })
+        .collect();
+    ctx.printer.table(&rows, "you own no objects", &objects)
 }
 
 pub(crate) fn obtained(ctx: &Ctx) -> Result<()> {
@@ -83,16 +87,17 @@ pub(crate) fn obtained(ctx: &Ctx) -> Result<()> {
         }
         Err(e) => tracing::debug!(error = %e, "cannot list the API tokens made for this user"),
     }
-    let mut human = String::new();
-    for o in &objects {
-        let _ = writeln!(
-            human,
-            "{}  {}  owner {}  {}",
-            o.unique_identifier,
-            o.object_type,
-            o.owner,
-            ops_text(&o.operations)
-        );
-    }
-    ctx.printer.print(human, &objects)
+    let rows: Vec<Vec<String>> = objects
+        .iter()
+        .map(|o| {
+            vec![
+                o.unique_identifier.clone(),
+                o.object_type.to_string(),
+                format!("owner {}", o.owner),
+                ops_text(&o.operations),
+            ]
+        })
+        .collect();
+    ctx.printer
+        .table(&rows, "nobody has shared an object with you", &objects)
 }

@@ -70,9 +70,18 @@ pub(crate) fn run(ctx: &Ctx, args: &LintArgs) -> Result<()> {
             );
         }
     }
-    for f in &report.findings {
-        let _ = writeln!(human, "{:<8} {:<40} {}", f.severity, f.rule, f.message);
-    }
+    let rows: Vec<Vec<String>> = report
+        .findings
+        .iter()
+        .map(|f| {
+            vec![
+                f.severity.to_string(),
+                f.rule.to_string(),
+                f.message.clone(),
+            ]
+        })
+        .collect();
+    human.push_str(&crate::output::table(&rows, ""));
     let count = |s| report.findings.iter().filter(|f| f.severity == s).count();
     let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     let accepted = report.accepted_by_google();

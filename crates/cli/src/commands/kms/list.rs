@@ -1,7 +1,5 @@
 //! `mailpki kms certificates list`.
 
-use std::fmt::Write;
-
 use anyhow::Result;
 use mailpki_kms::api::SearchBody;
 
@@ -20,17 +18,20 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
         include_destroyed: args.include_destroyed,
     };
     let certificates = ctx.kms()?.search(&filter)?;
-    let mut human = String::new();
-    for c in &certificates {
-        let _ = writeln!(
-            human,
-            "{}  {}  {}  {}",
-            c.unique_identifier,
-            c.certificate_not_after.as_deref().unwrap_or("-"),
-            c.state,
-            // A subject is whatever the certificate's maker wrote, line breaks included.
-            mailpki_store::escape(c.certificate_subject.as_deref().unwrap_or("-")),
-        );
-    }
-    ctx.printer.print(human, &certificates)
+    let rows: Vec<Vec<String>> = certificates
+        .iter()
+        .map(|c| {
+            vec![
+                c.unique_identifier.clone(),
+                c.certificate_not_after
+                    .clone()
+                    .unwrap_or_else(|| "-".into()),
+                c.state.to_string(),
+                // A subject is whatever the certificate's maker wrote, line breaks included.
+                mailpki_store::escape(c.certificate_subject.as_deref().unwrap_or("-")).into_owned(),
+            ]
+        })
+        .collect();
+    ctx.printer
+        .table(&rows, "no certificates match", &certificates)
 }
