@@ -378,7 +378,10 @@ fn chromedriver() -> Option<std::path::PathBuf> {
             panic!("chromedriver is required in CI (Debian's chromium-driver)")
         }
         None => {
-            eprintln!("note: chromedriver not installed; the browser test is skipped");
+            mailpki_test_support::skipped(
+                "the browser tests",
+                "install Debian's chromium and chromium-driver",
+            );
             None
         }
     }

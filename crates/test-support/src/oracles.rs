@@ -1,8 +1,25 @@
 //! Outside judges the tests call: PyPI's pkilint and Google's Python client library (and the
 //! Gmail discovery document it ships), found through the environment `.ci/run` sets.
 
+use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+
+/// Says, once per test binary, that a group of checks is skipped and how to run it. Written to
+/// the process's stderr directly, past the test harness's capture (which only takes `eprint!`),
+/// so a run without the oracle says so instead of passing in silence.
+pub fn skipped(group: &'static str, how: &str) {
+    static SAID: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let first = SAID.lock().is_ok_and(|mut said| said.insert(group));
+    if first {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: {group} ({how}; CI requires them)"
+        );
+    }
+}
 
 /// PyPI's pkilint S/MIME linter: `$MAILPKI_PKILINT`, else `lint_cabf_smime_cert` on PATH.
 /// Absent on a developer machine, tests that need it skip with a note; CI installs it and
@@ -25,7 +42,10 @@ pub fn pkilint() -> Option<PathBuf> {
             )
         }
         _ => {
-            eprintln!("note: pkilint not installed; its half of this test is skipped");
+            skipped(
+                "the pkilint checks",
+                "install PyPI's pkilint and set MAILPKI_PKILINT",
+            );
             None
         }
     }
@@ -40,7 +60,10 @@ pub fn google_python() -> Option<PathBuf> {
             panic!("Google's Python client is required in CI: set MAILPKI_GOOGLE_PYTHON")
         }
         _ => {
-            eprintln!("note: MAILPKI_GOOGLE_PYTHON not set; Google's Python client is not run");
+            skipped(
+                "the checks with Google's Python client",
+                "set MAILPKI_GOOGLE_PYTHON to a Python with google-api-python-client",
+            );
             None
         }
     }

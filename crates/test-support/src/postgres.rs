@@ -17,7 +17,10 @@ impl TestDatabase {
                 std::env::var_os("CI").is_none(),
                 "PostgreSQL is required in CI: set MAILPKI_TEST_POSTGRES"
             );
-            eprintln!("note: MAILPKI_TEST_POSTGRES not set; the PostgreSQL half is skipped");
+            crate::skipped(
+                "the PostgreSQL halves",
+                "set MAILPKI_TEST_POSTGRES to a server URL",
+            );
             return None;
         };
         let name = format!("mailpki_test_{}", uuid_like());
