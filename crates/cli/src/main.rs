@@ -13,6 +13,7 @@ mod commands;
 mod config;
 mod failpoint;
 mod files;
+mod kacls_client;
 mod mint;
 mod output;
 mod progress;

@@ -219,7 +219,19 @@ fn upload(ctx: &Ctx, args: &KeyPairCreateArgs) -> Result<Option<CseKeyPair>> {
         .map(|k| k.kacls_data.clone())
         .unwrap_or_default();
     if args.verify_kacls {
-        crate::commands::kacls::verify_key_pair(ctx, &kacls_uri, &kacls_data, &leaf)?;
+        let token = ctx
+            .settings
+            .kms_token()
+            .context("--verify-kacls needs a token for the key service's server")?;
+        crate::kacls_client::verify_key_pair(
+            token.expose_secret(),
+            &kacls_uri,
+            &kacls_data,
+            &leaf,
+        )?;
+        ctx.printer.info(&format!(
+            "the key service at {kacls_uri} opens the wrapped key"
+        ));
     }
     let Some(gmail) = gmail else {
         mailpki_store::create_private_dir(&args.output_dir)?;
