@@ -84,7 +84,7 @@ fn forced_destroy_and_revoke() {
         .then("-c ca --compromised")
         .ok();
     assert_eq!(attributes(&env, "ca")["state"], "Compromised");
-    env.run("kms certificates revoke late -c")
+    env.run("kms certificates revoke superseded -c")
         .arg(root)
         .fails(1)
         .stderr_has("destroyed");

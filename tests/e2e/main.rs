@@ -22,6 +22,7 @@ mod lifecycle;
 mod onboard;
 mod pkilint_agreement;
 mod real_clients;
+mod revocation;
 mod server;
 mod smime;
 mod store_safety;

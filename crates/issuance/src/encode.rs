@@ -38,7 +38,7 @@ fn oid(text: &str) -> Result<ObjectIdentifier> {
     })
 }
 
-fn extension(oid_text: &str, critical: bool, der: &[u8]) -> Result<X509Extension> {
+pub(crate) fn extension(oid_text: &str, critical: bool, der: &[u8]) -> Result<X509Extension> {
     let object =
         Asn1Object::from_str(oid_text).map_err(IssuanceError::crypto("encoding an OID"))?;
     let value = Asn1OctetString::new_from_bytes(der)

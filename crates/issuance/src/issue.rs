@@ -152,8 +152,12 @@ impl<'a> Issuer<'a> {
         self.certificate
     }
 
+    pub(crate) fn key(&self) -> &PKeyRef<Private> {
+        self.key
+    }
+
     /// The digest to sign with: SHA-256, or SHA-384/512 for the larger curves.
-    fn digest(&self) -> MessageDigest {
+    pub(crate) fn digest(&self) -> MessageDigest {
         match (self.key.id(), self.key.bits()) {
             (Id::EC, bits) if bits > 384 => MessageDigest::sha512(),
             (Id::EC, bits) if bits > 256 => MessageDigest::sha384(),

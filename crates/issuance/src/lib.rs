@@ -4,6 +4,7 @@
 //! profile ([`google_smime_profile`]), key generation and signing ([`issue`]), and the
 //! compliance linter ([`lint()`]). It touches neither the database nor the network.
 
+mod crl;
 mod encode;
 mod error;
 mod extensions;
@@ -12,6 +13,7 @@ pub mod lint;
 mod profile;
 mod subject;
 
+pub use crl::{CrlEntry, CrlRequest, sign_crl};
 pub use error::{IssuanceError, Result};
 pub use extensions::{
     AccessMethod, AkiSpec, BasicConstraints, Critical, ExtendedKeyUsage, ExtensionSpec,

@@ -47,6 +47,7 @@ pub mod routes {
     pub const CERTIFY: &str = "/v1/certify";
     pub const CSE_WRAP: &str = "/v1/cse/wrap";
     pub const CSE_KEY_PAIRS: &str = "/v1/cse/key-pairs";
+    pub const CRL: &str = "/v1/crl";
     pub const JOURNAL: &str = "/v1/journal/{batch}/{subject}";
     pub const ADMIN_TOKENS: &str = "/v1/admin/tokens";
     pub const ADMIN_TOKEN: &str = "/v1/admin/tokens/{id}";
@@ -74,6 +75,7 @@ pub mod routes {
         ("post", CERTIFY),
         ("post", CSE_WRAP),
         ("post", CSE_KEY_PAIRS),
+        ("post", CRL),
         ("get", JOURNAL),
         ("post", JOURNAL),
         ("get", ADMIN_TOKENS),
@@ -275,6 +277,28 @@ pub struct RevokeBody {
     pub reason: String,
     #[serde(default)]
     pub compromised: bool,
+}
+
+/// `POST /v1/crl`: a new CRL of the CA whose private key is `issuer_private_key_id`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrlBody {
+    pub issuer_private_key_id: String,
+    /// Days until `nextUpdate` [default: 7].
+    #[serde(default)]
+    pub days: Option<u32>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct CrlReply {
+    /// The CRL, DER, base64.
+    pub crl: String,
+    pub crl_number: i64,
+    pub this_update: String,
+    pub next_update: String,
+    /// The issuer's certificate ID.
+    pub issuer: String,
+    pub revoked: usize,
 }
 
 /// `POST /v1/objects/{id}/destroy`.

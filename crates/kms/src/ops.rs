@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use mailpki_issuance::{EmailAddress, SubjectName, parse_csr};
+use mailpki_issuance::{CrlEntry, CrlRequest, EmailAddress, SubjectName, parse_csr, sign_crl};
 use mailpki_store::{
     AccessEntry, Actor, ApiToken, Attributes, DestroyOptions, ExportFormat, ImportReport,
     ImportRequest, ObjectFilter, ObtainedEntry, Operation, Pkcs12Profile, Store,
@@ -23,8 +23,8 @@ use std::fmt::Write as _;
 use openssl::x509::X509;
 
 use crate::api::{
-    CseCertificate, CseKeyPairBody, CseKeyPairReply, ExportReply, IdReply, JournalBody, TagsBody,
-    routes,
+    CrlBody, CrlReply, CseCertificate, CseKeyPairBody, CseKeyPairReply, ExportReply, IdReply,
+    JournalBody, TagsBody, routes,
 };
 use crate::error::{KmsError, Result};
 use crate::mint::{IssuanceDefaults, KeyChoice, Minted, Minter, store_minted};
@@ -262,6 +262,54 @@ pub fn certify(
     })
 }
 
+/// A new CRL of the CA whose private key is `body.issuer_private_key_id`: every certificate
+/// it issued that is revoked, with its date and reason, signed with that key (the `certify`
+/// right, as for minting). Its number is the issuer's next.
+pub fn crl(store: &Store, actor: &Actor, body: &CrlBody) -> Result<CrlReply> {
+    let days = body.days.unwrap_or(7);
+    if !(1..=366).contains(&days) {
+        return Err(KmsError::invalid(
+            "a CRL's validity (days) must be between 1 and 366",
+        ));
+    }
+    let as_issuer = |source: KmsError| KmsError::Issuer {
+        id: body.issuer_private_key_id.clone(),
+        source: Box::new(source),
+    };
+    let (material, number, revoked) = store
+        .revocation_list(actor, &body.issuer_private_key_id)
+        .map_err(|e| as_issuer(e.into()))?;
+    let issuer = mailpki_issuance::Issuer::new(&material.certificate, &material.key)
+        .map_err(|e| as_issuer(e.into()))?;
+    let entries: Vec<CrlEntry> = revoked
+        .iter()
+        .map(|r| CrlEntry {
+            serial_hex: r.serial.clone(),
+            revoked_at: r.revoked_at,
+            reason_code: r.reason.map(mailpki_store::RevocationReason::code),
+        })
+        .collect();
+    let this_update = time::OffsetDateTime::now_utc().unix_timestamp();
+    let next_update = this_update + i64::from(days) * 86_400;
+    let crl = sign_crl(
+        &issuer,
+        &CrlRequest {
+            entries: &entries,
+            number,
+            this_update,
+            next_update,
+        },
+    )?;
+    Ok(CrlReply {
+        crl: STANDARD.encode(crl.to_der()?),
+        crl_number: number,
+        this_update: mailpki_store::rfc3339(this_update),
+        next_update: mailpki_store::rfc3339(next_update),
+        issuer: material.certificate_id.clone(),
+        revoked: entries.len(),
+    })
+}
+
 /// An API token acting as `body.user`, made by `actor`; the secret is in the reply only.
 pub fn create_api_token(store: &Store, actor: &Actor, body: &TokenBody) -> Result<TokenReply> {
     let user = Actor::new(body.user.clone())?;
@@ -496,6 +544,14 @@ impl Kms {
         match &self.0 {
             Mode::Embedded(e) => certify(&e.store, &e.actor, &e.defaults, body),
             Mode::Remote(r) => r.post(routes::CERTIFY, body),
+        }
+    }
+
+    /// A new CRL of an issuer (see [`crl`]).
+    pub fn crl(&self, body: &CrlBody) -> Result<CrlReply> {
+        match &self.0 {
+            Mode::Embedded(e) => crl(&e.store, &e.actor, body),
+            Mode::Remote(r) => r.post(routes::CRL, body),
         }
     }
 

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mailpki_kms::api::{
-    AccessBody, CertifyBody, CseCertificate, CseKeyPairBody, CseKeyPairReply, DestroyBody,
+    AccessBody, CertifyBody, CrlBody, CseCertificate, CseKeyPairBody, CseKeyPairReply, DestroyBody,
     ErrorCode, ExportBody, ExportReply, IdReply, ImportBody, JournalBody, RevokeBody, SearchBody,
     SymmetricKeyBody, TagsBody, TokenBody, WhoAmI, WrapBody, WrapReply, routes,
 };
@@ -443,6 +443,21 @@ async fn certify(
     Ok((StatusCode::CREATED, Json(reply)).into_response())
 }
 
+/// Signing a CRL uses the issuer's key: audited every time, on the key.
+async fn crl(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Result<Body<CrlBody>, ApiError>,
+) -> Result<Response, ApiError> {
+    let body = accept(&app, &caller, "crl", None, body).await?;
+    let object = Some(body.issuer_private_key_id.clone());
+    let reply = run(&app, &caller, "crl", object, Audit::Always, move |s, a| {
+        ops::crl(s, a, &body)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(reply)).into_response())
+}
+
 async fn cse_wrap(
     State(app): State<AppState>,
     caller: Caller,
@@ -673,6 +688,7 @@ pub(crate) fn router(state: AppState, max_body: usize) -> Router {
         .route(routes::CERTIFY, post(certify))
         .route(routes::CSE_WRAP, post(cse_wrap))
         .route(routes::CSE_KEY_PAIRS, post(cse_key_pair))
+        .route(routes::CRL, post(crl))
         .route(routes::JOURNAL, get(journal_get).post(journal_set))
         .route(routes::ADMIN_TOKENS, get(token_list).post(token_create))
         .route(routes::ADMIN_TOKEN, axum::routing::delete(token_revoke))

@@ -96,6 +96,9 @@ pub trait Backend: Send + Sync {
     /// Sets a value only if the key is absent; returns the value now stored.
     fn meta_init(&self, key: &str, value: &str) -> Result<String>;
 
+    /// Adds one to the counter `key` (absent: 0) and returns the new value, atomically.
+    fn meta_next(&self, key: &str) -> Result<i64>;
+
     /// Replaces every sealed material with `reseal(uid, sealed)` and the key check with
     /// `key_check`, all in one transaction (master key rotation).
     fn reseal_all(&self, reseal: &mut Reseal<'_>, key_check: &str) -> Result<usize>;
@@ -116,6 +119,14 @@ pub trait Backend: Send + Sync {
     fn token_revoke(&self, id: &str, now: i64) -> Result<bool>;
 
     fn token_list(&self) -> Result<Vec<ApiToken>>;
+}
+
+/// A counter's value as `meta` holds it (text).
+pub(crate) fn counter(key: &str, value: &str) -> Result<i64> {
+    value.parse().map_err(|_| crate::StoreError::Corrupt {
+        uid: key.to_owned(),
+        reason: format!("the counter holds `{value}`"),
+    })
 }
 
 /// A value bound to a listing query.

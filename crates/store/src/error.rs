@@ -41,6 +41,16 @@ pub enum StoreError {
     #[error("only the owner of `{uid}` can change its access rights")]
     NotOwner { uid: String },
 
+    #[error(
+        "unknown revocation reason `{given}`: use one of unspecified, keyCompromise, cACompromise, \
+         affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise \
+         (a note may follow a colon: `superseded: new CA`)"
+    )]
+    UnknownRevocationReason { given: String },
+
+    #[error("`{uid}` is already revoked ({reason}); only a key compromise may be recorded over it")]
+    AlreadyRevoked { uid: String, reason: String },
+
     #[error("`{uid}` has been destroyed; its key material is gone")]
     Destroyed { uid: String },
 

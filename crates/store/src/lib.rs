@@ -31,7 +31,8 @@ pub use crypto::{
 pub use error::{Result, StoreError};
 pub use model::{
     Actor, Algorithm, ApiToken, Attributes, AuditEntry, AuditFilter, CertificateInfo, LinkType,
-    Material, ObjectFilter, ObjectRecord, ObjectType, Operation, State, rfc3339,
+    Material, ObjectFilter, ObjectRecord, ObjectType, Operation, RevocationReason,
+    RevokedCertificate, State, rfc3339,
 };
 pub use postgres::{PoolOptions, PostgresBackend, is_postgres_url, redact_url};
 pub use sqlite::SqliteBackend;

@@ -247,8 +247,107 @@ pub struct ObjectRecord {
     /// SHA-256 of the SubjectPublicKeyInfo DER, pairing certificates with their keys.
     pub spki_sha256: Option<String>,
     pub revocation_reason: Option<String>,
+    /// When it was revoked (Unix seconds); `None` if never, or revoked before this was kept.
+    pub revoked_at: Option<i64>,
     pub certificate: Option<CertificateInfo>,
     pub material: Material,
+}
+
+/// Why a certificate was revoked: RFC 5280's reason codes, less `certificateHold` (the S/MIME
+/// Baseline Requirements forbid suspension) and `removeFromCRL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    CaCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+    PrivilegeWithdrawn,
+    AaCompromise,
+}
+
+impl RevocationReason {
+    pub const ALL: [Self; 8] = [
+        Self::Unspecified,
+        Self::KeyCompromise,
+        Self::CaCompromise,
+        Self::AffiliationChanged,
+        Self::Superseded,
+        Self::CessationOfOperation,
+        Self::PrivilegeWithdrawn,
+        Self::AaCompromise,
+    ];
+
+    /// RFC 5280's name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::KeyCompromise => "keyCompromise",
+            Self::CaCompromise => "cACompromise",
+            Self::AffiliationChanged => "affiliationChanged",
+            Self::Superseded => "superseded",
+            Self::CessationOfOperation => "cessationOfOperation",
+            Self::PrivilegeWithdrawn => "privilegeWithdrawn",
+            Self::AaCompromise => "aACompromise",
+        }
+    }
+
+    /// The `CRLReason` value.
+    #[must_use]
+    pub fn code(self) -> i32 {
+        match self {
+            Self::Unspecified => 0,
+            Self::KeyCompromise => 1,
+            Self::CaCompromise => 2,
+            Self::AffiliationChanged => 3,
+            Self::Superseded => 4,
+            Self::CessationOfOperation => 5,
+            Self::PrivilegeWithdrawn => 9,
+            Self::AaCompromise => 10,
+        }
+    }
+
+    /// Whether the key itself is no longer to be trusted.
+    #[must_use]
+    pub fn is_compromise(self) -> bool {
+        matches!(
+            self,
+            Self::KeyCompromise | Self::CaCompromise | Self::AaCompromise
+        )
+    }
+
+    /// A reason as written (`keyCompromise`, `key-compromise`, `KEY_COMPROMISE`...) and the
+    /// note after a colon, if any: `superseded: new CA`.
+    #[must_use]
+    pub fn parse_with_note(text: &str) -> Option<(Self, Option<&str>)> {
+        let (name, note) = match text.split_once(':') {
+            Some((name, note)) => (name, Some(note.trim()).filter(|n| !n.is_empty())),
+            None => (text, None),
+        };
+        let wanted: String = name
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str().to_ascii_lowercase() == wanted)
+            .map(|r| (r, note))
+    }
+}
+
+/// One entry of a CRL.
+#[derive(Clone, Debug)]
+pub struct RevokedCertificate {
+    /// Serial number, upper-case hex.
+    pub serial: String,
+    /// Unix seconds.
+    pub revoked_at: i64,
+    /// `None` when the stored reason names none of RFC 5280's (revoked before they were
+    /// required): the entry then carries no reason code.
+    pub reason: Option<RevocationReason>,
 }
 
 /// A read-only view of an object's attributes, for printing.
@@ -269,6 +368,8 @@ pub struct Attributes {
     pub spki_sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_subject: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -303,6 +404,7 @@ impl From<&ObjectRecord> for Attributes {
             last_change_date: rfc3339(r.updated),
             spki_sha256: r.spki_sha256.clone(),
             revocation_reason: r.revocation_reason.clone(),
+            revocation_date: r.revoked_at.map(rfc3339),
             certificate_subject: cert.map(|c| c.subject.clone()),
             certificate_issuer: cert.map(|c| c.issuer.clone()),
             certificate_serial_number: cert.map(|c| c.serial.clone()),

@@ -12,7 +12,7 @@ use postgres::{GenericClient, Row, Transaction};
 use postgres_openssl::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::backend::{Backend, Reseal, SqlArg, WriteBatch};
+use crate::backend::{Backend, Reseal, SqlArg, WriteBatch, counter};
 use crate::error::{Result, StoreError};
 use crate::model::{
     Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, Material, ObjectFilter, ObjectRecord,
@@ -26,6 +26,7 @@ const APPLICATION_ID: i64 = 0x4D50_4B49;
 const COLUMNS: &str = "o.uid, o.object_type, o.state, o.algorithm, o.length, o.owner, o.created, \
     o.updated, o.material, o.sealed, o.spki_sha256, o.revocation_reason, o.subject, o.issuer, \
     o.subject_hash, o.issuer_hash, o.serial, o.not_before, o.not_after, o.fingerprint, o.is_ca, \
+    o.revoked_at, \
     ARRAY(SELECT t.tag FROM tags t WHERE t.uid = o.uid), \
     ARRAY(SELECT l.link_type FROM links l WHERE l.uid = o.uid ORDER BY l.link_type), \
     ARRAY(SELECT l.target FROM links l WHERE l.uid = o.uid ORDER BY l.link_type)";
@@ -229,9 +230,9 @@ impl PostgresBackend {
 
 fn read_row(r: &Row) -> Result<ObjectRecord> {
     let raw = crate::row::raw_row!(r.try_get);
-    let tags: Vec<String> = r.try_get(21)?;
-    let link_types: Vec<String> = r.try_get(22)?;
-    let targets: Vec<String> = r.try_get(23)?;
+    let tags: Vec<String> = r.try_get(22)?;
+    let link_types: Vec<String> = r.try_get(23)?;
+    let targets: Vec<String> = r.try_get(24)?;
     raw.into_record(
         tags.into_iter().collect(),
         link_types.into_iter().zip(targets).collect(),
@@ -530,6 +531,15 @@ impl Backend for PostgresBackend {
                 .query_one(sql::META_GET.postgres(), &[&key])?
                 .try_get(0)?)
         })
+    }
+
+    fn meta_next(&self, key: &str) -> Result<i64> {
+        let value: String = self.in_transaction(|tx| {
+            Ok(tx
+                .query_one(sql::META_NEXT.postgres(), &[&key])?
+                .try_get(0)?)
+        })?;
+        counter(key, &value)
     }
 
     fn reseal_all(&self, reseal: &mut Reseal<'_>, key_check: &str) -> Result<usize> {

@@ -40,6 +40,7 @@ macro_rules! raw_row {
             sealed: $row.$get(9)?,
             spki_sha256: $row.$get(10)?,
             revocation_reason: $row.$get(11)?,
+            revoked_at: $row.$get(21)?,
             cert,
         }
     }};
@@ -60,6 +61,7 @@ pub(crate) struct RawRow {
     pub(crate) sealed: bool,
     pub(crate) spki_sha256: Option<String>,
     pub(crate) revocation_reason: Option<String>,
+    pub(crate) revoked_at: Option<i64>,
     pub(crate) cert: Option<CertificateInfo>,
 }
 
@@ -104,6 +106,7 @@ impl RawRow {
             updated: self.updated,
             spki_sha256: self.spki_sha256,
             revocation_reason: self.revocation_reason,
+            revoked_at: self.revoked_at,
             certificate: self.cert,
             material,
         })

@@ -92,6 +92,10 @@ CREATE TABLE api_tokens (
     r"
 ALTER TABLE audit ADD COLUMN via TEXT;
 ",
+    // When a certificate was revoked (Unix seconds), for its CRL entry.
+    r"
+ALTER TABLE objects ADD COLUMN revoked_at INTEGER;
+",
 ];
 
 /// A migration step in PostgreSQL's dialect.

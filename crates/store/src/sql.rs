@@ -72,9 +72,13 @@ pub(crate) static SET_STATE_WIPE: Sql = Sql::new(
                 updated = ?4, material = NULL WHERE uid = ?1",
 );
 
+/// A revocation (a reason given) also records its time, once: a later change of reason
+/// (superseded, then key compromise) keeps the first date.
 pub(crate) static SET_STATE: Sql = Sql::new(
     "UPDATE objects SET state = ?2, revocation_reason = coalesce(?3, revocation_reason),
-                updated = ?4 WHERE uid = ?1",
+                updated = ?4,
+                revoked_at = CASE WHEN ?3 IS NULL THEN revoked_at ELSE coalesce(revoked_at, ?4) END
+     WHERE uid = ?1",
 );
 
 pub(crate) static TOUCH_OBJECT: Sql = Sql::new("UPDATE objects SET updated = ?2 WHERE uid = ?1");
@@ -95,6 +99,13 @@ pub(crate) static JOURNAL_GET: Sql =
     Sql::new("SELECT step, value FROM journal WHERE batch = ?1 AND subject = ?2");
 
 pub(crate) static META_GET: Sql = Sql::new("SELECT value FROM meta WHERE key = ?1");
+
+/// The next value of a counter kept in `meta` (1 the first time), in one statement.
+pub(crate) static META_NEXT: Sql = Sql::new(
+    "INSERT INTO meta (key, value) VALUES (?1, '1')
+     ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)
+     RETURNING value",
+);
 
 pub(crate) static META_INIT: Sql =
     Sql::new("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING");
@@ -158,6 +169,7 @@ mod tests {
         &JOURNAL_SET,
         &JOURNAL_GET,
         &META_GET,
+        &META_NEXT,
         &META_INIT,
         &RESEAL,
         &SET_KEY_CHECK,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, params};
 
-use crate::backend::{Backend, Reseal, SqlArg, WriteBatch};
+use crate::backend::{Backend, Reseal, SqlArg, WriteBatch, counter};
 use crate::crypto::{create_private_dir, write_private_file};
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -26,7 +26,8 @@ use crate::schema::MIGRATIONS;
 
 const COLUMNS: &str = "o.uid, o.object_type, o.state, o.algorithm, o.length, o.owner, o.created, \
     o.updated, o.material, o.sealed, o.spki_sha256, o.revocation_reason, o.subject, o.issuer, \
-    o.subject_hash, o.issuer_hash, o.serial, o.not_before, o.not_after, o.fingerprint, o.is_ca";
+    o.subject_hash, o.issuer_hash, o.serial, o.not_before, o.not_after, o.fingerprint, o.is_ca, \
+    o.revoked_at";
 
 pub struct SqliteBackend {
     conn: Mutex<Connection>,
@@ -465,6 +466,13 @@ impl Backend for SqliteBackend {
         let stored: String = tx.query_row(sql::META_GET.sqlite(), [key], |r| r.get(0))?;
         tx.commit()?;
         Ok(stored)
+    }
+
+    fn meta_next(&self, key: &str) -> Result<i64> {
+        let value: String = self
+            .conn()
+            .query_row(sql::META_NEXT.sqlite(), [key], |r| r.get(0))?;
+        counter(key, &value)
     }
 
     fn reseal_all(&self, reseal: &mut Reseal<'_>, key_check: &str) -> Result<usize> {

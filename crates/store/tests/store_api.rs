@@ -457,3 +457,53 @@ fn destroyed_key_material_does_not_linger_in_the_sqlite_file() {
         }
     }
 }
+
+/// A revocation keeps its first date and a known reason; CRL numbers only grow; on each
+/// backend (the date column and the counter are SQL both dialects run).
+#[test]
+fn revocations_keep_their_date_and_crl_numbers_grow() {
+    for fixture in fixtures() {
+        let store = fixture.open();
+        let alice = Actor::new("alice").unwrap();
+        let report = store
+            .import(
+                &alice,
+                &ImportRequest {
+                    data: &ca_pem(),
+                    format: ImportFormat::Pem,
+                    password: None,
+                    uid: Some("ca".into()),
+                    replace: false,
+                    tags: vec![],
+                },
+            )
+            .unwrap();
+        let key = report.private_key.unwrap();
+        let numbers: Vec<i64> = (0..3)
+            .map(|_| store.revocation_list(&alice, &key).unwrap().1)
+            .collect();
+        assert_eq!(numbers, [1, 2, 3]);
+
+        assert!(matches!(
+            store.revoke(&alice, "ca", "bored", false),
+            Err(StoreError::UnknownRevocationReason { .. })
+        ));
+        store
+            .revoke(&alice, "ca", "cessation-of-operation", false)
+            .unwrap();
+        let first = store.attributes(&alice, "ca").unwrap();
+        assert_eq!(
+            first.revocation_reason.as_deref(),
+            Some("cessationOfOperation")
+        );
+        let date = first.revocation_date.clone().unwrap();
+        assert!(matches!(
+            store.revoke(&alice, "ca", "superseded", false),
+            Err(StoreError::AlreadyRevoked { .. })
+        ));
+        store.revoke(&alice, "ca", "cACompromise", false).unwrap();
+        let again = store.attributes(&alice, "ca").unwrap();
+        assert_eq!(again.state.to_string(), "Compromised");
+        assert_eq!(again.revocation_date, Some(date));
+    }
+}

@@ -28,7 +28,8 @@ mod server;
 pub use emulator::EmulatorProcess;
 pub use http::{Reply, http1};
 pub use oracles::{
-    gmail_discovery_document, google_python, pkilint, pkilint_errors, pkilint_findings, skipped,
+    gmail_discovery_document, google_python, pkilint, pkilint_crl_errors, pkilint_errors,
+    pkilint_findings, skipped,
 };
 pub use pki::TestPki;
 pub use postgres::TestDatabase;

@@ -25,9 +25,38 @@ pub(crate) enum KmsCommand {
     /// The master key that seals the store's secret keys
     #[command(subcommand)]
     MasterKey(MasterKeyCommand),
+    /// Certificate revocation lists of a stored issuer
+    #[command(subcommand)]
+    Crl(CrlCommand),
     /// Gmail, where Cosmian's CLI puts it (`kms google ...`): the same as `mailpki google`
     #[command(subcommand)]
     Google(super::GoogleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CrlCommand {
+    /// Sign a new CRL (RFC 5280 v2) of every revoked certificate an issuer issued, for static
+    /// hosting at the URL its certificates name
+    Create(CrlCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CrlCreateArgs {
+    /// The issuer's private key ID (its `PrivateKeyLink`)
+    #[arg(short = 'k', long = "issuer-private-key-id", value_name = "ID")]
+    pub(crate) issuer_private_key_id: String,
+
+    /// Days until the CRL's nextUpdate
+    #[arg(long, default_value_t = 7)]
+    pub(crate) days: u32,
+
+    /// Where to write it [default: <issuer certificate ID>.crl]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+
+    /// Write PEM instead of DER (DER is what `application/pkix-crl` serves)
+    #[arg(long)]
+    pub(crate) pem: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,7 +219,10 @@ pub(crate) struct ListArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RevokeArgs {
-    /// Why (recorded as the revocation reason)
+    /// Why. For a certificate, RFC 5280's reason (it goes into CRLs): unspecified,
+    /// keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation,
+    /// privilegeWithdrawn, aACompromise; a note may follow a colon (`superseded: new CA`).
+    /// For a key, free text
     pub(crate) reason: String,
 
     #[command(flatten)]

@@ -16,10 +16,10 @@ pub(crate) use google::{
 };
 pub(crate) use kms::{
     AccessRightsCommand, AttributesCommand, AttributesGetArgs, CertificatesCommand, CertifyArgs,
-    CertifyBatchArgs, DestroyArgs, ExportArgs, ExportFormatArg, GrantArgs, ImportArgs,
-    ImportFormatArg, IssuerArgs, KeysCommand, KmsCommand, LintArgs, ListArgs, MasterKeyCommand,
-    ObjectSelector, PasswordArgs, ProfileArgs, RevokeArgs, SymAlgorithm, SymCommand, SymCreateArgs,
-    SymKeysCommand,
+    CertifyBatchArgs, CrlCommand, CrlCreateArgs, DestroyArgs, ExportArgs, ExportFormatArg,
+    GrantArgs, ImportArgs, ImportFormatArg, IssuerArgs, KeysCommand, KmsCommand, LintArgs,
+    ListArgs, MasterKeyCommand, ObjectSelector, PasswordArgs, ProfileArgs, RevokeArgs,
+    SymAlgorithm, SymCommand, SymCreateArgs, SymKeysCommand,
 };
 
 #[derive(Debug, Parser)]

@@ -404,6 +404,7 @@ pub(super) fn base_record(
         updated: t,
         spki_sha256: None,
         revocation_reason: None,
+        revoked_at: None,
         certificate: None,
         material: Material::Gone,
     }

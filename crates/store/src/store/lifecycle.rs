@@ -9,11 +9,12 @@ use crate::backend::WriteBatch;
 use crate::crypto::KEY_LEN;
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Actor, Algorithm, LinkType, Material, ObjectRecord, ObjectType, Operation, State, check_tag,
+    Actor, Algorithm, LinkType, Material, ObjectRecord, ObjectType, Operation, RevocationReason,
+    RevokedCertificate, State, check_tag,
 };
 
 use super::import::base_record;
-use super::{DestroyOptions, Store, new_uid, now};
+use super::{DestroyOptions, IssuerMaterial, Store, new_uid, now};
 
 impl Store {
     /// Records a step of `actor`'s batch job (the journal that lets interrupted batches
@@ -136,7 +137,10 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes an object: it stays readable but is no longer active.
+    /// Revokes an object: it stays readable but is no longer active. A certificate's reason is
+    /// one of RFC 5280's (it goes into CRLs), a note may follow a colon; with `compromised` an
+    /// unnamed reason is a key compromise. A key's reason is free text. A revoked certificate
+    /// can only be revoked again for a compromise (which a CRL must then say).
     pub fn revoke(&self, actor: &Actor, uid: &str, reason: &str, compromised: bool) -> Result<()> {
         let record = self.authorized(actor, uid, Operation::Revoke)?;
         if record.state == State::Destroyed {
@@ -144,13 +148,83 @@ impl Store {
                 uid: uid.to_owned(),
             });
         }
+        let mut compromised = compromised;
+        let recorded = if record.object_type == ObjectType::Certificate {
+            let (code, note) = match RevocationReason::parse_with_note(reason) {
+                Some(parsed) => parsed,
+                None if compromised => (RevocationReason::KeyCompromise, Some(reason.trim())),
+                None => {
+                    return Err(StoreError::UnknownRevocationReason {
+                        given: reason.to_owned(),
+                    });
+                }
+            };
+            compromised |= code.is_compromise();
+            let revoked = matches!(record.state, State::Deactivated | State::Compromised);
+            if revoked && !compromised {
+                return Err(StoreError::AlreadyRevoked {
+                    uid: uid.to_owned(),
+                    reason: record.revocation_reason.clone().unwrap_or_default(),
+                });
+            }
+            match note {
+                Some(note) => format!("{}: {note}", code.as_str()),
+                None => code.as_str().to_owned(),
+            }
+        } else {
+            reason.to_owned()
+        };
         let state = if compromised {
             State::Compromised
         } else {
             State::Deactivated
         };
         self.backend
-            .set_state(uid, state, Some(reason), false, now())
+            .set_state(uid, state, Some(&recorded), false, now())
+    }
+
+    /// What a CRL of the CA whose private key is `private_key_uid` holds: its signing material
+    /// (`certify` right needed, as for minting), the next CRL number, and the revoked
+    /// certificates it issued.
+    pub fn revocation_list(
+        &self,
+        actor: &Actor,
+        private_key_uid: &str,
+    ) -> Result<(IssuerMaterial, i64, Vec<RevokedCertificate>)> {
+        let material = self.issuer_material(actor, private_key_uid)?;
+        let issuer_uid = material.certificate_id.clone();
+        let mut revoked = Vec::new();
+        for uid in self
+            .backend
+            .linked_from(&issuer_uid, LinkType::CertificateLink)?
+        {
+            let Some(child) = self.backend.get(&uid)? else {
+                continue;
+            };
+            let Some(cert) = &child.certificate else {
+                continue;
+            };
+            if child.object_type != ObjectType::Certificate
+                || !matches!(child.state, State::Deactivated | State::Compromised)
+            {
+                continue;
+            }
+            let reason = child
+                .revocation_reason
+                .as_deref()
+                .and_then(RevocationReason::parse_with_note)
+                .map(|(code, _)| code);
+            revoked.push(RevokedCertificate {
+                serial: cert.serial.clone(),
+                // Revoked before the date was kept: the last change is the best guess.
+                revoked_at: child.revoked_at.unwrap_or(child.updated),
+                reason,
+            });
+        }
+        let number = self
+            .backend
+            .meta_next(&format!("crl_number:{issuer_uid}"))?;
+        Ok((material, number, revoked))
     }
 }
 

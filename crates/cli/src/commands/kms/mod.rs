@@ -4,6 +4,7 @@ mod access_rights;
 mod attributes;
 mod certify;
 mod certify_batch;
+mod crl;
 mod export;
 mod import;
 mod lifecycle;
@@ -15,8 +16,8 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::args::{
-    AccessRightsCommand, AttributesCommand, CertificatesCommand, KeysCommand, KmsCommand,
-    MasterKeyCommand, SymCommand, SymKeysCommand,
+    AccessRightsCommand, AttributesCommand, CertificatesCommand, CrlCommand, KeysCommand,
+    KmsCommand, MasterKeyCommand, SymCommand, SymKeysCommand,
 };
 
 /// `kms master-key rotate`: on the store itself, never through a server.
@@ -65,6 +66,7 @@ pub(crate) fn run(ctx: &Ctx, command: KmsCommand) -> Result<()> {
         KmsCommand::MasterKey(MasterKeyCommand::Rotate { new_key_file }) => {
             rotate_master_key(ctx, &new_key_file)
         }
+        KmsCommand::Crl(CrlCommand::Create(args)) => crl::create(ctx, &args),
         // Dispatched to the `google` commands by `commands::run`.
         KmsCommand::Google(_) => unreachable!("`kms google` is routed before `kms`"),
     }

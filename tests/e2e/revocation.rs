@@ -1,0 +1,208 @@
+//! Revocation: RFC 5280 reasons and dates recorded on revoke, and CRLs that `openssl`,
+//! `openssl verify -crl_check` and pkilint's CRL linter accept.
+
+use std::process::Command;
+
+use mailpki_test_support::{TestEnv, TestPki, openssl, pkilint_crl_errors, s};
+
+use crate::{attributes, env_with_pki, issuer_key};
+
+/// Mints a leaf for `user` with the built-in profile and writes its PEM; returns its ID.
+fn leaf(env: &TestEnv, key: &str, user: &str) -> String {
+    let id = user.split('@').next().unwrap().to_owned();
+    env.run("kms certificates certify -g -k")
+        .arg(key)
+        .then("--subject-name")
+        .arg(format!("CN={user}, emailAddress={user}"))
+        .then("--crl-url http://pki.example.com/issuing.crl --certificate-id")
+        .arg(&id)
+        .ok();
+    env.run("kms certificates export -c")
+        .arg(&id)
+        .arg(env.path(&format!("{id}.pem")))
+        .ok();
+    id
+}
+
+/// `openssl verify -crl_check` of a leaf against the test hierarchy and `crl`: its output.
+fn verify_with_crl(env: &TestEnv, pki: &TestPki, id: &str, crl: &std::path::Path) -> String {
+    let out = Command::new("openssl")
+        .current_dir(&pki.dir)
+        .args([
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "issuing.pem",
+        ])
+        .arg("-CRLfile")
+        .arg(crl)
+        .arg(env.path(&format!("{id}.pem")))
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn a_crl_lists_revoked_certificates_with_reasons_and_openssl_enforces_it() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    let [jane, john, kim] =
+        ["jane@example.com", "john@example.com", "kim@example.com"].map(|u| leaf(&env, &key, u));
+
+    env.run("kms certificates revoke")
+        .arg("keyCompromise: laptop stolen")
+        .then("-c")
+        .arg(&jane)
+        .ok();
+    let revoked = attributes(&env, &jane);
+    assert_eq!(revoked["state"], "Compromised");
+    assert_eq!(revoked["revocation_reason"], "keyCompromise: laptop stolen");
+    assert!(revoked["revocation_date"].is_string(), "{revoked}");
+    env.run("kms certificates revoke Superseded -c")
+        .arg(&john)
+        .ok();
+
+    // Bad input changes nothing.
+    env.run("kms certificates revoke")
+        .arg("left the company")
+        .then("-c")
+        .arg(&kim)
+        .fails(1)
+        .stderr_has("unknown revocation reason `left the company`");
+    env.run("kms certificates revoke superseded -c")
+        .arg(&john)
+        .fails(1)
+        .stderr_has("already revoked (superseded)");
+    assert_eq!(attributes(&env, &kim)["state"], "Active");
+
+    let crl = env.path("issuing.crl");
+    let out = env
+        .run("--json kms crl create --days 3 -k")
+        .arg(&key)
+        .then("--out")
+        .arg(&crl)
+        .ok()
+        .json();
+    assert_eq!(
+        (out["crl_number"].as_i64(), out["revoked"].as_u64()),
+        (Some(1), Some(2))
+    );
+
+    let text = String::from_utf8(openssl(
+        &pki.dir,
+        [
+            "crl",
+            "-inform",
+            "DER",
+            "-noout",
+            "-text",
+            "-CAfile",
+            "issuing.pem",
+            "-in",
+            &s(&crl),
+        ],
+    ))
+    .unwrap();
+    assert!(text.contains("X509v3 CRL Number"), "{text}");
+    assert!(
+        text.contains("Key Compromise") && text.contains("Superseded"),
+        "{text}"
+    );
+    assert!(text.contains("X509v3 Authority Key Identifier"), "{text}");
+    let verified = Command::new("openssl")
+        .current_dir(&pki.dir)
+        .args([
+            "crl",
+            "-inform",
+            "DER",
+            "-noout",
+            "-CAfile",
+            "issuing.pem",
+            "-in",
+        ])
+        .arg(&crl)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&verified.stderr).contains("verify OK"),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
+    // The same CRL in PEM, for openssl verify: revoked leaves fail, the others pass.
+    let pem = env.path("issuing.crl.pem");
+    let again = env
+        .run("--json kms crl create --pem -k")
+        .arg(&key)
+        .then("--out")
+        .arg(&pem)
+        .ok()
+        .json();
+    assert_eq!(again["crl_number"], 2, "CRL numbers only grow");
+    for (id, revoked) in [(&jane, true), (&john, true), (&kim, false)] {
+        let verdict = verify_with_crl(&env, &pki, id, &pem);
+        if revoked {
+            assert!(verdict.contains("certificate revoked"), "{id}: {verdict}");
+        } else {
+            assert!(verdict.contains(": OK"), "{id}: {verdict}");
+        }
+    }
+
+    if let Some(errors) = pkilint_crl_errors(&crl, "BR") {
+        assert!(errors.is_empty(), "pkilint: {errors:?}");
+    }
+}
+
+#[test]
+fn a_crl_needs_a_ca_key() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    let jane = leaf(&env, &key, "jane@example.com");
+    let jane_key = attributes(&env, &jane)["PrivateKeyLink"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.run("kms crl create -k")
+        .arg(&jane_key)
+        .fails(1)
+        .stderr_has("cannot use");
+}
+
+/// Through `mailpki server`: the same revocation and CRL, the issuer key staying there, the
+/// CRL signing audited on the key.
+#[test]
+fn a_crl_is_signed_by_the_server() {
+    let (env, pki) = env_with_pki();
+    let server = env.start_server(&s(&env.path("server-data/kms.sqlite")), "");
+    env.use_server(&server, &["alice"]);
+    let key = issuer_key(&env, &pki);
+    let jane = leaf(&env, &key, "jane@example.com");
+    env.run("kms certificates revoke privilegeWithdrawn -c")
+        .arg(&jane)
+        .ok();
+    let pem = env.path("issuing.crl.pem");
+    env.run("kms crl create --pem -k")
+        .arg(&key)
+        .then("--out")
+        .arg(&pem)
+        .ok();
+    assert!(verify_with_crl(&env, &pki, &jane, &pem).contains("certificate revoked"));
+    let audit = server
+        .on_host(&env, "--json server audit --actor alice")
+        .ok()
+        .json();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["operation"] == "crl" && e["object"] == key.as_str()),
+        "{audit}"
+    );
+}
