@@ -19,6 +19,7 @@ mod import;
 mod issuance;
 mod kacls;
 mod lifecycle;
+mod offboard;
 mod onboard;
 mod pkilint_agreement;
 mod real_clients;

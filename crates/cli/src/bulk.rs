@@ -11,15 +11,25 @@ use serde_json::json;
 use crate::output::Printer;
 use crate::progress::Progress;
 
-/// The rows of a batch's CSV, and the progress (labelled `label`) that watches its users.
-pub(crate) fn open(
-    printer: Printer,
-    csv: &Path,
-    label: &'static str,
-) -> Result<(impl Iterator<Item = Result<UserRow, ReportRow>>, Progress)> {
+/// The rows of a batch, and the progress (labelled `label`) that watches its users.
+pub(crate) type Rows = Box<dyn Iterator<Item = Result<UserRow, ReportRow>>>;
+
+/// The rows of a batch's CSV, and its progress.
+pub(crate) fn open(printer: Printer, csv: &Path, label: &'static str) -> Result<(Rows, Progress)> {
     let total = mailpki_workflows::rows::count_rows(csv)?;
     let rows = mailpki_workflows::rows::read_rows(csv)?;
-    Ok((rows, Progress::new(label, total, printer)))
+    Ok((Box::new(rows), Progress::new(label, total, printer)))
+}
+
+/// A batch of one user named on the command line, read as a one-line CSV would be.
+pub(crate) fn one(printer: Printer, user: &str, label: &'static str) -> (Rows, Progress) {
+    let line = format!("{}\n", user.replace(['\n', '\r'], " "));
+    let rows: Rows = match mailpki_workflows::rows::rows_of(std::io::Cursor::new(line.into_bytes()))
+    {
+        Ok(rows) => Box::new(rows),
+        Err(_) => Box::new(std::iter::empty()),
+    };
+    (rows, Progress::new(label, 1, printer))
 }
 
 /// Completes on Ctrl-C (never, when the signal cannot be watched).

@@ -11,6 +11,7 @@ mod error;
 pub mod hints;
 pub mod input;
 pub mod mint;
+pub mod offboard;
 pub mod onboard;
 pub mod rows;
 pub mod smime;

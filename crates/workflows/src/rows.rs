@@ -35,7 +35,7 @@ pub struct ReportRow {
 }
 
 /// Reads the CSV lazily; see the module's description.
-pub fn read_rows(path: &Path) -> Result<impl Iterator<Item = Result<UserRow, ReportRow>>> {
+pub fn read_rows(path: &Path) -> Result<impl Iterator<Item = Result<UserRow, ReportRow>> + use<>> {
     let file = std::fs::File::open(path).map_err(|source| WorkflowError::Read {
         path: path.to_owned(),
         source,

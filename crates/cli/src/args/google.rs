@@ -33,6 +33,57 @@ pub(crate) enum GoogleCommand {
     SendAs(SendAsCommand),
     /// Onboard every user of a CSV to CSE: mint, key pair, identity; resumable
     Onboard(Box<OnboardArgs>),
+    /// Offboard users (a CSV, or one as an argument): delete their CSE identity, disable their
+    /// key pairs, delete their hosted S/MIME certificates, revoke their certificates; resumable
+    Offboard(Box<OffboardArgs>),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("users").required(true).args(["csv", "user"])))]
+pub(crate) struct OffboardArgs {
+    /// One user to offboard (their primary address)
+    pub(crate) user: Option<String>,
+
+    /// CSV of users, one per line (the first column); a header line is optional
+    #[arg(long, value_name = "FILE")]
+    pub(crate) csv: Option<PathBuf>,
+
+    /// Revocation reason of their certificates (RFC 5280's; a note may follow a colon)
+    #[arg(long, default_value = "affiliationChanged")]
+    pub(crate) reason: String,
+
+    /// Also obliterate the key pairs (Gmail allows it 30 days after they were disabled; until
+    /// then the user is left to retry)
+    #[arg(long)]
+    pub(crate) obliterate: bool,
+
+    /// After the batch, sign a new CRL with this issuer key (its `PrivateKeyLink`)
+    #[arg(short = 'k', long = "crl-issuer-private-key-id", value_name = "ID")]
+    pub(crate) crl_issuer: Option<String>,
+
+    /// Where the new CRL goes [default: <issuer certificate ID>.crl]
+    #[arg(long, value_name = "FILE", requires = "crl_issuer")]
+    pub(crate) crl_out: Option<PathBuf>,
+
+    /// Users in flight at once
+    #[arg(long, default_value_t = 16)]
+    pub(crate) concurrency: usize,
+
+    /// Write one row per user (outcome, what was done, reason) to this file: .json, else CSV
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+
+    /// Name of this run: a re-run with the same name resumes it [default: from the CSV path, or
+    /// the user]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) batch_id: Option<String>,
+
+    /// Report what would be done for each user, changing nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ mod kms;
 
 pub(crate) use google::{
     GoogleArgs, GoogleCommand, IdentitiesCommand, IdentityArgs, IdentityEmailArgs,
-    KeyPairCreateArgs, KeyPairIdArgs, KeyPairsCommand, OnboardArgs, SendAsCommand,
+    KeyPairCreateArgs, KeyPairIdArgs, KeyPairsCommand, OffboardArgs, OnboardArgs, SendAsCommand,
     SmimeAddressArgs, SmimeCommand, SmimeIdArgs, SmimeImportArgs, SmimeInsertArgs, SmimeRotateArgs,
     UserArgs,
 };

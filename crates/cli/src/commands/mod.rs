@@ -126,6 +126,44 @@ fn man_pages(ctx: &Ctx, out_dir: &Path) -> Result<()> {
     )
 }
 
+/// Signs a new CRL of the issuer whose private key is `issuer_key` and writes it to `out`
+/// (default `<issuer certificate ID>.crl`), DER or PEM; returns what the KMS said and where.
+pub(crate) fn write_crl(
+    ctx: &Ctx,
+    issuer_key: &str,
+    days: u32,
+    out: Option<&Path>,
+    pem: bool,
+) -> Result<(mailpki_kms::api::CrlReply, std::path::PathBuf)> {
+    use base64::Engine as _;
+    let reply = ctx
+        .kms()?
+        .crl(&mailpki_kms::api::CrlBody {
+            issuer_private_key_id: issuer_key.to_owned(),
+            days: Some(days),
+        })
+        .context("cannot make the CRL")?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&reply.crl)
+        .context("the CRL is not base64")?;
+    let data = if pem {
+        openssl::x509::X509Crl::from_der(&der)?.to_pem()?
+    } else {
+        der
+    };
+    let out = out.map_or_else(
+        || std::path::PathBuf::from(format!("{}.crl", reply.issuer)),
+        Path::to_path_buf,
+    );
+    // Public material: a normal file, replaced whole.
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, &data)
+        .and_then(|()| std::fs::rename(&tmp, &out))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok((reply, out))
+}
+
 /// Reads a password from the flag, the environment (through clap) or a file.
 pub(crate) fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>> {
     if let Some(password) = &args.password {

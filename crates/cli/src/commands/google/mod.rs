@@ -2,6 +2,7 @@
 
 mod identities;
 pub(crate) mod key_pairs;
+mod offboard;
 mod onboard;
 mod smime;
 mod smime_bulk;
@@ -51,6 +52,7 @@ pub(crate) fn run(ctx: &Ctx, command: GoogleCommand) -> Result<()> {
         },
         GoogleCommand::SendAs(SendAsCommand::List(args)) => smime::send_as_list(ctx, &args),
         GoogleCommand::Onboard(args) => onboard::run(ctx, &args),
+        GoogleCommand::Offboard(args) => offboard::run(ctx, &args),
     }
 }
 
