@@ -44,6 +44,23 @@ fn ca_pem() -> Vec<u8> {
     pem
 }
 
+/// A fresh CA (certificate and key) imported as `ca` by `actor`.
+fn import_ca(store: &Store, actor: &Actor) -> mailpki_store::ImportReport {
+    store
+        .import(
+            actor,
+            &ImportRequest {
+                data: &ca_pem(),
+                format: ImportFormat::Pem,
+                password: None,
+                uid: Some("ca".into()),
+                replace: false,
+                tags: vec![],
+            },
+        )
+        .unwrap()
+}
+
 /// Where one test's store lives: a SQLite file or a fresh PostgreSQL database, and its key.
 struct Fixture {
     dir: tempfile::TempDir,
@@ -362,19 +379,7 @@ fn the_master_key_rotates_and_the_old_one_stops_working() {
         let alice = Actor::new("alice").unwrap();
         let (ca_key, sym_bytes) = {
             let store = fixture.open();
-            let report = store
-                .import(
-                    &alice,
-                    &ImportRequest {
-                        data: &ca_pem(),
-                        format: ImportFormat::Pem,
-                        password: None,
-                        uid: Some("ca".into()),
-                        replace: false,
-                        tags: vec![],
-                    },
-                )
-                .unwrap();
+            let report = import_ca(&store, &alice);
             let sym = store
                 .create_symmetric_key(&alice, Some("cse".into()), Algorithm::Aes, 256, &[])
                 .unwrap();
@@ -465,20 +470,7 @@ fn revocations_keep_their_date_and_crl_numbers_grow() {
     for fixture in fixtures() {
         let store = fixture.open();
         let alice = Actor::new("alice").unwrap();
-        let report = store
-            .import(
-                &alice,
-                &ImportRequest {
-                    data: &ca_pem(),
-                    format: ImportFormat::Pem,
-                    password: None,
-                    uid: Some("ca".into()),
-                    replace: false,
-                    tags: vec![],
-                },
-            )
-            .unwrap();
-        let key = report.private_key.unwrap();
+        let key = import_ca(&store, &alice).private_key.unwrap();
         let numbers: Vec<i64> = (0..3)
             .map(|_| store.revocation_list(&alice, &key).unwrap().1)
             .collect();

@@ -100,6 +100,23 @@ pub fn pkilint_errors(cert_pem: &Path) -> Option<Vec<String>> {
         .arg(cert_pem)
         .output()
         .expect("pkilint runs");
+    Some(error_codes(&output))
+}
+
+/// The codes of pkilint's ERROR and FATAL findings for a CRL (`lint_crl`, beside
+/// `lint_cabf_smime_cert`) under `profile` (`PKIX` or `BR`), or `None` without pkilint.
+pub fn pkilint_crl_errors(crl: &Path, profile: &str) -> Option<Vec<String>> {
+    let bin = pkilint()?.with_file_name("lint_crl");
+    let output = Command::new(&bin)
+        .args(["lint", "-t", "CRL", "-p", profile, "-f", "JSON"])
+        .arg(crl)
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", bin.display()));
+    Some(error_codes(&output))
+}
+
+/// The ERROR and FATAL finding codes of one pkilint run's JSON output.
+fn error_codes(output: &std::process::Output) -> Vec<String> {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "pkilint gave no JSON ({e}): {}{}",
@@ -119,38 +136,7 @@ pub fn pkilint_errors(cert_pem: &Path) -> Option<Vec<String>> {
             }
         }
     }
-    Some(codes)
-}
-
-/// The codes of pkilint's ERROR and FATAL findings for a CRL (`lint_crl`, beside
-/// `lint_cabf_smime_cert`) under `profile` (`PKIX` or `BR`), or `None` without pkilint.
-pub fn pkilint_crl_errors(crl: &Path, profile: &str) -> Option<Vec<String>> {
-    let bin = pkilint()?.with_file_name("lint_crl");
-    let output = Command::new(&bin)
-        .args(["lint", "-t", "CRL", "-p", profile, "-f", "JSON"])
-        .arg(crl)
-        .output()
-        .unwrap_or_else(|e| panic!("{} runs: {e}", bin.display()));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "lint_crl gave no JSON ({e}): {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    let mut codes = Vec::new();
-    for result in report["results"].as_array().into_iter().flatten() {
-        for finding in result["finding_descriptions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            if matches!(finding["severity"].as_str(), Some("ERROR" | "FATAL")) {
-                codes.push(finding["code"].as_str().unwrap_or("?").to_owned());
-            }
-        }
-    }
-    Some(codes)
+    codes
 }
 
 /// pkilint's findings (`[severity, code]`) for many PEM certificates at once, by path, through

@@ -333,6 +333,19 @@ fn new_certificate(
         let (p12, password) = exported_pkcs12(&issuing.kms, &reply.unique_identifier)?;
         return Ok((smime_request(&p12, &password, address)?, password));
     }
+    let (_, password, data) = row_pkcs12(s, row)?;
+    Ok((smime_request(&data, &password, address)?, password))
+}
+
+/// The row's PKCS#12 (path, password, contents), when no issuer mints replacements.
+fn row_pkcs12(
+    s: &RotateShared,
+    row: &UserRow,
+) -> Result<(
+    std::path::PathBuf,
+    SecretString,
+    zeroize::Zeroizing<Vec<u8>>,
+)> {
     let (_, file) = file_columns(row, &s.csv)?;
     let Some((path, password)) = file else {
         return Err(WorkflowError::Input(
@@ -341,7 +354,7 @@ fn new_certificate(
         ));
     };
     let data = crate::input::read(&path)?;
-    Ok((smime_request(&data, &password, address)?, password))
+    Ok((path, password, data))
 }
 
 /// What a rotation would upload for `address`, checked as far as it can be without uploading:
@@ -354,14 +367,7 @@ fn would_upload(s: &RotateShared, row: &UserRow, address: &EmailAddress) -> Resu
             issuing.issuer
         ));
     }
-    let (_, file) = file_columns(row, &s.csv)?;
-    let Some((path, password)) = file else {
-        return Err(WorkflowError::Input(
-            "a new certificate is needed: give -i/--issuer-private-key-id or a PKCS#12 column"
-                .to_owned(),
-        ));
-    };
-    let data = crate::input::read(&path)?;
+    let (path, password, data) = row_pkcs12(s, row)?;
     smime_request(&data, &password, address)?;
     Ok(format!("upload {} as the default", path.display()))
 }

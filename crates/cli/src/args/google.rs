@@ -65,14 +65,6 @@ pub(crate) struct OffboardArgs {
     #[arg(long, value_name = "FILE", requires = "crl_issuer")]
     pub(crate) crl_out: Option<PathBuf>,
 
-    /// Users in flight at once
-    #[arg(long, default_value_t = 16)]
-    pub(crate) concurrency: usize,
-
-    /// Write one row per user (outcome, what was done, reason) to this file: .json, else CSV
-    #[arg(long, value_name = "FILE")]
-    pub(crate) report: Option<PathBuf>,
-
     /// Name of this run: a re-run with the same name resumes it [default: from the CSV path, or
     /// the user]
     #[arg(long, value_name = "NAME")]
@@ -83,7 +75,7 @@ pub(crate) struct OffboardArgs {
     pub(crate) dry_run: bool,
 
     #[command(flatten)]
-    pub(crate) google: GoogleArgs,
+    pub(crate) bulk: BulkArgs,
 }
 
 #[derive(Debug, Args)]
@@ -112,14 +104,6 @@ pub(crate) struct OnboardArgs {
     #[arg(long, value_name = "URL", env = "MAILPKI_KACLS_URL")]
     pub(crate) kacls_url: Option<String>,
 
-    /// Users in flight at once
-    #[arg(long, default_value_t = 16)]
-    pub(crate) concurrency: usize,
-
-    /// Write one row per user (outcome, IDs, reason) to this file: .json, else CSV
-    #[arg(long, value_name = "FILE")]
-    pub(crate) report: Option<PathBuf>,
-
     /// Name of this run: a re-run with the same name resumes it [default: from the CSV path]
     #[arg(long, value_name = "NAME")]
     pub(crate) batch_id: Option<String>,
@@ -130,7 +114,7 @@ pub(crate) struct OnboardArgs {
     pub(crate) dry_run: bool,
 
     #[command(flatten)]
-    pub(crate) google: GoogleArgs,
+    pub(crate) bulk: BulkArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,14 +141,15 @@ pub(crate) enum SmimeCommand {
     Rotate(Box<SmimeRotateArgs>),
 }
 
-/// Options of the bulk S/MIME commands.
+/// Options of the bulk commands (onboard, offboard, import-csv, rotate).
 #[derive(Debug, Args)]
 pub(crate) struct BulkArgs {
     /// Users in flight at once
     #[arg(long, default_value_t = 16)]
     pub(crate) concurrency: usize,
 
-    /// Write one row per user (outcome, IDs, reason) to this file: .json, else CSV
+    /// Write one row per user (outcome, IDs, what was done, reason, hint) to this file, in the
+    /// CSV's order: .json, else CSV
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
 

@@ -9,7 +9,7 @@ use crate::bulk;
 use crate::commands::{Ctx, block_on, write_crl};
 
 pub(crate) fn run(ctx: &Ctx, args: &OffboardArgs) -> Result<()> {
-    let gmail = client(ctx, &args.google)?;
+    let gmail = client(ctx, &args.bulk.google)?;
     let kms = ctx.kms()?;
     let batch = match (&args.batch_id, &args.csv, &args.user) {
         (Some(name), _, _) => name.clone(),
@@ -20,7 +20,7 @@ pub(crate) fn run(ctx: &Ctx, args: &OffboardArgs) -> Result<()> {
         reason: args.reason.clone(),
         obliterate: args.obliterate,
         batch,
-        concurrency: args.concurrency,
+        concurrency: args.bulk.concurrency,
         dry_run: args.dry_run,
     };
     let (rows, mut progress) = match (&args.csv, &args.user) {
@@ -33,7 +33,7 @@ pub(crate) fn run(ctx: &Ctx, args: &OffboardArgs) -> Result<()> {
         plan,
         rows,
         &mut progress,
-        args.report.as_deref(),
+        args.bulk.report.as_deref(),
         bulk::interrupted(),
     ))??;
     progress.finish();

@@ -13,7 +13,7 @@ use crate::commands::block_on;
 
 pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
     let kacls_uri = ctx.kacls_url(args.kacls_url.as_ref())?;
-    let gmail = client(ctx, &args.google)?;
+    let gmail = client(ctx, &args.bulk.google)?;
     let kms = ctx.kms()?;
     let plan = mailpki_workflows::onboard::Plan {
         issuer: args.issuer_private_key_id.clone(),
@@ -28,7 +28,7 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
             Some(name) => name.clone(),
             None => std::fs::canonicalize(&args.csv)?.display().to_string(),
         },
-        concurrency: args.concurrency,
+        concurrency: args.bulk.concurrency,
         after_upload: Some(Arc::new(|| crate::failpoint::hit("onboard-after-upload"))),
         dry_run: args.dry_run,
     };
@@ -39,7 +39,7 @@ pub(crate) fn run(ctx: &Ctx, args: &OnboardArgs) -> Result<()> {
         plan,
         rows,
         &mut progress,
-        args.report.as_deref(),
+        args.bulk.report.as_deref(),
         bulk::interrupted(),
     ))??;
     progress.finish();
