@@ -206,3 +206,115 @@ fn a_crl_is_signed_by_the_server() {
         "{audit}"
     );
 }
+
+/// The expiry report: each user certificate's status, and with Gmail where it is and what
+/// Gmail holds that the store does not.
+#[test]
+fn the_expiry_report_says_what_expires_is_revoked_and_where_it_is() {
+    let (env, pki) = env_with_pki();
+    let key = issuer_key(&env, &pki);
+    let users = ["ann@example.com", "bob@example.com"];
+    let emulator = env.start_emulator(&users, &pki.path("root.pem"));
+    let mint = |id: &str, user: &str, days: &str| {
+        env.run("kms certificates certify -g -k")
+            .arg(&key)
+            .then("--subject-name")
+            .arg(format!("CN={user}, emailAddress={user}"))
+            .then("--days")
+            .arg(days)
+            .then("--certificate-id")
+            .arg(id)
+            .ok();
+    };
+    mint("ann-long", users[0], "365");
+    mint("ann-short", users[0], "10");
+    mint("bob-old", users[1], "365");
+    env.run("kms certificates revoke superseded -c bob-old")
+        .ok();
+    emulator
+        .run(
+            &env,
+            "google smime insert --certificate-id ann-short --user-id",
+        )
+        .arg(users[0])
+        .ok();
+    // A certificate Gmail has for Bob that the store never saw.
+    let outside = pki.openssl_leaf(
+        "bob-outside",
+        "/CN=bob@example.com/emailAddress=bob@example.com",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/user.ext"
+        ))
+        .unwrap(),
+        &["-newkey", "rsa:2048"],
+        &["-extensions", "v3_user"],
+    );
+    openssl(
+        &pki.dir,
+        [
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "bob-outside.key",
+            "-in",
+            &s(&outside),
+            "-certfile",
+            "issuing.pem",
+            "-passout",
+            "pass:pw",
+            "-out",
+            "bob-outside.p12",
+        ],
+    );
+    emulator
+        .run(
+            &env,
+            "google smime insert --pkcs12-password pw --pkcs12-file",
+        )
+        .arg(pki.path("bob-outside.p12"))
+        .then("--user-id")
+        .arg(users[1])
+        .ok();
+
+    let rows = emulator
+        .run(&env, "--json report expiry --within 30 --gmail")
+        .ok()
+        .json();
+    let find = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| pred(r))
+            .cloned()
+            .unwrap_or_else(|| panic!("{rows}"))
+    };
+    let by_id = |id: &str| find(&|r| r["certificate_id"] == id);
+    assert_eq!(
+        (
+            by_id("ann-long")["status"].as_str(),
+            by_id("ann-long")["gmail"].as_str()
+        ),
+        (Some("valid"), Some("not in gmail"))
+    );
+    assert_eq!(
+        (
+            by_id("ann-short")["status"].as_str(),
+            by_id("ann-short")["gmail"].as_str()
+        ),
+        (Some("expiring"), Some("hosted s/mime"))
+    );
+    assert_eq!(by_id("bob-old")["status"], "revoked");
+    let only = find(&|r| r["certificate_id"].is_null());
+    assert_eq!(
+        (only["user"].as_str(), only["gmail"].as_str()),
+        (Some("bob@example.com"), Some("gmail only (hosted s/mime)"))
+    );
+
+    let csv = env.run("report expiry --format csv").ok().stdout();
+    assert!(
+        csv.starts_with("issuer,user,status,not_after,gmail,certificate_id,serial_number"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+}

@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod cse;
 mod error;
+pub mod expiry;
 pub mod hints;
 pub mod input;
 pub mod mint;

@@ -89,6 +89,9 @@ pub(crate) enum Command {
     /// The CSE key access control list service (KACLS): status and a round-trip self test
     #[command(subcommand)]
     Kacls(KaclsCommand),
+    /// Reports over the store (and Gmail): certificates expiring, expired, revoked
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Print the resolved configuration
     Config,
     /// Print a shell completion script (e.g. `mailpki completions bash > ~/.local/share/bash-completion/completions/mailpki`)
@@ -102,6 +105,41 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR", default_value = "man")]
         out_dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Every user certificate per issuer and user: expired, expiring, revoked or valid, and
+    /// with --gmail where it is in Gmail (and what Gmail holds that the store does not)
+    Expiry(ExpiryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExpiryArgs {
+    /// Certificates ending within this many days are `expiring`
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub(crate) within: u32,
+
+    /// Look in Gmail too (CSE key pairs, hosted S/MIME) for every user found
+    #[arg(long)]
+    pub(crate) gmail: bool,
+
+    /// More users to look up in Gmail, one per CSV line (with --gmail)
+    #[arg(long, value_name = "FILE", requires = "gmail")]
+    pub(crate) users: Option<PathBuf>,
+
+    /// `table` for people, `csv` for spreadsheets (`--json` for scripts)
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: ReportFormat,
+
+    #[command(flatten)]
+    pub(crate) google: GoogleArgs,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum ReportFormat {
+    Table,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]

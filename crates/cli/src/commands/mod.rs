@@ -6,6 +6,7 @@ mod emulator;
 mod google;
 mod kacls;
 pub(crate) mod kms;
+mod report;
 mod server;
 
 use std::io::IsTerminal;
@@ -81,6 +82,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         }
         Command::Server(command) => server::run(&ctx, command),
         Command::Kacls(command) => kacls::run(&ctx, command),
+        Command::Report(crate::args::ReportCommand::Expiry(args)) => report::expiry(&ctx, &args),
         Command::Config => config::show(&ctx),
         Command::Completions { shell } => {
             // Into memory first: clap_complete panics on a write error (a closed pipe).
@@ -162,6 +164,31 @@ pub(crate) fn write_crl(
         .and_then(|()| std::fs::rename(&tmp, &out))
         .with_context(|| format!("cannot write {}", out.display()))?;
     Ok((reply, out))
+}
+
+/// The Gmail client: key file from the flag, environment or `[google] service_account_key`;
+/// API URL from the flag, `MAILPKI_GMAIL_API_URL` or `[google] api_url`.
+pub(crate) fn gmail_client(
+    ctx: &Ctx,
+    args: &crate::args::GoogleArgs,
+) -> Result<mailpki_gmail::GmailClient> {
+    let settings = &ctx.settings.google;
+    let key_path = match (&args.service_account_key, &settings.service_account_key) {
+        (Some(path), _) => path.clone(),
+        (None, Some(path)) => crate::config::expand(path)?,
+        (None, None) => anyhow::bail!(
+            "no service account key: pass --service-account-key, set MAILPKI_SERVICE_ACCOUNT_KEY or [google] service_account_key"
+        ),
+    };
+    let key = mailpki_gmail::ServiceAccountKey::from_file(&key_path)?;
+    let http = mailpki_gmail::GmailClient::http_client()?;
+    let tokens = std::sync::Arc::new(mailpki_gmail::TokenSource::new(key, http.clone())?);
+    let url = args
+        .api_url
+        .clone()
+        .or_else(|| settings.api_url.clone())
+        .unwrap_or_else(|| mailpki_gmail::DEFAULT_API_URL.to_owned());
+    Ok(mailpki_gmail::GmailClient::new(&url, tokens, http))
 }
 
 /// Reads a password from the flag, the environment (through clap) or a file.

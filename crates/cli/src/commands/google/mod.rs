@@ -1,21 +1,17 @@
 //! `mailpki google ...`: Gmail CSE key pairs and identities.
 
 mod identities;
-pub(crate) mod key_pairs;
+mod key_pairs;
 mod offboard;
 mod onboard;
 mod smime;
 mod smime_bulk;
 
-use std::sync::Arc;
-
 use anyhow::Result;
-use mailpki_gmail::{DEFAULT_API_URL, GmailClient, ServiceAccountKey, TokenSource};
 
 use super::Ctx;
-use crate::args::{
-    GoogleArgs, GoogleCommand, IdentitiesCommand, KeyPairsCommand, SendAsCommand, SmimeCommand,
-};
+pub(crate) use super::gmail_client as client;
+use crate::args::{GoogleCommand, IdentitiesCommand, KeyPairsCommand, SendAsCommand, SmimeCommand};
 
 pub(crate) fn run(ctx: &Ctx, command: GoogleCommand) -> Result<()> {
     match command {
@@ -54,26 +50,4 @@ pub(crate) fn run(ctx: &Ctx, command: GoogleCommand) -> Result<()> {
         GoogleCommand::Onboard(args) => onboard::run(ctx, &args),
         GoogleCommand::Offboard(args) => offboard::run(ctx, &args),
     }
-}
-
-/// The Gmail client: key file from the flag, environment or `[google] service_account_key`;
-/// API URL from the flag, `MAILPKI_GMAIL_API_URL` or `[google] api_url`.
-pub(crate) fn client(ctx: &Ctx, args: &GoogleArgs) -> Result<GmailClient> {
-    let settings = &ctx.settings.google;
-    let key_path = match (&args.service_account_key, &settings.service_account_key) {
-        (Some(path), _) => path.clone(),
-        (None, Some(path)) => crate::config::expand(path)?,
-        (None, None) => anyhow::bail!(
-            "no service account key: pass --service-account-key, set MAILPKI_SERVICE_ACCOUNT_KEY or [google] service_account_key"
-        ),
-    };
-    let key = ServiceAccountKey::from_file(&key_path)?;
-    let http = GmailClient::http_client()?;
-    let tokens = Arc::new(TokenSource::new(key, http.clone())?);
-    let url = args
-        .api_url
-        .clone()
-        .or_else(|| settings.api_url.clone())
-        .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-    Ok(GmailClient::new(&url, tokens, http))
 }
