@@ -318,3 +318,184 @@ fn the_expiry_report_says_what_expires_is_revoked_and_where_it_is() {
     );
     assert_eq!(csv.lines().count(), 4, "{csv}");
 }
+
+/// The publication listener of `mailpki server`: the CA certificate, a CRL that follows
+/// revocations, and OCSP answers that `openssl ocsp` verifies (POST and GET), for good,
+/// revoked and unknown certificates; pkilint's OCSP linter finds no error.
+#[test]
+fn the_server_publishes_crls_and_answers_ocsp() {
+    use mailpki_test_support::{http1, pkilint_ocsp_errors};
+    let (env, pki) = env_with_pki();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("http://127.0.0.1:{port}");
+    let server = env.start_server(
+        &s(&env.path("server-data/kms.sqlite")),
+        &format!("[server.publish]\nlisten = \"127.0.0.1:{port}\"\nactor = \"alice\"\n"),
+    );
+    env.use_server(&server, &["alice"]);
+    let key = issuer_key(&env, &pki);
+    let jane = leaf(&env, &key, "jane@example.com");
+    let kim = leaf(&env, &key, "kim@example.com");
+    // Made by the issuing CA outside mailpki: unknown to the responder.
+    let stranger = pki.openssl_leaf(
+        "stranger",
+        "/CN=x@example.com/emailAddress=x@example.com",
+        "basicConstraints=CA:FALSE\n",
+        &["-newkey", "rsa:2048"],
+        &[],
+    );
+
+    let ca = http1(&publish, "GET", "/ca/ca.crt", &[], None);
+    assert_eq!(
+        (ca.status, ca.header("content-type")),
+        (200, Some("application/pkix-cert"))
+    );
+    assert_eq!(
+        openssl::x509::X509::from_der(&ca.bytes)
+            .unwrap()
+            .to_pem()
+            .unwrap(),
+        openssl::x509::X509::from_pem(&std::fs::read(pki.path("issuing.pem")).unwrap())
+            .unwrap()
+            .to_pem()
+            .unwrap()
+    );
+    assert_eq!(
+        http1(&publish, "GET", &format!("/ca/{jane}.crt"), &[], None).status,
+        404
+    );
+    assert_eq!(
+        http1(&publish, "GET", "/v1/health", &[], None).status,
+        404,
+        "no API here"
+    );
+
+    let crl_now = || {
+        let reply = http1(&publish, "GET", "/crl/ca.crl", &[], None);
+        assert_eq!(reply.header("content-type"), Some("application/pkix-crl"));
+        let path = env.path("published.crl.pem");
+        std::fs::write(
+            &path,
+            openssl::x509::X509Crl::from_der(&reply.bytes)
+                .unwrap()
+                .to_pem()
+                .unwrap(),
+        )
+        .unwrap();
+        path
+    };
+    assert!(verify_with_crl(&env, &pki, &jane, &crl_now()).contains(": OK"));
+    env.run("kms certificates revoke keyCompromise -c")
+        .arg(&jane)
+        .ok();
+    assert!(
+        verify_with_crl(&env, &pki, &jane, &crl_now()).contains("certificate revoked"),
+        "the CRL follows the revocation at once"
+    );
+
+    // OCSP over POST, as openssl sends it, with a nonce and a verified signature.
+    let out = Command::new("openssl")
+        .current_dir(&pki.dir)
+        .args([
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-CAfile",
+            "root.pem",
+            "-verify_other",
+            "issuing.pem",
+        ])
+        .arg("-cert")
+        .arg(env.path(&format!("{jane}.pem")))
+        .arg("-cert")
+        .arg(env.path(&format!("{kim}.pem")))
+        .arg("-cert")
+        .arg(&stranger)
+        .args([
+            "-url",
+            &format!("{publish}/ocsp"),
+            "-resp_text",
+            "-respout",
+            "resp.der",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Response verify OK"), "{text}");
+    assert!(!text.contains("WARNING"), "the nonce comes back: {text}");
+    assert!(text.contains(&format!("{jane}.pem: revoked")), "{text}");
+    assert!(text.contains("Reason: keyCompromise"), "{text}");
+    assert!(text.contains(&format!("{kim}.pem: good")), "{text}");
+    assert!(text.contains("stranger.pem: unknown"), "{text}");
+    if let Some(errors) = pkilint_ocsp_errors(&pki.path("resp.der")) {
+        assert!(errors.is_empty(), "pkilint: {errors:?}");
+    }
+
+    // GET, RFC 6960 appendix A.1.
+    openssl(
+        &pki.dir,
+        [
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-no_nonce",
+            "-reqout",
+            "req.der",
+            "-cert",
+            &s(&env.path(&format!("{kim}.pem"))),
+        ],
+    );
+    let request = std::fs::read(pki.path("req.der")).unwrap();
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &request);
+    let reply = http1(&publish, "GET", &format!("/ocsp/{encoded}"), &[], None);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/ocsp-response")
+    );
+    std::fs::write(pki.path("get.der"), &reply.bytes).unwrap();
+    let got = String::from_utf8(openssl(
+        &pki.dir,
+        ["ocsp", "-respin", "get.der", "-resp_text", "-noverify"],
+    ))
+    .unwrap();
+    assert!(got.contains("Cert Status: good"), "{got}");
+
+    // An issuer that is not ours is unauthorized; garbage is malformedRequest.
+    openssl(
+        &pki.dir,
+        [
+            "ocsp",
+            "-issuer",
+            "root.pem",
+            "-cert",
+            "issuing.pem",
+            "-reqout",
+            "root-req.der",
+        ],
+    );
+    let foreign = std::fs::read(pki.path("root-req.der")).unwrap();
+    let refused = http1(
+        &publish,
+        "POST",
+        "/ocsp",
+        &[("content-type", "application/ocsp-request")],
+        Some(&foreign),
+    );
+    assert_eq!(refused.bytes, [0x30, 0x03, 0x0a, 0x01, 0x06]);
+    let bad = http1(
+        &publish,
+        "POST",
+        "/ocsp",
+        &[("content-type", "application/ocsp-request")],
+        Some(b"not der"),
+    );
+    assert_eq!(bad.bytes, [0x30, 0x03, 0x0a, 0x01, 0x01]);
+}

@@ -10,6 +10,7 @@ mod error;
 mod extensions;
 mod issue;
 pub mod lint;
+pub mod ocsp;
 mod profile;
 mod subject;
 

@@ -11,6 +11,7 @@ mod client;
 pub mod cse;
 mod error;
 pub mod mint;
+pub mod ocsp;
 pub mod ops;
 
 use mailpki_store::{Actor, ImportReport, Store};

@@ -12,6 +12,7 @@ mod error;
 mod jwt;
 mod kacls;
 mod limits;
+mod publish;
 mod routes;
 
 use std::collections::HashSet;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use auth::OidcConfig;
 pub use jwt::IssuerConfig;
 pub use kacls::{KaclsConfig, wire as kacls_wire};
+pub use publish::PublishConfig;
 
 use crate::auth::{Authenticator, Oidc};
 use crate::error::ApiError;
@@ -74,6 +76,9 @@ pub struct ServerConfig {
     /// The Google CSE key access control list service on this server.
     #[serde(default)]
     pub kacls: Option<KaclsConfig>,
+    /// CA certificates, CRLs and OCSP on a separate plain-HTTP listener.
+    #[serde(default)]
+    pub publish: Option<PublishConfig>,
     /// A connection must send its request headers within this time [default: 10].
     #[serde(default = "default_header_timeout")]
     pub header_read_timeout_seconds: u64,
@@ -130,6 +135,7 @@ impl Default for ServerConfig {
             database_timeout_seconds: default_db_timeout(),
             oidc: None,
             kacls: None,
+            publish: None,
             header_read_timeout_seconds: default_header_timeout(),
             auth_failures_per_minute: default_auth_failures(),
             admin_tokens_for_others: true,
@@ -290,6 +296,8 @@ impl AppState {
 pub struct Server {
     audit_task: tokio::task::JoinHandle<()>,
     listener: std::net::TcpListener,
+    /// The publication listener, its router and its URL.
+    publish: Option<(std::net::TcpListener, axum::Router, String)>,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     router: axum::Router,
     url: String,
@@ -309,13 +317,7 @@ impl Server {
         store: StoreSettings,
         defaults: IssuanceDefaults,
     ) -> Result<Self, ServerError> {
-        let addr: SocketAddr = tokio::net::lookup_host(&config.listen)
-            .await
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| ServerError::Address {
-                addr: config.listen.clone(),
-            })?;
+        let addr = resolve(&config.listen).await?;
         let tls = match (&config.tls_certificate, &config.tls_private_key) {
             (Some(cert), Some(key)) => Some(tls_config(cert, key).await?),
             (None, None) if addr.ip().is_loopback() => None,
@@ -339,16 +341,7 @@ impl Server {
         .map_err(|e| ServerError::Startup {
             reason: e.to_string(),
         })??;
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| ServerError::Bind {
-                addr: addr.to_string(),
-                source,
-            })?;
+        let listener = bind(addr)?;
         let local = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: addr.to_string(),
             source,
@@ -367,6 +360,10 @@ impl Server {
             kacls.spawn_sweeper();
         }
         let store = Arc::new(store);
+        let publish = match &config.publish {
+            Some(publish) => Some(publication(&store, publish).await?),
+            None => None,
+        };
         let (audit_log, lines) = tokio::sync::mpsc::channel(4096);
         let audit_task = tokio::spawn(audit_writer(Arc::clone(&store), lines));
         let state = AppState {
@@ -386,6 +383,7 @@ impl Server {
         Ok(Self {
             audit_task,
             listener,
+            publish,
             tls,
             router: routes::router(state, config.max_body_bytes),
             url,
@@ -400,6 +398,12 @@ impl Server {
         &self.url
     }
 
+    /// The publication listener's URL, when `[server.publish]` is on.
+    #[must_use]
+    pub fn publish_url(&self) -> Option<&str> {
+        self.publish.as_ref().map(|(_, _, url)| url.as_str())
+    }
+
     /// Serves until `shutdown` completes, then lets requests in flight finish.
     pub async fn serve(
         self,
@@ -411,6 +415,19 @@ impl Server {
             shutdown.await;
             stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
         });
+        if let Some((listener, router, _)) = self.publish {
+            let handle = handle.clone();
+            let timeout = self.header_timeout;
+            tokio::spawn(async move {
+                let served = header_timeout(axum_server::from_tcp(listener), timeout)
+                    .handle(handle)
+                    .serve(router.into_make_service())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the publication listener stopped");
+                }
+            });
+        }
         let addr = self.url.clone();
         let service = self
             .router
@@ -433,6 +450,42 @@ impl Server {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.audit_task).await;
         served.map_err(|source| ServerError::Bind { addr, source })
     }
+}
+
+async fn resolve(addr: &str) -> Result<SocketAddr, ServerError> {
+    tokio::net::lookup_host(addr)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| ServerError::Address {
+            addr: addr.to_owned(),
+        })
+}
+
+/// A non-blocking listener on `addr`.
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
+    let bind_error = |source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    Ok(listener)
+}
+
+/// The publication listener, its router and its URL.
+async fn publication(
+    store: &Arc<Store>,
+    config: &PublishConfig,
+) -> Result<(std::net::TcpListener, axum::Router, String), ServerError> {
+    let listener = bind(resolve(&config.listen).await?)?;
+    let local = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    let router = publish::router(Arc::clone(store), config)
+        .map_err(|reason| ServerError::Startup { reason })?;
+    Ok((listener, router, format!("http://{local}")))
 }
 
 /// The server with HTTP/1 header reads bounded by `timeout` (hyper needs a timer for it).

@@ -38,6 +38,6 @@ pub use postgres::{PoolOptions, PostgresBackend, is_postgres_url, redact_url};
 pub use sqlite::SqliteBackend;
 pub use store::{
     API_TOKEN_PREFIX, AccessEntry, DestroyOptions, ExportFormat, ImportReport, ImportRequest,
-    IssuerMaterial, ObtainedEntry, Store, StoreLocation,
+    IssuedStatus, IssuerMaterial, ObtainedEntry, Store, StoreLocation,
 };
 pub use text::{escape, excerpt, is_invisible, looks_confusable};

@@ -4,7 +4,10 @@
 pub struct Reply {
     pub status: u16,
     pub head: String,
+    /// The body as text (lossy).
     pub body: String,
+    /// The body as sent (DER, say).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -69,6 +72,7 @@ pub fn http1(
         status,
         head,
         body: String::new(),
+        bytes: Vec::new(),
     };
     let mut body = Vec::new();
     match reply
@@ -84,5 +88,6 @@ pub fn http1(
         }
     }
     reply.body = String::from_utf8_lossy(&body).into_owned();
+    reply.bytes = body;
     reply
 }

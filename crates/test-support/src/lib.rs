@@ -29,7 +29,7 @@ pub use emulator::EmulatorProcess;
 pub use http::{Reply, http1};
 pub use oracles::{
     gmail_discovery_document, google_python, pkilint, pkilint_crl_errors, pkilint_errors,
-    pkilint_findings, skipped,
+    pkilint_findings, pkilint_ocsp_errors, skipped,
 };
 pub use pki::TestPki;
 pub use postgres::TestDatabase;

@@ -115,6 +115,18 @@ pub fn pkilint_crl_errors(crl: &Path, profile: &str) -> Option<Vec<String>> {
     Some(error_codes(&output))
 }
 
+/// The codes of pkilint's ERROR and FATAL findings for a DER OCSP response
+/// (`lint_ocsp_response`), or `None` without pkilint.
+pub fn pkilint_ocsp_errors(response: &Path) -> Option<Vec<String>> {
+    let bin = pkilint()?.with_file_name("lint_ocsp_response");
+    let output = Command::new(&bin)
+        .args(["lint", "-f", "JSON"])
+        .arg(response)
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", bin.display()));
+    Some(error_codes(&output))
+}
+
 /// The ERROR and FATAL finding codes of one pkilint run's JSON output.
 fn error_codes(output: &std::process::Output) -> Vec<String> {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {

@@ -52,6 +52,11 @@ fn serve(ctx: &Ctx, args: &ServerServeArgs) -> Result<()> {
             server.url(),
             ctx.settings.database
         ));
+        if let Some(url) = server.publish_url() {
+            ctx.printer.info(&format!(
+                "publishing CA certificates, CRLs and OCSP on {url} (/ca/<id>.crt, /crl/<id>.crl, /ocsp)"
+            ));
+        }
         server
             .serve(async {
                 shutdown_signal().await;

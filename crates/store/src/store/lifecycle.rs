@@ -180,7 +180,59 @@ impl Store {
             State::Deactivated
         };
         self.backend
-            .set_state(uid, state, Some(&recorded), false, now())
+            .set_state(uid, state, Some(&recorded), false, now())?;
+        if record.object_type == ObjectType::Certificate {
+            // What published CRLs and OCSP answers compare with to know they are stale.
+            self.backend.meta_next(REVOCATIONS)?;
+        }
+        Ok(())
+    }
+
+    /// A number that changes whenever a certificate is revoked: published revocation data
+    /// made before it changed is stale.
+    pub fn revocation_marker(&self) -> Result<i64> {
+        Ok(self
+            .backend
+            .meta_get(REVOCATIONS)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// The certificates the CA certificate `issuer_uid` issued, by serial: state, revocation
+    /// date and reason (what an OCSP answer says). Needs the `get` right on the issuer.
+    pub fn issued_by(
+        &self,
+        actor: &Actor,
+        issuer_uid: &str,
+    ) -> Result<std::collections::HashMap<String, IssuedStatus>> {
+        self.authorized(actor, issuer_uid, Operation::Get)?;
+        let mut out = std::collections::HashMap::new();
+        for uid in self
+            .backend
+            .linked_from(issuer_uid, LinkType::CertificateLink)?
+        {
+            let Some(child) = self.backend.get(&uid)? else {
+                continue;
+            };
+            let (ObjectType::Certificate, Some(cert)) = (child.object_type, &child.certificate)
+            else {
+                continue;
+            };
+            let revoked = matches!(child.state, State::Deactivated | State::Compromised);
+            out.insert(
+                cert.serial.clone(),
+                IssuedStatus {
+                    revoked_at: revoked.then(|| child.revoked_at.unwrap_or(child.updated)),
+                    reason: child
+                        .revocation_reason
+                        .as_deref()
+                        .and_then(RevocationReason::parse_with_note)
+                        .map(|(code, _)| code)
+                        .filter(|_| revoked),
+                },
+            );
+        }
+        Ok(out)
     }
 
     /// What a CRL of the CA whose private key is `private_key_uid` holds: its signing material
@@ -226,6 +278,17 @@ impl Store {
             .meta_next(&format!("crl_number:{issuer_uid}"))?;
         Ok((material, number, revoked))
     }
+}
+
+/// The `meta` counter of certificate revocations.
+const REVOCATIONS: &str = "revocations";
+
+/// What an issuer's certificate says of one it issued.
+#[derive(Clone, Copy, Debug)]
+pub struct IssuedStatus {
+    /// `Some` when revoked.
+    pub revoked_at: Option<i64>,
+    pub reason: Option<RevocationReason>,
 }
 
 /// Where an actor's batch is journaled (as servers before the journal took an actor did).

@@ -20,6 +20,7 @@ use crate::error::{Result, StoreError};
 use crate::model::{ObjectType, Operation, State};
 use crate::sqlite::SqliteBackend;
 
+pub use lifecycle::IssuedStatus;
 pub use tokens::API_TOKEN_PREFIX;
 
 const KEY_CHECK_PLAINTEXT: &[u8] = b"mailpki master key check v1";

@@ -1,0 +1,202 @@
+//! The publication listener (`[server.publish]`): plain HTTP, meant to face the internet, and
+//! serving only public material, with no authentication: the CA certificates
+//! (`GET /ca/<id>.crt`), their CRLs (`GET /crl/<id>.crl`), and an OCSP responder
+//! (`POST /ocsp`, `GET /ocsp/<base64 request>`, RFC 6960). `<id>` is an issuer certificate's
+//! ID in the store.
+//!
+//! The issuers are the CAs whose keys the configured `actor` may certify with; CRLs and OCSP
+//! answers are signed by the issuer's own key. A CRL is kept until half its validity has passed
+//! or a certificate is revoked (the store's revocation marker moves), then signed anew.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use mailpki_kms::api::CrlBody;
+use mailpki_store::{Actor, LinkType, Operation, Store};
+use serde::{Deserialize, Serialize};
+
+/// `[server.publish]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    /// Address of the plain-HTTP listener (any interface: it serves public material only).
+    pub listen: String,
+    /// The user whose issuer keys sign the CRLs and OCSP answers.
+    pub actor: String,
+    /// Days from a CRL's `thisUpdate` to its `nextUpdate` [default: 7].
+    #[serde(default = "default_crl_days")]
+    pub crl_days: u32,
+}
+
+fn default_crl_days() -> u32 {
+    7
+}
+
+/// The largest OCSP request read.
+const MAX_REQUEST: usize = 16 * 1024;
+
+struct Cached {
+    der: Vec<u8>,
+    refresh_at: i64,
+    marker: i64,
+}
+
+pub(crate) struct Publish {
+    store: Arc<Store>,
+    actor: Actor,
+    crl_days: u32,
+    crls: Mutex<HashMap<String, Cached>>,
+}
+
+pub(crate) fn router(store: Arc<Store>, config: &PublishConfig) -> Result<Router, String> {
+    let actor = Actor::new(config.actor.clone()).map_err(|e| e.to_string())?;
+    let state = Arc::new(Publish {
+        store,
+        actor,
+        crl_days: config.crl_days.clamp(1, 366),
+        crls: Mutex::new(HashMap::new()),
+    });
+    Ok(Router::new()
+        .route("/ca/{file}", get(ca_certificate))
+        .route("/crl/{file}", get(crl))
+        .route("/ocsp", axum::routing::post(ocsp_post))
+        .route("/ocsp/{*request}", get(ocsp_get))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST))
+        .with_state(state))
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn body(content_type: &'static str, data: Vec<u8>) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        data,
+    )
+        .into_response()
+}
+
+/// Runs `work` on the blocking pool; any failure is a 404 or 500 without detail (this
+/// listener answers strangers).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Option<T> + Send + 'static,
+) -> Result<T, StatusCode> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(StatusCode::NOT_FOUND),
+        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+async fn ca_certificate(
+    State(p): State<Arc<Publish>>,
+    Path(file): Path<String>,
+) -> Result<Response, StatusCode> {
+    let id = file
+        .strip_suffix(".crt")
+        .ok_or(StatusCode::NOT_FOUND)?
+        .to_owned();
+    let der = blocking(move || {
+        let attributes = p.store.attributes(&p.actor, &id).ok()?;
+        if attributes.certificate_is_ca != Some(true) {
+            return None;
+        }
+        p.store
+            .certificate(&p.actor, &id, Operation::Get)
+            .ok()?
+            .to_der()
+            .ok()
+    })
+    .await?;
+    Ok(body("application/pkix-cert", der))
+}
+
+async fn crl(
+    State(p): State<Arc<Publish>>,
+    Path(file): Path<String>,
+) -> Result<Response, StatusCode> {
+    let id = file
+        .strip_suffix(".crl")
+        .ok_or(StatusCode::NOT_FOUND)?
+        .to_owned();
+    let der = blocking(move || p.current_crl(&id)).await?;
+    Ok(body("application/pkix-crl", der))
+}
+
+impl Publish {
+    /// The issuer's CRL: the cached one while fresh, else a new one.
+    fn current_crl(&self, issuer_id: &str) -> Option<Vec<u8>> {
+        let marker = self.store.revocation_marker().ok()?;
+        let now = now();
+        if let Ok(crls) = self.crls.lock()
+            && let Some(cached) = crls.get(issuer_id)
+            && cached.marker == marker
+            && now < cached.refresh_at
+        {
+            return Some(cached.der.clone());
+        }
+        let key = self.issuer_key(issuer_id)?;
+        let reply = mailpki_kms::ops::crl(
+            &self.store,
+            &self.actor,
+            &CrlBody {
+                issuer_private_key_id: key,
+                days: Some(self.crl_days),
+            },
+        )
+        .map_err(|e| tracing::warn!(issuer = issuer_id, error = %e, "cannot sign a CRL"))
+        .ok()?;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(reply.crl)
+            .ok()?;
+        if let Ok(mut crls) = self.crls.lock() {
+            crls.insert(
+                issuer_id.to_owned(),
+                Cached {
+                    der: der.clone(),
+                    // Signed anew at half its validity, long before any client sees it stale.
+                    refresh_at: now + i64::from(self.crl_days) * 86_400 / 2,
+                    marker,
+                },
+            );
+        }
+        Some(der)
+    }
+
+    /// The private key of a CA certificate.
+    fn issuer_key(&self, issuer_id: &str) -> Option<String> {
+        let attributes = self.store.attributes(&self.actor, issuer_id).ok()?;
+        if attributes.certificate_is_ca != Some(true) {
+            return None;
+        }
+        attributes.links.get(&LinkType::PrivateKeyLink).cloned()
+    }
+}
+
+async fn ocsp_post(State(p): State<Arc<Publish>>, request: Bytes) -> Result<Response, StatusCode> {
+    let response =
+        blocking(move || Some(mailpki_kms::ocsp::answer(&p.store, &p.actor, &request))).await?;
+    Ok(body("application/ocsp-response", response))
+}
+
+/// RFC 6960 appendix A.1: the DER request, base64, URL-encoded, as the path.
+async fn ocsp_get(
+    State(p): State<Arc<Publish>>,
+    Path(encoded): Path<String>,
+) -> Result<Response, StatusCode> {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim_matches('/'))
+        .unwrap_or_default();
+    let response =
+        blocking(move || Some(mailpki_kms::ocsp::answer(&p.store, &p.actor, &der))).await?;
+    Ok(body("application/ocsp-response", response))
+}
