@@ -49,7 +49,16 @@ pub(crate) fn extension(oid_text: &str, critical: bool, der: &[u8]) -> Result<X5
 
 /// Key identifier: SHA-1 of the subjectPublicKey BIT STRING's bytes (RFC 5280 §4.2.1.2 (1)).
 pub(crate) fn key_identifier(spki_der: &[u8]) -> Result<Vec<u8>> {
-    let bits = yasna::parse_der(spki_der, |r| {
+    let bits = public_key_bits(spki_der)?;
+    Ok(hash(MessageDigest::sha1(), &bits)
+        .map_err(IssuanceError::crypto("hashing a key"))?
+        .to_vec())
+}
+
+/// The subjectPublicKey BIT STRING's bytes of a DER SubjectPublicKeyInfo (what key
+/// identifiers and OCSP's issuer key hash are hashes of).
+pub(crate) fn public_key_bits(spki_der: &[u8]) -> Result<Vec<u8>> {
+    yasna::parse_der(spki_der, |r| {
         r.read_sequence(|r| {
             r.next().read_der()?;
             let (bytes, _) = r.next().read_bitvec_bytes()?;
@@ -58,10 +67,7 @@ pub(crate) fn key_identifier(spki_der: &[u8]) -> Result<Vec<u8>> {
     })
     .map_err(|_| IssuanceError::BadCertificate {
         reason: "the public key is not a valid SubjectPublicKeyInfo".to_owned(),
-    })?;
-    Ok(hash(MessageDigest::sha1(), &bits)
-        .map_err(IssuanceError::crypto("hashing a key"))?
-        .to_vec())
+    })
 }
 
 fn write_general_name(w: DERWriter<'_>, entry: &SanEntry) {

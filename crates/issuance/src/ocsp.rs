@@ -11,7 +11,7 @@ use openssl::sign::Signer;
 use yasna::models::ObjectIdentifier;
 use yasna::{DERWriter, Tag};
 
-use crate::encode::key_identifier;
+use crate::encode::{key_identifier, public_key_bits};
 use crate::error::{IssuanceError, Result};
 use crate::issue::Issuer;
 
@@ -149,36 +149,25 @@ fn find_nonce(extensions: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-/// Whether `id` names `issuer` (its subject and key, hashed as the request says).
+/// Whether `id` names the issuer whose certificate is `cert` (its subject and key, hashed as
+/// the request says).
 #[must_use]
-pub fn names_issuer(id: &CertId, issuer: &Issuer<'_>) -> bool {
+pub fn names_issuer(id: &CertId, cert: &openssl::x509::X509Ref) -> bool {
     let Some(digest) = id.digest else {
         return false;
     };
-    let cert = issuer.certificate();
     let name = cert.subject_name().to_der().ok();
     let key_bits = cert
         .public_key()
         .and_then(|k| k.public_key_to_der())
         .ok()
-        .and_then(|spki| subject_public_key(&spki));
+        .and_then(|spki| public_key_bits(&spki).ok());
     let (Some(name), Some(bits)) = (name, key_bits) else {
         return false;
     };
     let matches =
         |data: &[u8], want: &[u8]| hash(digest.digest(), data).is_ok_and(|h| h.as_ref() == want);
     matches(&name, &id.issuer_name_hash) && matches(&bits, &id.issuer_key_hash)
-}
-
-fn subject_public_key(spki: &[u8]) -> Option<Vec<u8>> {
-    yasna::parse_der(spki, |r| {
-        r.read_sequence(|r| {
-            r.next().read_der()?;
-            let (bits, _) = r.next().read_bitvec_bytes()?;
-            Ok(bits)
-        })
-    })
-    .ok()
 }
 
 /// What the responder says of one certificate.

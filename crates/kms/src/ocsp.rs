@@ -5,7 +5,7 @@
 
 use mailpki_issuance::Issuer;
 use mailpki_issuance::ocsp::{self, CertStatus};
-use mailpki_store::{Actor, LinkType, ObjectFilter, ObjectType, Store};
+use mailpki_store::{Actor, LinkType, ObjectFilter, ObjectType, Operation, Store};
 
 /// The DER OCSP response to a DER request.
 pub fn answer(store: &Store, actor: &Actor, request: &[u8]) -> Vec<u8> {
@@ -30,22 +30,29 @@ fn answer_parsed(
 ) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error>> {
     let filter = ObjectFilter {
         object_type: Some(ObjectType::Certificate),
+        ca_only: true,
         ..ObjectFilter::default()
     };
     for ca in store.list(actor, &filter)? {
-        if ca.certificate_is_ca != Some(true) {
-            continue;
-        }
         let Some(key) = ca.links.get(&LinkType::PrivateKeyLink) else {
             continue;
         };
+        // Matched on the certificate; only the issuer asked about has its key unsealed.
+        let Ok(certificate) = store.certificate(actor, &ca.unique_identifier, Operation::Get)
+        else {
+            continue;
+        };
+        if !request
+            .ids
+            .iter()
+            .all(|id| ocsp::names_issuer(id, &certificate))
+        {
+            continue;
+        }
         let Ok(material) = store.issuer_material(actor, key) else {
             continue;
         };
         let issuer = Issuer::new(&material.certificate, &material.key)?;
-        if !request.ids.iter().all(|id| ocsp::names_issuer(id, &issuer)) {
-            continue;
-        }
         let issued = store.issued_by(actor, &ca.unique_identifier)?;
         let answers: Vec<(&ocsp::CertId, CertStatus)> = request
             .ids

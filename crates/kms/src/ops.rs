@@ -103,6 +103,7 @@ pub fn search(store: &Store, actor: &Actor, body: &SearchBody) -> Result<Vec<Att
             subject_contains: body.subject_contains.clone(),
             expires_before: body.expires_before,
             include_destroyed: body.include_destroyed,
+            ca_only: false,
         },
     )?)
 }

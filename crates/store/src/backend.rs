@@ -176,6 +176,9 @@ pub(crate) fn filter_clause(
         let at = bind(SqlArg::Int(t), &mut args);
         clauses.push(format!("o.not_after < {at}"));
     }
+    if filter.ca_only {
+        clauses.push("o.is_ca = TRUE".to_owned());
+    }
     if !filter.include_destroyed {
         clauses.push("o.state <> 'Destroyed'".to_owned());
     }

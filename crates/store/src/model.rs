@@ -439,6 +439,8 @@ pub struct ObjectFilter {
     /// Certificates whose not-after is before this (Unix seconds).
     pub expires_before: Option<i64>,
     pub include_destroyed: bool,
+    /// CA certificates only.
+    pub ca_only: bool,
 }
 
 /// One line of the audit log: who did what to which object, when, with what outcome.
