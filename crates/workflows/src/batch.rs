@@ -30,15 +30,19 @@ pub trait Observer {
     fn warn(&self, message: &str);
 }
 
+/// Runs a blocking store or server call without holding up the runtime's other tasks (the
+/// runtime must be multi-threaded).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
 /// Fails once, before the first user, when `id` is not the caller's to use as `what` (the
 /// issuer key, the CSE key), rather than once for every user.
 pub(crate) fn check_usable(kms: &Kms, id: &str, what: &'static str) -> Result<()> {
-    tokio::task::block_in_place(|| kms.attributes(id)).map_err(|source| {
-        WorkflowError::Unusable {
-            id: id.to_owned(),
-            what,
-            source,
-        }
+    blocking(|| kms.attributes(id)).map_err(|source| WorkflowError::Unusable {
+        id: id.to_owned(),
+        what,
+        source,
     })?;
     Ok(())
 }

@@ -42,7 +42,7 @@ pub async fn report(
 ) -> Result<Vec<ExpiryRow>> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let soon = now + i64::from(within_days) * 86_400;
-    let certificates = tokio::task::block_in_place(|| {
+    let certificates = crate::batch::blocking(|| {
         kms.search(&SearchBody {
             object_type: Some(ObjectType::Certificate),
             ..SearchBody::default()

@@ -14,7 +14,7 @@
 //! Through a KMS server the server mints and stores (the issuer key stays there) and exports
 //! each user's PKCS#12; the tags, the manifest and the recovery are the same.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
@@ -118,7 +118,7 @@ struct Shared {
     tags: Vec<String>,
     batch_tag: String,
     /// Users in the manifest already, by address as written.
-    done: HashMap<String, String>,
+    done: HashSet<String>,
     /// Committing is one user at a time: store, file, manifest.
     manifest: Mutex<Manifest>,
     recovered: AtomicU64,
@@ -260,7 +260,7 @@ fn job(row: &UserRow, default_password: Option<&SecretString>) -> Result<Job> {
 /// earlier run, else minted. Runs on the blocking pool.
 fn mint_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
     let job = job(row, s.batch.default_password.as_ref())?;
-    if s.done.contains_key(job.email.as_str()) {
+    if s.done.contains(job.email.as_str()) {
         return Ok(Outcome::Skipped("already in the manifest".to_owned()));
     }
     let mut user_tags = s.tags.clone();
@@ -460,12 +460,12 @@ fn default_batch_id(out_dir: &Path) -> Result<String> {
 }
 
 /// Reads the manifest's completed users, dropping a torn last line left by a crash.
-fn read_manifest(path: &Path) -> Result<HashMap<String, String>> {
+fn read_manifest(path: &Path) -> Result<HashSet<String>> {
     let read_error = |source| WorkflowError::Read {
         path: path.to_owned(),
         source,
     };
-    let mut done = HashMap::new();
+    let mut done = HashSet::new();
     let mut text = String::new();
     match open_no_follow(path, OpenOptions::new().read(true)) {
         Ok(mut file) => {
@@ -485,8 +485,8 @@ fn read_manifest(path: &Path) -> Result<HashMap<String, String>> {
     }
     for line in complete.lines().skip(1) {
         let mut fields = line.split(',');
-        if let (Some(email), Some(id)) = (fields.next(), fields.next()) {
-            done.insert(csv_unescape(email).to_owned(), id.to_owned());
+        if let (Some(email), Some(_certificate_id)) = (fields.next(), fields.next()) {
+            done.insert(csv_unescape(email).to_owned());
         }
     }
     Ok(done)

@@ -21,7 +21,7 @@ use mailpki_kms::api::{RevokeBody, SearchBody};
 use mailpki_store::{ObjectType, RevocationReason, State, StoreError};
 use serde_json::{Value, json};
 
-use crate::batch::{self, Observer, Outcome, Tally};
+use crate::batch::{self, Observer, Outcome, Tally, blocking};
 use crate::error::{Result, WorkflowError};
 use crate::rows::{ReportRow, UserRow};
 
@@ -83,10 +83,6 @@ pub async fn run(
         }
     })
     .await
-}
-
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }
 
 fn journal(s: &Shared) -> String {

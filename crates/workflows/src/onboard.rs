@@ -21,7 +21,7 @@ use openssl::x509::X509;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::batch::{self, FirstNotes, Observer, Outcome, Tally};
+use crate::batch::{self, FirstNotes, Observer, Outcome, Tally, blocking};
 use crate::cse::{find_key_pair, key_pair_request};
 use crate::error::{Result, WorkflowError};
 use crate::rows::{ReportRow, UserRow};
@@ -59,11 +59,6 @@ struct Shared {
     /// Key generation runs on the blocking pool, one per core.
     cpu: Semaphore,
     notes: FirstNotes,
-}
-
-/// Runs a blocking store or server call without holding up the runtime's other tasks.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }
 
 /// Onboards every user of `rows`: the [`Plan`]'s steps for each, on the batch engine, with

@@ -421,13 +421,12 @@ async fn rotate_one(s: &RotateShared, row: &UserRow) -> Result<Outcome> {
             Ok(Outcome::Done(detail(action, &id)))
         }
         Step::Upload if dry_run => {
-            let what = tokio::task::block_in_place(|| would_upload(s, row, &address))?;
+            let what = crate::batch::blocking(|| would_upload(s, row, &address))?;
             let why = why_upload(&infos, now_ms);
             Ok(Outcome::Done(detail(&format!("would {what} ({why})"), "")))
         }
         Step::Upload => {
-            let (request, password) =
-                tokio::task::block_in_place(|| new_certificate(s, row, &address))?;
+            let (request, password) = crate::batch::blocking(|| new_certificate(s, row, &address))?;
             let (id, _) = upload_once(
                 &s.gmail,
                 &row.user,
