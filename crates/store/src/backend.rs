@@ -43,6 +43,9 @@ pub trait Backend: Send + Sync {
     /// IDs of objects with a link of type `link` to `target`.
     fn linked_from(&self, target: &str, link: LinkType) -> Result<Vec<String>>;
 
+    /// Certificates the CA certificate `issuer` issued: those with one serial, or the revoked.
+    fn issued(&self, issuer: &str, which: Issued<'_>) -> Result<Vec<IssuedRow>>;
+
     /// Sets the state; `wipe` drops the material (destroy).
     fn set_state(
         &self,
@@ -122,6 +125,48 @@ pub trait Backend: Send + Sync {
 }
 
 /// A counter's value as `meta` holds it (text).
+/// Which of an issuer's certificates [`Backend::issued`] reads.
+#[derive(Clone, Copy, Debug)]
+pub enum Issued<'a> {
+    /// Those with this serial (upper-case hex).
+    Serial(&'a str),
+    /// The revoked ones.
+    Revoked,
+}
+
+/// What revocation data needs of one issued certificate, without decoding the object.
+#[derive(Clone, Debug)]
+pub struct IssuedRow {
+    pub serial: String,
+    pub state: State,
+    pub revocation_reason: Option<String>,
+    pub revoked_at: Option<i64>,
+    pub updated: i64,
+}
+
+impl IssuedRow {
+    pub(crate) fn decode(
+        serial: String,
+        state: &str,
+        revocation_reason: Option<String>,
+        revoked_at: Option<i64>,
+        updated: i64,
+    ) -> Result<Self> {
+        Ok(Self {
+            state: state
+                .parse()
+                .map_err(|reason: String| crate::StoreError::Corrupt {
+                    uid: format!("serial {serial}"),
+                    reason,
+                })?,
+            serial,
+            revocation_reason,
+            revoked_at,
+            updated,
+        })
+    }
+}
+
 pub(crate) fn counter(key: &str, value: &str) -> Result<i64> {
     value.parse().map_err(|_| crate::StoreError::Corrupt {
         uid: key.to_owned(),

@@ -12,7 +12,7 @@ use postgres::{GenericClient, Row, Transaction};
 use postgres_openssl::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::backend::{Backend, Reseal, SqlArg, WriteBatch, counter};
+use crate::backend::{Backend, Issued, IssuedRow, Reseal, SqlArg, WriteBatch, counter};
 use crate::error::{Result, StoreError};
 use crate::model::{
     Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, Material, ObjectFilter, ObjectRecord,
@@ -380,6 +380,28 @@ impl Backend for PostgresBackend {
             .conn()?
             .query(sql::LINKED_FROM.postgres(), &[&target, &link.as_str()])?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    fn issued(&self, issuer: &str, which: Issued<'_>) -> Result<Vec<IssuedRow>> {
+        let mut conn = self.conn()?;
+        let rows = match which {
+            Issued::Serial(serial) => {
+                conn.query(sql::ISSUED_WITH_SERIAL.postgres(), &[&issuer, &serial])?
+            }
+            Issued::Revoked => conn.query(sql::ISSUED_REVOKED.postgres(), &[&issuer])?,
+        };
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get(1)?;
+                IssuedRow::decode(
+                    r.try_get(0)?,
+                    &state,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                )
+            })
+            .collect()
     }
 
     fn set_state(

@@ -96,6 +96,10 @@ ALTER TABLE audit ADD COLUMN via TEXT;
     r"
 ALTER TABLE objects ADD COLUMN revoked_at INTEGER;
 ",
+    // An OCSP answer looks one certificate up by serial.
+    r"
+CREATE INDEX objects_serial ON objects(serial);
+",
 ];
 
 /// A migration step in PostgreSQL's dialect.

@@ -67,6 +67,23 @@ pub(crate) static DELETE_OBJECT: Sql = Sql::new("DELETE FROM objects WHERE uid =
 pub(crate) static LINKED_FROM: Sql =
     Sql::new("SELECT uid FROM links WHERE target = ?1 AND link_type = ?2 ORDER BY uid");
 
+/// The certificates a CA certificate issued with one serial (an OCSP answer). The serial's
+/// index leads; the link is checked per row found.
+pub(crate) static ISSUED_WITH_SERIAL: Sql = Sql::new(
+    "SELECT o.serial, o.state, o.revocation_reason, o.revoked_at, o.updated
+       FROM objects o JOIN links l ON l.uid = o.uid AND l.link_type = 'CertificateLink'
+      WHERE o.serial = ?2 AND l.target = ?1 AND o.object_type = 'Certificate'",
+);
+
+/// The revoked certificates a CA certificate issued (a CRL), in one pass over its children.
+pub(crate) static ISSUED_REVOKED: Sql = Sql::new(
+    "SELECT o.serial, o.state, o.revocation_reason, o.revoked_at, o.updated
+       FROM links l JOIN objects o ON o.uid = l.uid
+      WHERE l.target = ?1 AND l.link_type = 'CertificateLink' AND o.object_type = 'Certificate'
+        AND o.serial IS NOT NULL AND o.state IN ('Deactivated', 'Compromised')
+      ORDER BY o.serial",
+);
+
 pub(crate) static SET_STATE_WIPE: Sql = Sql::new(
     "UPDATE objects SET state = ?2, revocation_reason = coalesce(?3, revocation_reason),
                 updated = ?4, material = NULL WHERE uid = ?1",

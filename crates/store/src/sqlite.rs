@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, params};
 
-use crate::backend::{Backend, Reseal, SqlArg, WriteBatch, counter};
+use crate::backend::{Backend, Issued, IssuedRow, Reseal, SqlArg, WriteBatch, counter};
 use crate::crypto::{create_private_dir, write_private_file};
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -322,6 +322,34 @@ impl Backend for SqliteBackend {
             .query_map(params![target, link.as_str()], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(ids)
+    }
+
+    fn issued(&self, issuer: &str, which: Issued<'_>) -> Result<Vec<IssuedRow>> {
+        let conn = self.conn();
+        let (sql, serial) = match which {
+            Issued::Serial(serial) => (sql::ISSUED_WITH_SERIAL.sqlite(), Some(serial)),
+            Issued::Revoked => (sql::ISSUED_REVOKED.sqlite(), None),
+        };
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = if let Some(serial) = serial {
+            stmt.query(params![issuer, serial])?
+        } else {
+            stmt.query(params![issuer])?
+        };
+        rows.mapped(|r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })
+        .map(|row| {
+            let (serial, state, reason, revoked_at, updated) = row?;
+            IssuedRow::decode(serial, &state, reason, revoked_at, updated)
+        })
+        .collect()
     }
 
     fn set_state(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use crate::backend::WriteBatch;
+use crate::backend::{Issued, IssuedRow, WriteBatch};
 use crate::crypto::KEY_LEN;
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -198,41 +198,22 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// The certificates the CA certificate `issuer_uid` issued, by serial: state, revocation
-    /// date and reason (what an OCSP answer says). Needs the `get` right on the issuer.
-    pub fn issued_by(
+    /// What the CA certificate `issuer_uid` says of the certificate it issued with `serial`
+    /// (upper-case hex): `None` when it issued none we know (an OCSP "unknown"). Needs the
+    /// `get` right on the issuer.
+    pub fn issued_status(
         &self,
         actor: &Actor,
         issuer_uid: &str,
-    ) -> Result<std::collections::HashMap<String, IssuedStatus>> {
+        serial: &str,
+    ) -> Result<Option<IssuedStatus>> {
         self.authorized(actor, issuer_uid, Operation::Get)?;
-        let mut out = std::collections::HashMap::new();
-        for uid in self
-            .backend
-            .linked_from(issuer_uid, LinkType::CertificateLink)?
-        {
-            let Some(child) = self.backend.get(&uid)? else {
-                continue;
-            };
-            let (ObjectType::Certificate, Some(cert)) = (child.object_type, &child.certificate)
-            else {
-                continue;
-            };
-            let revoked = matches!(child.state, State::Deactivated | State::Compromised);
-            out.insert(
-                cert.serial.clone(),
-                IssuedStatus {
-                    revoked_at: revoked.then(|| child.revoked_at.unwrap_or(child.updated)),
-                    reason: child
-                        .revocation_reason
-                        .as_deref()
-                        .and_then(RevocationReason::parse_with_note)
-                        .map(|(code, _)| code)
-                        .filter(|_| revoked),
-                },
-            );
-        }
-        Ok(out)
+        let rows = self.backend.issued(issuer_uid, Issued::Serial(serial))?;
+        // Two objects for one serial (a re-import under another ID): revoked wins.
+        Ok(rows
+            .iter()
+            .map(IssuedStatus::of)
+            .max_by_key(|status| status.revoked_at.is_some()))
     }
 
     /// What a CRL of the CA whose private key is `private_key_uid` holds: its signing material
@@ -245,34 +226,20 @@ impl Store {
     ) -> Result<(IssuerMaterial, i64, Vec<RevokedCertificate>)> {
         let material = self.issuer_material(actor, private_key_uid)?;
         let issuer_uid = material.certificate_id.clone();
-        let mut revoked = Vec::new();
-        for uid in self
+        let mut revoked: Vec<RevokedCertificate> = self
             .backend
-            .linked_from(&issuer_uid, LinkType::CertificateLink)?
-        {
-            let Some(child) = self.backend.get(&uid)? else {
-                continue;
-            };
-            let Some(cert) = &child.certificate else {
-                continue;
-            };
-            if child.object_type != ObjectType::Certificate
-                || !matches!(child.state, State::Deactivated | State::Compromised)
-            {
-                continue;
-            }
-            let reason = child
-                .revocation_reason
-                .as_deref()
-                .and_then(RevocationReason::parse_with_note)
-                .map(|(code, _)| code);
-            revoked.push(RevokedCertificate {
-                serial: cert.serial.clone(),
-                // Revoked before the date was kept: the last change is the best guess.
-                revoked_at: child.revoked_at.unwrap_or(child.updated),
-                reason,
-            });
-        }
+            .issued(&issuer_uid, Issued::Revoked)?
+            .iter()
+            .map(|row| {
+                let status = IssuedStatus::of(row);
+                RevokedCertificate {
+                    serial: row.serial.clone(),
+                    revoked_at: status.revoked_at.unwrap_or(row.updated),
+                    reason: status.reason,
+                }
+            })
+            .collect();
+        revoked.dedup_by(|a, b| a.serial == b.serial);
         let number = self
             .backend
             .meta_next(&format!("crl_number:{issuer_uid}"))?;
@@ -289,6 +256,22 @@ pub struct IssuedStatus {
     /// `Some` when revoked.
     pub revoked_at: Option<i64>,
     pub reason: Option<RevocationReason>,
+}
+
+impl IssuedStatus {
+    fn of(row: &IssuedRow) -> Self {
+        let revoked = matches!(row.state, State::Deactivated | State::Compromised);
+        Self {
+            // Revoked before the date was kept: the last change is the best guess.
+            revoked_at: revoked.then(|| row.revoked_at.unwrap_or(row.updated)),
+            reason: row
+                .revocation_reason
+                .as_deref()
+                .and_then(RevocationReason::parse_with_note)
+                .map(|(code, _)| code)
+                .filter(|_| revoked),
+        }
+    }
 }
 
 /// Where an actor's batch is journaled (as servers before the journal took an actor did).
