@@ -156,13 +156,17 @@ impl<'a> Issuer<'a> {
         self.key
     }
 
-    /// The digest to sign with: SHA-256, or SHA-384/512 for the larger curves.
     pub(crate) fn digest(&self) -> MessageDigest {
-        match (self.key.id(), self.key.bits()) {
-            (Id::EC, bits) if bits > 384 => MessageDigest::sha512(),
-            (Id::EC, bits) if bits > 256 => MessageDigest::sha384(),
-            _ => MessageDigest::sha256(),
-        }
+        signing_digest(self.key)
+    }
+}
+
+/// The digest a key signs with: SHA-256, or SHA-384/512 for the larger curves.
+pub(crate) fn signing_digest<T: HasPublic>(key: &PKeyRef<T>) -> MessageDigest {
+    match (key.id(), key.bits()) {
+        (Id::EC, bits) if bits > 384 => MessageDigest::sha512(),
+        (Id::EC, bits) if bits > 256 => MessageDigest::sha384(),
+        _ => MessageDigest::sha256(),
     }
 }
 
@@ -184,7 +188,7 @@ pub struct Issued {
 }
 
 /// A random serial: 16 bytes (127 bits of entropy), positive, never zero.
-fn random_serial() -> Result<Asn1Integer> {
+pub(crate) fn random_serial() -> Result<Asn1Integer> {
     let mut bytes = [0u8; 16];
     openssl::rand::rand_bytes(&mut bytes).map_err(IssuanceError::crypto("drawing a serial"))?;
     bytes[0] = (bytes[0] & 0x7F) | 0x40;

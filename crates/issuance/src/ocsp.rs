@@ -1,24 +1,191 @@
 //! OCSP (RFC 6960), the DER of it: reading a request's certificate IDs and nonce, and writing
 //! a signed basic response (good, revoked with time and reason, unknown) or an error status.
-//! The responder is the issuer itself; its ID is its key hash.
+//! The responder is the issuer itself, or a delegated responder certificate the issuer signs
+//! (`OCSPSigning`, `id-pkix-ocsp-nocheck`) whose key then signs the answers, so that the
+//! issuer's key is used once per responder certificate rather than per answer. The
+//! responder's ID is its key hash.
 
 // yasna's callbacks are higher-ranked over the reader's lifetime: a method path in their place
 // does not type-check, the closures do.
 #![allow(clippy::redundant_closure_for_method_calls)]
 
 use openssl::hash::{MessageDigest, hash};
+use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+};
+use openssl::x509::{X509, X509Builder, X509NameBuilder};
 use yasna::models::ObjectIdentifier;
 use yasna::{DERWriter, Tag};
 
-use crate::encode::{key_identifier, public_key_bits};
+use crate::encode::{extension, key_identifier, public_key_bits};
 use crate::error::{IssuanceError, Result};
-use crate::issue::Issuer;
+use crate::issue::{Issuer, KeyAlgorithm, random_serial, signing_digest};
 
 const SHA1: [u64; 6] = [1, 3, 14, 3, 2, 26];
 const SHA256: [u64; 9] = [2, 16, 840, 1, 101, 3, 4, 2, 1];
 const NONCE: [u64; 10] = [1, 3, 6, 1, 5, 5, 7, 48, 1, 2];
 const BASIC: [u64; 10] = [1, 3, 6, 1, 5, 5, 7, 48, 1, 1];
+const NOCHECK: &str = "1.3.6.1.5.5.7.48.1.5";
+
+/// The key that signs answers and the certificate that names it: the issuer's own, or a
+/// delegated responder's (then sent along in each answer for clients to check).
+#[derive(Clone)]
+pub struct ResponderKey {
+    certificate: X509,
+    key: PKey<Private>,
+    delegated: bool,
+    /// SHA-1 of the responder's public key: its `ResponderID`.
+    key_hash: Vec<u8>,
+    /// The delegated certificate's end (Unix seconds); the issuer's own never needs renewing
+    /// here.
+    not_after: Option<i64>,
+}
+
+impl std::fmt::Debug for ResponderKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponderKey")
+            .field("delegated", &self.delegated)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponderKey {
+    /// The issuer answers for itself.
+    pub fn issuer(issuer: &Issuer<'_>) -> Result<Self> {
+        Self::with(
+            issuer.certificate().to_owned(),
+            issuer.key().to_owned(),
+            false,
+            None,
+        )
+    }
+
+    /// A responder certificate the issuer signs now, valid for `days`: a new key of the
+    /// issuer's kind (RSA-2048 or the issuer's curve), `OCSPSigning` only, `id-pkix-ocsp-nocheck`
+    /// (RFC 6960 §4.2.2.2.1: clients do not ask about the responder itself), CA:FALSE.
+    pub fn delegated(issuer: &Issuer<'_>, days: u32) -> Result<Self> {
+        let crypto = IssuanceError::crypto;
+        let algorithm = match (issuer.key().id(), issuer.key().bits()) {
+            (openssl::pkey::Id::EC, bits) if bits > 256 => KeyAlgorithm::P384,
+            (openssl::pkey::Id::EC, _) => KeyAlgorithm::P256,
+            _ => KeyAlgorithm::Rsa(2048),
+        };
+        let key = algorithm.generate()?;
+        let ca = issuer.certificate();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        // An hour back, as minted leaves are, for clocks a little behind.
+        let not_before = now - 3600;
+        let not_after = now + i64::from(days.max(1)) * 86_400;
+        let mut subject = X509NameBuilder::new().map_err(crypto("naming the responder"))?;
+        for entry in ca.subject_name().entries() {
+            if entry.object().nid() != openssl::nid::Nid::COMMONNAME {
+                subject
+                    .append_entry(entry)
+                    .map_err(crypto("naming the responder"))?;
+            }
+        }
+        let ca_name = ca
+            .subject_name()
+            .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+            .next()
+            .and_then(|e| e.data().to_string().ok())
+            .unwrap_or_else(|| "CA".to_owned());
+        let cn: String = format!("{ca_name} OCSP Responder")
+            .chars()
+            .take(64)
+            .collect();
+        subject
+            .append_entry_by_nid(openssl::nid::Nid::COMMONNAME, &cn)
+            .map_err(crypto("naming the responder"))?;
+        let subject = subject.build();
+        let build = crypto("building the responder certificate");
+        let mut b = X509Builder::new().map_err(build)?;
+        b.set_version(2)
+            .map_err(crypto("building the responder certificate"))?;
+        let serial = random_serial()?;
+        b.set_serial_number(&serial)
+            .map_err(crypto("building the responder certificate"))?;
+        b.set_subject_name(&subject)
+            .map_err(crypto("building the responder certificate"))?;
+        b.set_issuer_name(ca.subject_name())
+            .map_err(crypto("building the responder certificate"))?;
+        b.set_pubkey(&key)
+            .map_err(crypto("building the responder certificate"))?;
+        let time = |t| openssl::asn1::Asn1Time::from_unix(t).map_err(crypto("setting validity"));
+        let (start, end) = (time(not_before)?, time(not_after)?);
+        b.set_not_before(&start)
+            .map_err(crypto("setting validity"))?;
+        b.set_not_after(&end).map_err(crypto("setting validity"))?;
+        let ext = crypto("adding an extension");
+        let extensions = [
+            BasicConstraints::new().critical().build().map_err(ext)?,
+            KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .build()
+                .map_err(crypto("adding an extension"))?,
+            ExtendedKeyUsage::new()
+                .other("OCSPSigning")
+                .build()
+                .map_err(crypto("adding an extension"))?,
+            SubjectKeyIdentifier::new()
+                .build(&b.x509v3_context(Some(ca), None))
+                .map_err(crypto("adding an extension"))?,
+            AuthorityKeyIdentifier::new()
+                .keyid(true)
+                .build(&b.x509v3_context(Some(ca), None))
+                .map_err(crypto("adding an extension"))?,
+            extension(NOCHECK, false, &[0x05, 0x00])?,
+        ];
+        for e in extensions {
+            b.append_extension(e)
+                .map_err(crypto("adding an extension"))?;
+        }
+        b.sign(issuer.key(), issuer.digest())
+            .map_err(crypto("signing the responder certificate"))?;
+        Self::with(b.build(), key, true, Some(not_after))
+    }
+
+    fn with(
+        certificate: X509,
+        key: PKey<Private>,
+        delegated: bool,
+        not_after: Option<i64>,
+    ) -> Result<Self> {
+        let spki = certificate
+            .public_key()
+            .and_then(|k| k.public_key_to_der())
+            .map_err(IssuanceError::crypto("reading the responder key"))?;
+        let key_hash = key_identifier(&spki)?;
+        Ok(Self {
+            certificate,
+            key,
+            delegated,
+            key_hash,
+            not_after,
+        })
+    }
+
+    /// The certificate whose key signs the answers.
+    #[must_use]
+    pub fn certificate(&self) -> &X509 {
+        &self.certificate
+    }
+
+    #[must_use]
+    pub fn is_delegated(&self) -> bool {
+        self.delegated
+    }
+
+    /// When a delegated responder certificate ends; `None` for the issuer itself.
+    #[must_use]
+    pub fn not_after(&self) -> Option<i64> {
+        self.not_after
+    }
+}
 
 /// One certificate asked about.
 #[derive(Clone, Debug)]
@@ -149,25 +316,48 @@ fn find_nonce(extensions: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-/// Whether `id` names the issuer whose certificate is `cert` (its subject and key, hashed as
-/// the request says).
-#[must_use]
-pub fn names_issuer(id: &CertId, cert: &openssl::x509::X509Ref) -> bool {
-    let Some(digest) = id.digest else {
-        return false;
-    };
-    let name = cert.subject_name().to_der().ok();
-    let key_bits = cert
-        .public_key()
-        .and_then(|k| k.public_key_to_der())
-        .ok()
-        .and_then(|spki| public_key_bits(&spki).ok());
-    let (Some(name), Some(bits)) = (name, key_bits) else {
-        return false;
-    };
-    let matches =
-        |data: &[u8], want: &[u8]| hash(digest.digest(), data).is_ok_and(|h| h.as_ref() == want);
-    matches(&name, &id.issuer_name_hash) && matches(&bits, &id.issuer_key_hash)
+/// An issuer's name and key hashed as requests may hash them (SHA-1, SHA-256), to tell which
+/// issuer a request is about without hashing per request.
+#[derive(Clone, Debug)]
+pub struct IssuerHashes {
+    sha1: (Vec<u8>, Vec<u8>),
+    sha256: (Vec<u8>, Vec<u8>),
+}
+
+impl IssuerHashes {
+    /// The hashes of `cert`'s subject and public key.
+    pub fn of(cert: &openssl::x509::X509Ref) -> Result<Self> {
+        let crypto = IssuanceError::crypto("hashing the issuer");
+        let name = cert.subject_name().to_der().map_err(crypto)?;
+        let spki = cert
+            .public_key()
+            .and_then(|k| k.public_key_to_der())
+            .map_err(IssuanceError::crypto("hashing the issuer"))?;
+        let bits = public_key_bits(&spki)?;
+        let pair = |digest: HashAlgorithm| -> Result<(Vec<u8>, Vec<u8>)> {
+            let h = |data: &[u8]| {
+                hash(digest.digest(), data)
+                    .map(|h| h.to_vec())
+                    .map_err(IssuanceError::crypto("hashing the issuer"))
+            };
+            Ok((h(&name)?, h(&bits)?))
+        };
+        Ok(Self {
+            sha1: pair(HashAlgorithm::Sha1)?,
+            sha256: pair(HashAlgorithm::Sha256)?,
+        })
+    }
+
+    /// Whether `id` names this issuer; never for a hash the responder does not know.
+    #[must_use]
+    pub fn names(&self, id: &CertId) -> bool {
+        let (name, key) = match id.digest {
+            Some(HashAlgorithm::Sha1) => &self.sha1,
+            Some(HashAlgorithm::Sha256) => &self.sha256,
+            None => return false,
+        };
+        *name == id.issuer_name_hash && *key == id.issuer_key_hash
+    }
 }
 
 /// What the responder says of one certificate.
@@ -191,23 +381,18 @@ pub fn error_response(status: u8) -> Vec<u8> {
 
 /// A signed successful response for `answers` (each the request's CertID and its status).
 pub fn sign_response(
-    issuer: &Issuer<'_>,
+    responder: &ResponderKey,
     answers: &[(&CertId, CertStatus)],
     nonce: Option<&[u8]>,
     now: i64,
     next_update: i64,
 ) -> Result<Vec<u8>> {
     let crypto = IssuanceError::crypto;
-    let cert = issuer.certificate();
-    let spki = cert
-        .public_key()
-        .and_then(|k| k.public_key_to_der())
-        .map_err(crypto("reading the issuer key"))?;
-    let key_hash = key_identifier(&spki)?;
+    let key_hash = &responder.key_hash;
     let tbs = yasna::construct_der(|w| {
         w.write_sequence(|w| {
             w.next()
-                .write_tagged(Tag::context(2), |w| w.write_bytes(&key_hash));
+                .write_tagged(Tag::context(2), |w| w.write_bytes(key_hash));
             write_time(w.next(), now);
             w.next().write_sequence(|w| {
                 for (id, status) in answers {
@@ -248,16 +433,32 @@ pub fn sign_response(
             }
         });
     });
-    let digest = issuer.digest();
-    let mut signer = Signer::new(digest, issuer.key()).map_err(crypto("signing a response"))?;
+    let digest = signing_digest(&responder.key);
+    let mut signer = Signer::new(digest, &responder.key).map_err(crypto("signing a response"))?;
     signer.update(&tbs).map_err(crypto("signing a response"))?;
     let signature = signer.sign_to_vec().map_err(crypto("signing a response"))?;
-    let algorithm = signature_algorithm(issuer)?;
+    let algorithm = signature_algorithm(&responder.key, digest)?;
+    // A delegated responder's certificate goes along: clients know only the issuer.
+    let certs = if responder.delegated {
+        Some(
+            responder
+                .certificate
+                .to_der()
+                .map_err(crypto("encoding the responder certificate"))?,
+        )
+    } else {
+        None
+    };
     let basic = yasna::construct_der(|w| {
         w.write_sequence(|w| {
             w.next().write_der(&tbs);
             w.next().write_der(&algorithm);
             w.next().write_bitvec_bytes(&signature, signature.len() * 8);
+            if let Some(cert) = &certs {
+                w.next().write_tagged(Tag::context(0), |w| {
+                    w.write_sequence(|w| w.next().write_der(cert));
+                });
+            }
         });
     });
     Ok(yasna::construct_der(|w| {
@@ -273,10 +474,9 @@ pub fn sign_response(
     }))
 }
 
-/// The AlgorithmIdentifier of the issuer's signatures, as its own certificates carry it.
-fn signature_algorithm(issuer: &Issuer<'_>) -> Result<Vec<u8>> {
-    let key = issuer.key();
-    let (oid, null): (&[u64], bool) = match (key.id(), issuer.digest().type_().as_raw()) {
+/// The AlgorithmIdentifier of `key`'s signatures with `digest`, as certificates carry it.
+fn signature_algorithm(key: &PKey<Private>, digest: MessageDigest) -> Result<Vec<u8>> {
+    let (oid, null): (&[u64], bool) = match (key.id(), digest.type_().as_raw()) {
         (openssl::pkey::Id::RSA, _) => (&[1, 2, 840, 113_549, 1, 1, 11], true),
         (openssl::pkey::Id::EC, nid) if nid == openssl::nid::Nid::SHA384.as_raw() => {
             (&[1, 2, 840, 10_045, 4, 3, 3], false)
