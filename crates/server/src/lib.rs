@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use auth::OidcConfig;
 pub use jwt::IssuerConfig;
 pub use kacls::{KaclsConfig, wire as kacls_wire};
-pub use publish::PublishConfig;
+pub use publish::{OcspSigner, PublishConfig};
 
 use crate::auth::{Authenticator, Oidc};
 use crate::error::ApiError;

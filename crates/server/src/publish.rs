@@ -4,9 +4,12 @@
 //! (`POST /ocsp`, `GET /ocsp/<base64 request>`, RFC 6960). `<id>` is an issuer certificate's
 //! ID in the store.
 //!
-//! The issuers are the CAs whose keys the configured `actor` may certify with; CRLs and OCSP
-//! answers are signed by the issuer's own key. A CRL is kept until half its validity has passed
-//! or a certificate is revoked (the store's revocation marker moves), then signed anew.
+//! The issuers are the CAs whose keys the configured `actor` may certify with; CRLs are signed
+//! by the issuer's own key, OCSP answers by it or by a delegated responder certificate
+//! (`ocsp_signer = "delegated"`). A CRL is kept until half its validity has passed or a
+//! certificate is revoked (the store's revocation marker moves), then signed anew: a
+//! background task watches the marker and the clock and re-signs the CRLs already asked for, so
+//! a client never waits for one and none reaches its `nextUpdate`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use mailpki_kms::api::CrlBody;
+use mailpki_kms::ocsp::{Responder, ResponderOptions};
 use mailpki_store::{Actor, LinkType, Operation, Store};
 use serde::{Deserialize, Serialize};
 
@@ -33,11 +37,38 @@ pub struct PublishConfig {
     /// Days from a CRL's `thisUpdate` to its `nextUpdate` [default: 7].
     #[serde(default = "default_crl_days")]
     pub crl_days: u32,
+    /// Where clients reach this listener (e.g. `http://pki.example.com`): with it set, the
+    /// built-in profile names `<base_url>/crl/<issuer>.crl`, `<base_url>/ca/<issuer>.crt` and
+    /// `<base_url>/ocsp` in new certificates.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Who signs OCSP answers: `issuer` (its own key) or `delegated` (a responder certificate
+    /// the issuer signs, renewed weekly) [default: issuer].
+    #[serde(default)]
+    pub ocsp_signer: OcspSigner,
+    /// Keep signed answers to requests without a nonce until a revocation [default: true].
+    #[serde(default = "default_true")]
+    pub ocsp_cache: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OcspSigner {
+    #[default]
+    Issuer,
+    Delegated,
 }
 
 fn default_crl_days() -> u32 {
     7
 }
+
+fn default_true() -> bool {
+    true
+}
+
+/// How often the background task looks at the revocation marker.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The largest OCSP request read.
 const MAX_REQUEST: usize = 16 * 1024;
@@ -53,16 +84,25 @@ pub(crate) struct Publish {
     actor: Actor,
     crl_days: u32,
     crls: Mutex<HashMap<String, Cached>>,
+    responder: Responder,
 }
 
 pub(crate) fn router(store: Arc<Store>, config: &PublishConfig) -> Result<Router, String> {
     let actor = Actor::new(config.actor.clone()).map_err(|e| e.to_string())?;
     let state = Arc::new(Publish {
         store,
+        responder: Responder::new(
+            actor.clone(),
+            ResponderOptions {
+                delegated: config.ocsp_signer == OcspSigner::Delegated,
+                cache: config.ocsp_cache,
+            },
+        ),
         actor,
         crl_days: config.crl_days.clamp(1, 366),
         crls: Mutex::new(HashMap::new()),
     });
+    tokio::spawn(watch(Arc::downgrade(&state)));
     Ok(Router::new()
         .route("/ca/{file}", get(ca_certificate))
         .route("/crl/{file}", get(crl))
@@ -132,8 +172,44 @@ async fn crl(
     Ok(body("application/pkix-crl", der))
 }
 
+/// Re-signs the CRLs already served when a certificate is revoked or they reach half their
+/// validity; ends with the listener.
+async fn watch(publish: std::sync::Weak<Publish>) {
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(p) = publish.upgrade() else {
+            return;
+        };
+        let refreshed = tokio::task::spawn_blocking(move || p.refresh_stale()).await;
+        if refreshed.is_err() {
+            tracing::warn!("the CRL refresher stopped unexpectedly");
+        }
+    }
+}
+
 impl Publish {
-    /// The issuer's CRL: the cached one while fresh, else a new one.
+    /// Signs anew every kept CRL that a revocation or the clock made stale.
+    fn refresh_stale(&self) {
+        let Ok(marker) = self.store.revocation_marker() else {
+            return;
+        };
+        let now = now();
+        let stale: Vec<String> = match self.crls.lock() {
+            Ok(crls) => crls
+                .iter()
+                .filter(|(_, c)| c.marker != marker || now >= c.refresh_at)
+                .map(|(id, _)| id.clone())
+                .collect(),
+            Err(_) => return,
+        };
+        for issuer in stale {
+            self.sign_crl(&issuer, marker, now);
+        }
+    }
+
+    /// The issuer's CRL: the kept one while fresh, else a new one.
     fn current_crl(&self, issuer_id: &str) -> Option<Vec<u8>> {
         let marker = self.store.revocation_marker().ok()?;
         let now = now();
@@ -144,6 +220,11 @@ impl Publish {
         {
             return Some(cached.der.clone());
         }
+        self.sign_crl(issuer_id, marker, now)
+    }
+
+    /// Signs the issuer's CRL and keeps it.
+    fn sign_crl(&self, issuer_id: &str, marker: i64, now: i64) -> Option<Vec<u8>> {
         let key = self.issuer_key(issuer_id)?;
         let reply = mailpki_kms::ops::crl(
             &self.store,
@@ -183,8 +264,7 @@ impl Publish {
 }
 
 async fn ocsp_post(State(p): State<Arc<Publish>>, request: Bytes) -> Result<Response, StatusCode> {
-    let response =
-        blocking(move || Some(mailpki_kms::ocsp::answer(&p.store, &p.actor, &request))).await?;
+    let response = blocking(move || Some(p.responder.answer(&p.store, &request))).await?;
     Ok(body("application/ocsp-response", response))
 }
 
@@ -196,7 +276,6 @@ async fn ocsp_get(
     let der = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim_matches('/'))
         .unwrap_or_default();
-    let response =
-        blocking(move || Some(mailpki_kms::ocsp::answer(&p.store, &p.actor, &der))).await?;
+    let response = blocking(move || Some(p.responder.answer(&p.store, &der))).await?;
     Ok(body("application/ocsp-response", response))
 }
