@@ -147,13 +147,21 @@ impl Settings {
             .or_else(os_user)
             .context("cannot tell who you are: set --user, MAILPKI_USER or [kms] user")?;
         let kms_url = global.kms_url.clone().or(file.kms.url.clone());
+        let mut issuance = file.issuance;
+        if issuance.base_url.is_none() {
+            issuance.base_url = file
+                .server
+                .as_ref()
+                .and_then(|s| s.publish.as_ref())
+                .and_then(|p| p.base_url.clone());
+        }
         Ok(Self {
             config_file,
             database,
             master_key,
             user,
             google: file.google,
-            issuance: file.issuance,
+            issuance,
             kms_url,
             kms_token_file: file.kms.token_file.as_deref().map(expand).transpose()?,
             kms_token_command: file.kms.token_command,

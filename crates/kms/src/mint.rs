@@ -28,6 +28,23 @@ pub struct IssuanceDefaults {
     pub ocsp_urls: Vec<String>,
     pub days: Option<u32>,
     pub algorithm: Option<String>,
+    /// Where the publication listener is reached (`[server.publish] base_url` fills it when
+    /// unset): with no URLs given, the built-in profile names the issuer's CRL, certificate
+    /// and OCSP responder there.
+    pub base_url: Option<String>,
+}
+
+impl IssuanceDefaults {
+    /// The publication listener's URLs for the CA certificate `issuer_certificate_id`.
+    #[must_use]
+    pub fn published_urls(&self, issuer_certificate_id: &str) -> Option<ProfileUrls> {
+        let base = self.base_url.as_deref()?.trim_end_matches('/');
+        Some(ProfileUrls {
+            crl: vec![format!("{base}/crl/{issuer_certificate_id}.crl")],
+            ca_issuers: vec![format!("{base}/ca/{issuer_certificate_id}.crt")],
+            ocsp: vec![format!("{base}/ocsp")],
+        })
+    }
 }
 
 /// Which CA signs: its private key ID, or its certificate ID (whose linked key signs).
@@ -81,6 +98,44 @@ pub struct Minter {
     pub warnings: Vec<String>,
 }
 
+/// The URLs the built-in profile names: the request's, else the configured ones, else the
+/// publication listener's (`base_url`), else the issuer's own (with a warning).
+fn builtin_urls(
+    profile: &MintProfile,
+    defaults: &IssuanceDefaults,
+    material: &IssuerMaterial,
+    warnings: &mut Vec<String>,
+) -> Result<ProfileUrls> {
+    let pick = |asked: &[String], default: &[String]| {
+        if asked.is_empty() {
+            default.to_vec()
+        } else {
+            asked.to_vec()
+        }
+    };
+    let urls = ProfileUrls {
+        crl: pick(&profile.crl_urls, &defaults.crl_urls),
+        ca_issuers: pick(&profile.ca_issuers_urls, &defaults.ca_issuers_urls),
+        ocsp: pick(&profile.ocsp_urls, &defaults.ocsp_urls),
+    };
+    if !(urls.crl.is_empty() && urls.ca_issuers.is_empty() && urls.ocsp.is_empty()) {
+        return Ok(urls);
+    }
+    if let Some(published) = defaults.published_urls(&material.certificate_id) {
+        return Ok(published);
+    }
+    let urls = ProfileUrls::of_certificate(&material.certificate.to_der()?)?;
+    if !urls.crl.is_empty() {
+        warnings.push(
+            "no CRL URL configured: using the issuer's own CRL distribution point; \
+             set [server.publish] base_url (or [issuance] crl_urls, --crl-url) to \
+             where the issuing CA's CRL is published"
+                .to_owned(),
+        );
+    }
+    Ok(urls)
+}
+
 /// The key the certificate is for.
 pub enum KeyChoice {
     Generate,
@@ -130,33 +185,12 @@ impl Minter {
             ),
             None => None,
         };
-        let pick = |asked: &[String], default: &[String]| {
-            if asked.is_empty() {
-                default.to_vec()
-            } else {
-                asked.to_vec()
-            }
-        };
-        let mut urls = ProfileUrls {
-            crl: pick(&profile.crl_urls, &defaults.crl_urls),
-            ca_issuers: pick(&profile.ca_issuers_urls, &defaults.ca_issuers_urls),
-            ocsp: pick(&profile.ocsp_urls, &defaults.ocsp_urls),
-        };
         let mut warnings = Vec::new();
-        if spec.is_none()
-            && urls.crl.is_empty()
-            && urls.ca_issuers.is_empty()
-            && urls.ocsp.is_empty()
-        {
-            urls = ProfileUrls::of_certificate(&material.certificate.to_der()?)?;
-            if !urls.crl.is_empty() {
-                warnings.push(
-                    "no CRL URL configured: using the issuer's own CRL distribution point; \
-                     set [issuance] crl_urls (or --crl-url) to the issuing CA's CRL"
-                        .to_owned(),
-                );
-            }
-        }
+        let urls = if spec.is_none() {
+            builtin_urls(profile, defaults, &material, &mut warnings)?
+        } else {
+            ProfileUrls::default()
+        };
         let algorithm: KeyAlgorithm = profile
             .algorithm
             .as_deref()
