@@ -26,18 +26,30 @@ fn leaf(env: &TestEnv, key: &str, user: &str) -> String {
 
 /// `openssl verify -crl_check` of a leaf against the test hierarchy and `crl`: its output.
 fn verify_with_crl(env: &TestEnv, pki: &TestPki, id: &str, crl: &std::path::Path) -> String {
-    let out = Command::new("openssl")
-        .current_dir(&pki.dir)
-        .args([
-            "verify",
-            "-crl_check",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ])
-        .arg("-CRLfile")
-        .arg(crl)
+    verify_with_crls(env, pki, id, "-crl_check", &[crl])
+}
+
+/// `openssl verify` of a leaf with `check` (`-crl_check`, `-crl_check_all`) and `crls`.
+fn verify_with_crls(
+    env: &TestEnv,
+    pki: &TestPki,
+    id: &str,
+    check: &str,
+    crls: &[&std::path::Path],
+) -> String {
+    let mut command = Command::new("openssl");
+    command.current_dir(&pki.dir).args([
+        "verify",
+        check,
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "issuing.pem",
+    ]);
+    for crl in crls {
+        command.arg("-CRLfile").arg(crl);
+    }
+    let out = command
         .arg(env.path(&format!("{id}.pem")))
         .output()
         .unwrap();
@@ -157,6 +169,88 @@ fn a_crl_lists_revoked_certificates_with_reasons_and_openssl_enforces_it() {
     if let Some(errors) = pkilint_crl_errors(&crl, "BR") {
         assert!(errors.is_empty(), "pkilint: {errors:?}");
     }
+}
+
+/// The whole chain checked (`-crl_check_all`): the root's key signs the CRL that covers the
+/// issuing CA, the issuing CA's the one that covers its leaves; revoking the issuing CA at the
+/// root takes every leaf with it.
+#[test]
+fn crls_for_every_level_satisfy_crl_check_all() {
+    let (env, pki) = env_with_pki();
+    openssl(
+        &pki.dir,
+        [
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "root.key",
+            "-in",
+            "root.pem",
+            "-out",
+            "root.p12",
+            "-passout",
+            &format!("pass:{}", TestPki::PASSWORD),
+        ],
+    );
+    let root_key = env
+        .run("--json kms certificates import -f pkcs12")
+        .arg(pki.path("root.p12"))
+        .then("-p")
+        .arg(TestPki::PASSWORD)
+        .arg("root")
+        .ok()
+        .json()["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = issuer_key(&env, &pki);
+    let [jane, kim] = ["jane@example.com", "kim@example.com"].map(|u| leaf(&env, &key, u));
+    env.run("kms certificates revoke keyCompromise -c")
+        .arg(&jane)
+        .ok();
+    let crl = |key: &str, name: &str| {
+        let path = env.path(name);
+        env.run("kms crl create --pem -k")
+            .arg(key)
+            .then("--out")
+            .arg(&path)
+            .ok();
+        path
+    };
+    let (issuing_crl, root_crl) = (crl(&key, "issuing.crl.pem"), crl(&root_key, "root.crl.pem"));
+    let both = [issuing_crl.as_path(), root_crl.as_path()];
+    let kim_verdict = verify_with_crls(&env, &pki, &kim, "-crl_check_all", &both);
+    assert!(kim_verdict.contains(": OK"), "{kim_verdict}");
+    let jane_verdict = verify_with_crls(&env, &pki, &jane, "-crl_check_all", &both);
+    assert!(
+        jane_verdict.contains("certificate revoked"),
+        "{jane_verdict}"
+    );
+    let without_root = verify_with_crls(&env, &pki, &kim, "-crl_check_all", &both[..1]);
+    assert!(
+        without_root.contains("unable to get certificate CRL"),
+        "the root's CRL is what covers the issuing CA: {without_root}"
+    );
+
+    env.run("kms certificates revoke cACompromise -c ca").ok();
+    let root_crl = crl(&root_key, "root.crl.pem");
+    let text = String::from_utf8(openssl(
+        &pki.dir,
+        ["crl", "-noout", "-text", "-in", &s(&root_crl)],
+    ))
+    .unwrap();
+    assert!(text.contains("CA Compromise"), "{text}");
+    let kim_verdict = verify_with_crls(
+        &env,
+        &pki,
+        &kim,
+        "-crl_check_all",
+        &[issuing_crl.as_path(), root_crl.as_path()],
+    );
+    assert!(
+        kim_verdict.contains("certificate revoked"),
+        "the issuing CA is revoked: {kim_verdict}"
+    );
 }
 
 #[test]
@@ -498,4 +592,115 @@ fn the_server_publishes_crls_and_answers_ocsp() {
         Some(b"not der"),
     );
     assert_eq!(bad.bytes, [0x30, 0x03, 0x0a, 0x01, 0x01]);
+}
+
+/// With `base_url`, certificates minted with the built-in profile point at the listener, and
+/// the URLs they carry are the ones that answer. A delegated responder signs the OCSP answers
+/// (openssl checks it chains to the issuer and may sign them), and an answer kept for a
+/// nonce-less request is replaced as soon as the certificate is revoked.
+#[test]
+fn certificates_point_at_the_listener_and_a_delegated_responder_answers() {
+    use mailpki_test_support::{http1, pkilint_ocsp_errors};
+    let (env, pki) = env_with_pki();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("http://127.0.0.1:{port}");
+    let server = env.start_server(
+        &s(&env.path("server-data/kms.sqlite")),
+        &format!(
+            "[server.publish]\nlisten = \"127.0.0.1:{port}\"\nactor = \"alice\"\n\
+             base_url = \"{publish}/\"\nocsp_signer = \"delegated\"\n"
+        ),
+    );
+    env.use_server(&server, &["alice"]);
+    let key = issuer_key(&env, &pki);
+    env.run("kms certificates certify -g -k")
+        .arg(&key)
+        .then("--subject-name")
+        .arg("CN=jane@example.com, emailAddress=jane@example.com")
+        .then("--certificate-id jane")
+        .ok();
+    env.run("kms certificates export -c jane")
+        .arg(env.path("jane.pem"))
+        .ok();
+    let jane_pem = s(&env.path("jane.pem"));
+    let text = String::from_utf8(openssl(
+        &pki.dir,
+        ["x509", "-noout", "-text", "-in", &jane_pem],
+    ))
+    .unwrap();
+    for url in [
+        format!("URI:{publish}/crl/ca.crl"),
+        format!("CA Issuers - URI:{publish}/ca/ca.crt"),
+        format!("OCSP - URI:{publish}/ocsp"),
+    ] {
+        assert!(text.contains(&url), "{url} missing: {text}");
+    }
+    let ocsp_url = String::from_utf8(openssl(
+        &pki.dir,
+        ["x509", "-noout", "-ocsp_uri", "-in", &jane_pem],
+    ))
+    .unwrap()
+    .trim()
+    .to_owned();
+    assert_eq!(http1(&publish, "GET", "/crl/ca.crl", &[], None).status, 200);
+
+    let ask = |nonce: bool| {
+        let mut command = Command::new("openssl");
+        command.current_dir(&pki.dir).args([
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-CAfile",
+            "root.pem",
+            "-verify_other",
+            "issuing.pem",
+            "-cert",
+            &jane_pem,
+            "-url",
+            &ocsp_url,
+            "-resp_text",
+            "-respout",
+            "delegated.der",
+        ]);
+        if !nonce {
+            command.arg("-no_nonce");
+        }
+        let out = command.output().unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let good = ask(false);
+    assert!(good.contains("Response verify OK"), "{good}");
+    assert!(good.contains("jane.pem: good"), "{good}");
+    assert!(
+        good.contains("OCSP Signing"),
+        "the responder's certificate: {good}"
+    );
+    assert!(good.contains("OCSP No Check"), "{good}");
+    assert!(
+        good.contains("Test Issuing CA OCSP Responder") || good.contains("OCSP Responder"),
+        "{good}"
+    );
+    if let Some(errors) = pkilint_ocsp_errors(&pki.path("delegated.der")) {
+        assert!(errors.is_empty(), "pkilint: {errors:?}");
+    }
+    assert!(ask(false).contains("jane.pem: good"), "kept");
+
+    env.run("kms certificates revoke affiliationChanged -c jane")
+        .ok();
+    for nonce in [false, true] {
+        let revoked = ask(nonce);
+        assert!(revoked.contains("Response verify OK"), "{revoked}");
+        assert!(
+            revoked.contains("jane.pem: revoked") && revoked.contains("affiliationChanged"),
+            "nonce {nonce}: {revoked}"
+        );
+    }
 }
