@@ -1,0 +1,130 @@
+//! Fills a store for `scripts/bench-revocation.sh`: REVOKED + GOOD certificates minted by the
+//! stored issuer with the built-in profile (one shared P-256 key: what is measured is
+//! revocation, not key generation), stored linked to it as `certify` stores them, the first
+//! REVOKED revoked with rotating RFC 5280 reasons. Writes REQUESTS, one base64 DER OCSP request
+//! per line (SHA-1 CertIDs, as `openssl ocsp` sends), for a thousand certificates spread over
+//! both kinds, for the load generator.
+//!
+//! Usage: revoked_store DATABASE MASTER_KEY_FILE USER ISSUER_KEY_ID REVOKED GOOD REQUESTS
+
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss
+)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use base64::Engine as _;
+use mailpki_issuance::{EmailAddress, KeyAlgorithm, SubjectName};
+use mailpki_kms::{IssuanceDefaults, IssuerRef, KeyChoice, MintProfile, Minter, store_minted};
+use mailpki_store::{Actor, MasterKeySource, Store};
+use openssl::hash::MessageDigest;
+use openssl::ocsp::{OcspCertId, OcspRequest};
+use openssl::pkey::PKey;
+
+const REASONS: [&str; 4] = [
+    "keyCompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    assert!(
+        args.len() == 8,
+        "usage: revoked_store DATABASE MASTER_KEY_FILE USER ISSUER_KEY_ID REVOKED GOOD REQUESTS"
+    );
+    let store = Store::open(
+        &args[1],
+        &MasterKeySource::File(PathBuf::from(&args[2])),
+    )
+    .expect("the store opens");
+    let actor = Actor::new(args[3].clone()).expect("a user name");
+    let revoked: usize = args[5].parse().expect("REVOKED is a number");
+    let good: usize = args[6].parse().expect("GOOD is a number");
+    let total = revoked + good;
+    let minter = Minter::new(
+        &store,
+        &actor,
+        &IssuerRef {
+            private_key_id: Some(args[4].clone()),
+            certificate_id: None,
+        },
+        &MintProfile {
+            crl_urls: vec!["http://pki.example.com/ca.crl".to_owned()],
+            ..MintProfile::default()
+        },
+        &IssuanceDefaults::default(),
+    )
+    .expect("the issuer can mint");
+    let shared = KeyAlgorithm::P256.generate().unwrap();
+    let public = PKey::public_key_from_der(&shared.public_key_to_der().unwrap()).unwrap();
+    let issuer = minter.issuer().certificate.clone();
+    let sample_every = (total / 1000).max(1);
+    let requests = Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let t0 = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..std::thread::available_parallelism().map_or(2, usize::from) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= total {
+                        return;
+                    }
+                    let email: EmailAddress = format!("user{i}@example.com").parse().unwrap();
+                    let subject: SubjectName =
+                        format!("CN=user{i}@example.com, emailAddress=user{i}@example.com")
+                            .parse()
+                            .unwrap();
+                    let minted = minter
+                        .mint(&subject, KeyChoice::Existing(public.clone()), Some(&email))
+                        .expect("minted");
+                    let report = store_minted(&store, &actor, &minted, None, &[]).unwrap();
+                    if i < revoked {
+                        let id = report.certificate.as_deref().unwrap();
+                        store
+                            .revoke(&actor, id, REASONS[i % REASONS.len()], false)
+                            .unwrap();
+                    }
+                    if i % sample_every == 0 {
+                        let mut request = OcspRequest::new().unwrap();
+                        request
+                            .add_id(
+                                OcspCertId::from_cert(
+                                    MessageDigest::sha1(),
+                                    &minted.certificate,
+                                    &issuer,
+                                )
+                                .unwrap(),
+                            )
+                            .unwrap();
+                        requests.lock().unwrap().push(request.to_der().unwrap());
+                    }
+                    if i > 0 && i % 10_000 == 0 {
+                        eprintln!("  {i} of {total} stored");
+                    }
+                }
+            });
+        }
+    });
+    let mut out = std::fs::File::create(&args[7]).expect("REQUESTS can be written");
+    for der in requests.into_inner().unwrap() {
+        writeln!(
+            out,
+            "{}",
+            base64::engine::general_purpose::STANDARD.encode(der)
+        )
+        .unwrap();
+    }
+    println!(
+        "{{\"revoked\": {revoked}, \"good\": {good}, \"seconds\": {:.1}}}",
+        t0.elapsed().as_secs_f64()
+    );
+}
