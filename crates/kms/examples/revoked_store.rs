@@ -1,6 +1,6 @@
 //! Fills a store for `scripts/bench-revocation.sh`: REVOKED + GOOD certificates minted by the
-//! stored issuer with the built-in profile (one shared P-256 key: what is measured is
-//! revocation, not key generation), stored linked to it as `certify` stores them, the first
+//! stored issuer with the built-in profile (P-256 keys: what is measured is revocation, not
+//! RSA key generation), stored with their keys linked to it as `certify -g` stores them, the first
 //! REVOKED revoked with rotating RFC 5280 reasons. Writes REQUESTS, one base64 DER OCSP request
 //! per line (SHA-1 CertIDs, as `openssl ocsp` sends), for a thousand certificates spread over
 //! both kinds, for the load generator.
@@ -20,12 +20,11 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use base64::Engine as _;
-use mailpki_issuance::{EmailAddress, KeyAlgorithm, SubjectName};
+use mailpki_issuance::{EmailAddress, SubjectName};
 use mailpki_kms::{IssuanceDefaults, IssuerRef, KeyChoice, MintProfile, Minter, store_minted};
 use mailpki_store::{Actor, MasterKeySource, Store};
 use openssl::hash::MessageDigest;
 use openssl::ocsp::{OcspCertId, OcspRequest};
-use openssl::pkey::PKey;
 
 const REASONS: [&str; 4] = [
     "keyCompromise",
@@ -40,11 +39,8 @@ fn main() {
         args.len() == 8,
         "usage: revoked_store DATABASE MASTER_KEY_FILE USER ISSUER_KEY_ID REVOKED GOOD REQUESTS"
     );
-    let store = Store::open(
-        &args[1],
-        &MasterKeySource::File(PathBuf::from(&args[2])),
-    )
-    .expect("the store opens");
+    let store = Store::open(&args[1], &MasterKeySource::File(PathBuf::from(&args[2])))
+        .expect("the store opens");
     let actor = Actor::new(args[3].clone()).expect("a user name");
     let revoked: usize = args[5].parse().expect("REVOKED is a number");
     let good: usize = args[6].parse().expect("GOOD is a number");
@@ -58,13 +54,12 @@ fn main() {
         },
         &MintProfile {
             crl_urls: vec!["http://pki.example.com/ca.crl".to_owned()],
+            algorithm: Some("p256".to_owned()),
             ..MintProfile::default()
         },
         &IssuanceDefaults::default(),
     )
     .expect("the issuer can mint");
-    let shared = KeyAlgorithm::P256.generate().unwrap();
-    let public = PKey::public_key_from_der(&shared.public_key_to_der().unwrap()).unwrap();
     let issuer = minter.issuer().certificate.clone();
     let sample_every = (total / 1000).max(1);
     let requests = Mutex::new(Vec::new());
@@ -84,7 +79,7 @@ fn main() {
                             .parse()
                             .unwrap();
                     let minted = minter
-                        .mint(&subject, KeyChoice::Existing(public.clone()), Some(&email))
+                        .mint(&subject, KeyChoice::Generate, Some(&email))
                         .expect("minted");
                     let report = store_minted(&store, &actor, &minted, None, &[]).unwrap();
                     if i < revoked {
