@@ -693,6 +693,35 @@ fn certificates_point_at_the_listener_and_a_delegated_responder_answers() {
     }
     assert!(ask(false).contains("jane.pem: good"), "kept");
 
+    // Hashes the responder does not know, oversized bodies and garbage GETs change nothing.
+    openssl(
+        &pki.dir,
+        [
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-sha384",
+            "-cert",
+            &jane_pem,
+            "-reqout",
+            "sha384.der",
+        ],
+    );
+    let sha384 = std::fs::read(pki.path("sha384.der")).unwrap();
+    let post = |body: &[u8]| {
+        http1(
+            &publish,
+            "POST",
+            "/ocsp",
+            &[("content-type", "application/ocsp-request")],
+            Some(body),
+        )
+    };
+    assert_eq!(post(&sha384).bytes, [0x30, 0x03, 0x0a, 0x01, 0x06]);
+    assert_eq!(post(&vec![0x30; 64 * 1024]).status, 413);
+    let garbage = http1(&publish, "GET", "/ocsp/%%%not-base64", &[], None);
+    assert_eq!(garbage.bytes, [0x30, 0x03, 0x0a, 0x01, 0x01]);
+
     env.run("kms certificates revoke affiliationChanged -c jane")
         .ok();
     for nonce in [false, true] {
