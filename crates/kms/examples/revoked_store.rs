@@ -9,6 +9,7 @@
 
 #![allow(
     clippy::print_stdout,
+    clippy::print_stderr,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::cast_precision_loss
@@ -88,7 +89,7 @@ fn main() {
                             .revoke(&actor, id, REASONS[i % REASONS.len()], false)
                             .unwrap();
                     }
-                    if i % sample_every == 0 {
+                    if i.is_multiple_of(sample_every) {
                         let mut request = OcspRequest::new().unwrap();
                         request
                             .add_id(
@@ -102,7 +103,7 @@ fn main() {
                             .unwrap();
                         requests.lock().unwrap().push(request.to_der().unwrap());
                     }
-                    if i > 0 && i % 10_000 == 0 {
+                    if i > 0 && i.is_multiple_of(10_000) {
                         eprintln!("  {i} of {total} stored");
                     }
                 }
