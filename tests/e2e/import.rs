@@ -381,7 +381,21 @@ fn list_filters_by_tag_subject_and_expiry() {
             .collect()
     };
     assert_eq!(ids(&["-t", "smime"]), ["ca"]);
+    // Pages: the root came with the issuing CA; one per page, then nothing.
+    let all = ids(&[]);
+    assert_eq!(all.len(), 2);
+    let first = ids(&["--limit", "1"]);
+    let second = ids(&["--limit", "1", "--after", &first[0]]);
+    assert_eq!(
+        [first[0].clone(), second[0].clone()],
+        [all[0].clone(), all[1].clone()]
+    );
+    assert!(ids(&["--limit", "1", "--after", &second[0]]).is_empty());
+    env.run("kms certificates list --limit 1")
+        .ok()
+        .stderr_has(&format!("more may follow: --after {}", first[0]));
     assert_eq!(ids(&["--subject", "issuing"]), ["ca"]);
+    assert!(ids(&["--email", "nobody@example.com"]).is_empty());
     assert_eq!(ids(&["--subject", "root"]).len(), 1);
     assert!(ids(&["--expires-within", "30"]).is_empty());
     assert_eq!(

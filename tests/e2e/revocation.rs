@@ -66,6 +66,12 @@ fn a_crl_lists_revoked_certificates_with_reasons_and_openssl_enforces_it() {
     let key = issuer_key(&env, &pki);
     let [jane, john, kim] =
         ["jane@example.com", "john@example.com", "kim@example.com"].map(|u| leaf(&env, &key, u));
+    let for_jane = env
+        .run("--json kms certificates list --email JANE@Example.com")
+        .ok()
+        .json();
+    assert_eq!(for_jane.as_array().unwrap().len(), 1, "{for_jane}");
+    assert_eq!(for_jane[0]["unique_identifier"], jane.as_str());
 
     env.run("kms certificates revoke")
         .arg("keyCompromise: laptop stolen")

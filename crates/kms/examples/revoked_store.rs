@@ -3,7 +3,10 @@
 //! RSA key generation), stored with their keys linked to it as `certify -g` stores them, the first
 //! REVOKED revoked with rotating RFC 5280 reasons. Writes REQUESTS, one base64 DER OCSP request
 //! per line (SHA-1 CertIDs, as `openssl ocsp` sends), for a thousand certificates spread over
-//! both kinds, for the load generator.
+//! both kinds, for the load generator. Each certificate carries its user's tag
+//! (`mailpki:cse-user=<email>`, as onboarding tags them) and every tenth is readable by
+//! `auditor` (a grant), so that `scripts/bench-scale.sh` can measure tag lookups and grant
+//! checks over the same store.
 //!
 //! Usage: revoked_store DATABASE MASTER_KEY_FILE USER ISSUER_KEY_ID REVOKED GOOD REQUESTS
 
@@ -82,7 +85,18 @@ fn main() {
                     let minted = minter
                         .mint(&subject, KeyChoice::Generate, Some(&email))
                         .expect("minted");
-                    let report = store_minted(&store, &actor, &minted, None, &[]).unwrap();
+                    let tag = mailpki_kms::cse::user_tag(&email);
+                    let report = store_minted(&store, &actor, &minted, None, &[tag]).unwrap();
+                    if i.is_multiple_of(10) {
+                        store
+                            .grant(
+                                &actor,
+                                report.certificate.as_deref().unwrap(),
+                                "auditor",
+                                &[mailpki_store::Operation::GetAttributes],
+                            )
+                            .unwrap();
+                    }
                     if i < revoked {
                         let id = report.certificate.as_deref().unwrap();
                         store

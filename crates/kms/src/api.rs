@@ -260,6 +260,15 @@ pub struct SearchBody {
     pub expires_before: Option<i64>,
     #[serde(default)]
     pub include_destroyed: bool,
+    /// The next page: objects listed after this ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// At most this many objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Certificates for this mailbox (any case; an index lookup, unlike `subject_contains`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// `POST /v1/objects/{id}/grant` and `/revoke-access`.

@@ -104,6 +104,9 @@ pub fn search(store: &Store, actor: &Actor, body: &SearchBody) -> Result<Vec<Att
             expires_before: body.expires_before,
             include_destroyed: body.include_destroyed,
             ca_only: false,
+            after: body.after.clone(),
+            limit: body.limit,
+            email: body.email.clone(),
         },
     )?)
 }

@@ -46,6 +46,12 @@ pub trait Backend: Send + Sync {
     /// Certificates the CA certificate `issuer` issued: those with one serial, or the revoked.
     fn issued(&self, issuer: &str, which: Issued<'_>) -> Result<Vec<IssuedRow>>;
 
+    /// Up to 500 certificates without a mailbox recorded, after `after` by ID, with their DER.
+    fn without_email(&self, after: &str) -> Result<Vec<(String, Vec<u8>)>>;
+
+    /// Records a certificate's mailbox (an empty string: it has none).
+    fn set_email(&self, uid: &str, email: &str) -> Result<()>;
+
     /// Sets the state; `wipe` drops the material (destroy).
     fn set_state(
         &self,
@@ -175,6 +181,14 @@ pub(crate) fn counter(key: &str, value: &str) -> Result<i64> {
 }
 
 /// A value bound to a listing query.
+/// The `LIMIT` that ends a listing query, if the filter asks for one.
+pub(crate) fn limit_clause(filter: &ObjectFilter) -> String {
+    filter
+        .limit
+        .map(|n| format!(" LIMIT {n}"))
+        .unwrap_or_default()
+}
+
 pub(crate) enum SqlArg {
     Text(String),
     Int(i64),
@@ -226,6 +240,17 @@ pub(crate) fn filter_clause(
     }
     if !filter.include_destroyed {
         clauses.push("o.state <> 'Destroyed'".to_owned());
+    }
+    if let Some(email) = &filter.email {
+        let at = bind(SqlArg::Text(email.trim().to_lowercase()), &mut args);
+        clauses.push(format!("o.email = {at}"));
+    }
+    if let Some(after) = &filter.after {
+        // Keyset paging in the listing's order: a page costs its own size, not its offset.
+        let at = bind(SqlArg::Text(after.clone()), &mut args);
+        clauses.push(format!(
+            "(o.created, o.uid) > ((SELECT created FROM objects WHERE uid = {at}), {at})"
+        ));
     }
     (clauses.join(" AND "), args)
 }

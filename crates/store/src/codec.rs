@@ -373,7 +373,25 @@ pub fn certificate_info(cert: &X509Ref) -> Result<CertificateInfo> {
         is_ca: is_ca(cert),
         subject_hash: sha256_hex(&subject_der)?,
         issuer_hash: sha256_hex(&issuer_der)?,
+        email: mailbox(cert),
     })
+}
+
+/// The mailbox a certificate is for, lower-case: the subject's emailAddress, else the first
+/// rfc822Name of its subjectAltName.
+pub(crate) fn mailbox(cert: &X509Ref) -> Option<String> {
+    let from_subject = cert
+        .subject_name()
+        .entries_by_nid(Nid::PKCS9_EMAILADDRESS)
+        .find_map(|e| e.data().to_string().ok());
+    from_subject
+        .or_else(|| {
+            cert.subject_alt_names()?
+                .iter()
+                .find_map(|n| n.email().map(str::to_owned))
+        })
+        .map(|email| email.trim().to_lowercase())
+        .filter(|email| !email.is_empty())
 }
 
 /// Whether basicConstraints says CA:TRUE. The openssl crate exposes no direct accessor, so

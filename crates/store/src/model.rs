@@ -207,6 +207,10 @@ pub struct CertificateInfo {
     pub subject_hash: String,
     #[serde(skip)]
     pub issuer_hash: String,
+    /// The mailbox the certificate is for, lower-case (the subject's emailAddress, else the
+    /// first rfc822Name): what a search by email looks up through an index.
+    #[serde(skip)]
+    pub email: Option<String>,
 }
 
 /// An object's key material as the backend holds it.
@@ -441,6 +445,12 @@ pub struct ObjectFilter {
     pub include_destroyed: bool,
     /// CA certificates only.
     pub ca_only: bool,
+    /// Only objects listed after this one (by creation, then ID): the next page.
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: Option<usize>,
+    /// Certificates for this mailbox (any case).
+    pub email: Option<String>,
 }
 
 /// One line of the audit log: who did what to which object, when, with what outcome.

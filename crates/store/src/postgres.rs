@@ -26,7 +26,7 @@ const APPLICATION_ID: i64 = 0x4D50_4B49;
 const COLUMNS: &str = "o.uid, o.object_type, o.state, o.algorithm, o.length, o.owner, o.created, \
     o.updated, o.material, o.sealed, o.spki_sha256, o.revocation_reason, o.subject, o.issuer, \
     o.subject_hash, o.issuer_hash, o.serial, o.not_before, o.not_after, o.fingerprint, o.is_ca, \
-    o.revoked_at, \
+    o.revoked_at, o.email, \
     ARRAY(SELECT t.tag FROM tags t WHERE t.uid = o.uid), \
     ARRAY(SELECT l.link_type FROM links l WHERE l.uid = o.uid ORDER BY l.link_type), \
     ARRAY(SELECT l.target FROM links l WHERE l.uid = o.uid ORDER BY l.link_type)";
@@ -203,8 +203,17 @@ impl PostgresBackend {
         where_clause: &str,
         args: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<Vec<ObjectRecord>> {
+        Self::query_records_limited(client, where_clause, "", args)
+    }
+
+    fn query_records_limited(
+        client: &mut impl GenericClient,
+        where_clause: &str,
+        limit: &str,
+        args: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<ObjectRecord>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM objects o WHERE {where_clause} ORDER BY o.created, o.uid"
+            "SELECT {COLUMNS} FROM objects o WHERE {where_clause} ORDER BY o.created, o.uid{limit}"
         );
         let rows = client.query(&sql, args)?;
         rows.iter().map(read_row).collect()
@@ -230,9 +239,9 @@ impl PostgresBackend {
 
 fn read_row(r: &Row) -> Result<ObjectRecord> {
     let raw = crate::row::raw_row!(r.try_get);
-    let tags: Vec<String> = r.try_get(22)?;
-    let link_types: Vec<String> = r.try_get(23)?;
-    let targets: Vec<String> = r.try_get(24)?;
+    let tags: Vec<String> = r.try_get(23)?;
+    let link_types: Vec<String> = r.try_get(24)?;
+    let targets: Vec<String> = r.try_get(25)?;
     raw.into_record(
         tags.into_iter().collect(),
         link_types.into_iter().zip(targets).collect(),
@@ -289,6 +298,7 @@ fn insert_record(tx: &mut Transaction<'_>, r: &ObjectRecord) -> Result<()> {
             &c.map(|c| c.not_after),
             &c.map(|c| &c.sha256_fingerprint),
             &c.map(|c| c.is_ca),
+            &c.map(|c| c.email.as_deref().unwrap_or_default()),
         ],
     );
     match inserted {
@@ -360,7 +370,12 @@ impl Backend for PostgresBackend {
         let (clause, args) = filter_clause(filter, user);
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             args.iter().map(AsRef::as_ref).collect();
-        self.records(&clause, &refs)
+        Self::query_records_limited(
+            &mut *self.conn()?,
+            &clause,
+            &crate::backend::limit_clause(filter),
+            &refs,
+        )
     }
 
     fn find_by_spki(&self, spki_sha256: &str) -> Result<Vec<ObjectRecord>> {
@@ -380,6 +395,21 @@ impl Backend for PostgresBackend {
             .conn()?
             .query(sql::LINKED_FROM.postgres(), &[&target, &link.as_str()])?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    fn without_email(&self, after: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let rows = self
+            .conn()?
+            .query(sql::WITHOUT_EMAIL.postgres(), &[&after])?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    fn set_email(&self, uid: &str, email: &str) -> Result<()> {
+        self.conn()?
+            .execute(sql::SET_EMAIL.postgres(), &[&uid, &email])?;
+        Ok(())
     }
 
     fn issued(&self, issuer: &str, which: Issued<'_>) -> Result<Vec<IssuedRow>> {

@@ -24,6 +24,7 @@ macro_rules! raw_row {
                 not_after: $row.$get(18)?,
                 sha256_fingerprint: $row.$get(19)?,
                 is_ca: $row.$get(20)?,
+                email: $row.$get(22)?,
             }),
             None => None,
         };

@@ -100,6 +100,15 @@ ALTER TABLE objects ADD COLUMN revoked_at INTEGER;
     r"
 CREATE INDEX objects_serial ON objects(serial);
 ",
+    // Listings are in creation order and paged by it.
+    r"
+CREATE INDEX objects_created ON objects(created, uid);
+",
+    // A certificate's mailbox, for searches by email (earlier rows: `Store::index_emails`).
+    r"
+ALTER TABLE objects ADD COLUMN email TEXT;
+CREATE INDEX objects_email ON objects(email);
+",
 ];
 
 /// A migration step in PostgreSQL's dialect.

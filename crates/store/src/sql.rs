@@ -45,9 +45,9 @@ fn numbered(text: &str) -> String {
 pub(crate) static INSERT_OBJECT: Sql = Sql::new(
     "INSERT INTO objects (uid, object_type, state, algorithm, length, owner, created, updated,
             material, sealed, spki_sha256, revocation_reason, subject, issuer, subject_hash,
-            issuer_hash, serial, not_before, not_after, fingerprint, is_ca)
+            issuer_hash, serial, not_before, not_after, fingerprint, is_ca, email)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21)",
+            ?19, ?20, ?21, ?22)",
 );
 
 pub(crate) static ADD_TAG: Sql =
@@ -86,6 +86,16 @@ pub(crate) static ISSUED_REVOKED: Sql = Sql::new(
         AND o.serial IS NOT NULL AND o.state IN ('Deactivated', 'Compromised')
       ORDER BY o.serial",
 );
+
+/// Certificates stored before the email column, to index once.
+pub(crate) static WITHOUT_EMAIL: Sql = Sql::new(
+    "SELECT uid, material FROM objects
+      WHERE object_type = 'Certificate' AND email IS NULL AND material IS NOT NULL
+        AND uid > ?1
+      ORDER BY uid LIMIT 500",
+);
+
+pub(crate) static SET_EMAIL: Sql = Sql::new("UPDATE objects SET email = ?2 WHERE uid = ?1");
 
 pub(crate) static SET_STATE_WIPE: Sql = Sql::new(
     "UPDATE objects SET state = ?2, revocation_reason = coalesce(?3, revocation_reason),

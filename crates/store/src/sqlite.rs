@@ -27,7 +27,7 @@ use crate::schema::MIGRATIONS;
 const COLUMNS: &str = "o.uid, o.object_type, o.state, o.algorithm, o.length, o.owner, o.created, \
     o.updated, o.material, o.sealed, o.spki_sha256, o.revocation_reason, o.subject, o.issuer, \
     o.subject_hash, o.issuer_hash, o.serial, o.not_before, o.not_after, o.fingerprint, o.is_ca, \
-    o.revoked_at";
+    o.revoked_at, o.email";
 
 pub struct SqliteBackend {
     conn: Mutex<Connection>,
@@ -139,8 +139,17 @@ impl SqliteBackend {
         where_clause: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<ObjectRecord>> {
+        Self::query_records_limited(conn, where_clause, "", args)
+    }
+
+    fn query_records_limited(
+        conn: &Connection,
+        where_clause: &str,
+        limit: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<ObjectRecord>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM objects o WHERE {where_clause} ORDER BY o.created, o.uid"
+            "SELECT {COLUMNS} FROM objects o WHERE {where_clause} ORDER BY o.created, o.uid{limit}"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt
@@ -234,6 +243,7 @@ fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
             c.map(|c| c.not_after),
             c.map(|c| &c.sha256_fingerprint),
             c.map(|c| c.is_ca),
+            c.map(|c| c.email.as_deref().unwrap_or_default()),
         ],
     );
     match inserted {
@@ -300,7 +310,12 @@ impl Backend for SqliteBackend {
     fn find(&self, filter: &ObjectFilter, user: &str) -> Result<Vec<ObjectRecord>> {
         let (clause, args) = filter_clause(filter, user);
         let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
-        Self::query_records(&self.conn(), &clause, &refs)
+        Self::query_records_limited(
+            &self.conn(),
+            &clause,
+            &crate::backend::limit_clause(filter),
+            &refs,
+        )
     }
 
     fn find_by_spki(&self, spki_sha256: &str) -> Result<Vec<ObjectRecord>> {
@@ -322,6 +337,21 @@ impl Backend for SqliteBackend {
             .query_map(params![target, link.as_str()], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(ids)
+    }
+
+    fn without_email(&self, after: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(sql::WITHOUT_EMAIL.sqlite())?;
+        let rows = stmt
+            .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn set_email(&self, uid: &str, email: &str) -> Result<()> {
+        self.conn()
+            .execute(sql::SET_EMAIL.sqlite(), params![uid, email])?;
+        Ok(())
     }
 
     fn issued(&self, issuer: &str, which: Issued<'_>) -> Result<Vec<IssuedRow>> {

@@ -499,3 +499,136 @@ fn revocations_keep_their_date_and_crl_numbers_grow() {
         assert_eq!(again.revocation_date, Some(date));
     }
 }
+
+/// A CA certificate and key, and a leaf it signed with `serial`, as objects.
+fn ca_and_leaf(serial: u32) -> (X509, PKey<openssl::pkey::Private>, X509) {
+    let pem = ca_pem();
+    let ca = X509::from_pem(&pem).unwrap();
+    let key = PKey::private_key_from_pem(&pem).unwrap();
+    let leaf_key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "leaf").unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(ca.subject_name()).unwrap();
+    b.set_pubkey(&leaf_key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(10).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    (ca, key, b.build())
+}
+
+/// What CRLs and OCSP answers read: the revoked certificates an issuer issued, and one serial's
+/// status, in one query each on both backends.
+#[test]
+fn an_issuers_revoked_certificates_and_one_serials_status() {
+    for fixture in fixtures() {
+        let store = fixture.open();
+        let alice = Actor::new("alice").unwrap();
+        let (ca, key, leaf) = ca_and_leaf(0x1234);
+        let mut pem = ca.to_pem().unwrap();
+        pem.extend(key.private_key_to_pem_pkcs8().unwrap());
+        let import = |data: &[u8], uid: &str| {
+            store
+                .import(
+                    &alice,
+                    &ImportRequest {
+                        data,
+                        format: ImportFormat::Pem,
+                        password: None,
+                        uid: Some(uid.into()),
+                        replace: false,
+                        tags: vec![],
+                    },
+                )
+                .unwrap()
+        };
+        let ca_key = import(&pem, "ca").private_key.unwrap();
+        import(&leaf.to_pem().unwrap(), "leaf");
+        let status = store.issued_status(&alice, "ca", "1234").unwrap().unwrap();
+        assert!(status.revoked_at.is_none());
+        assert!(store.issued_status(&alice, "ca", "99").unwrap().is_none());
+        assert!(store.revocation_list(&alice, &ca_key).unwrap().2.is_empty());
+
+        store
+            .revoke(&alice, "leaf", "keyCompromise", false)
+            .unwrap();
+        let status = store.issued_status(&alice, "ca", "1234").unwrap().unwrap();
+        assert!(status.revoked_at.is_some());
+        assert_eq!(
+            status.reason,
+            Some(mailpki_store::RevocationReason::KeyCompromise)
+        );
+        let listed = store.revocation_list(&alice, &ca_key).unwrap().2;
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].serial, "1234");
+        assert!(
+            store
+                .issued_status(&Actor::new("bob").unwrap(), "ca", "1234")
+                .is_err(),
+            "only those who may read the issuer"
+        );
+    }
+}
+
+/// Listings page by creation then ID: pages of two walk every certificate once, in order.
+#[test]
+fn listings_page_after_an_id() {
+    for fixture in fixtures() {
+        let store = fixture.open();
+        let alice = Actor::new("alice").unwrap();
+        // IDs against creation order, several in one second: the ID breaks ties.
+        for i in 0..5 {
+            let pem = ca_pem();
+            store
+                .import(
+                    &alice,
+                    &ImportRequest {
+                        data: &pem,
+                        format: ImportFormat::Pem,
+                        password: None,
+                        uid: Some(format!("ca-{}", 9 - i)),
+                        replace: false,
+                        tags: vec![],
+                    },
+                )
+                .unwrap();
+        }
+        let certificates = |after: Option<String>, limit: Option<usize>| -> Vec<String> {
+            store
+                .list(
+                    &alice,
+                    &mailpki_store::ObjectFilter {
+                        object_type: Some(mailpki_store::ObjectType::Certificate),
+                        after,
+                        limit,
+                        ..mailpki_store::ObjectFilter::default()
+                    },
+                )
+                .unwrap()
+                .into_iter()
+                .map(|a| a.unique_identifier)
+                .collect()
+        };
+        let all = certificates(None, None);
+        assert_eq!(all.len(), 5);
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = certificates(after.clone(), Some(2));
+            assert!(page.len() <= 2);
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().cloned();
+            paged.extend(page);
+        }
+        assert_eq!(paged, all);
+    }
+}

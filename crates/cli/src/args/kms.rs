@@ -208,6 +208,10 @@ pub(crate) struct ListArgs {
     #[arg(long, value_name = "TEXT")]
     pub(crate) subject: Option<String>,
 
+    /// Only certificates for this mailbox (subject emailAddress or first rfc822Name; any case)
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) email: Option<String>,
+
     /// Only certificates expiring within this many days (expired ones included)
     #[arg(long, value_name = "DAYS")]
     pub(crate) expires_within: Option<u32>,
@@ -215,6 +219,14 @@ pub(crate) struct ListArgs {
     /// Include destroyed certificates
     #[arg(long)]
     pub(crate) include_destroyed: bool,
+
+    /// At most N certificates (a page); the next page starts with --after the last ID shown
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) limit: Option<u32>,
+
+    /// Only certificates listed after this ID (the next page)
+    #[arg(long, value_name = "ID")]
+    pub(crate) after: Option<String>,
 }
 
 #[derive(Debug, Args)]

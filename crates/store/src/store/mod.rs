@@ -295,6 +295,7 @@ impl Store {
             Some(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => {}
             _ => return Err(StoreError::MasterKeyMismatch),
         }
+        index_emails(backend.as_ref())?;
         Ok(Self {
             backend,
             key,
@@ -348,4 +349,24 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+/// Records the mailbox of certificates stored before stores kept one (once: afterwards every
+/// certificate has one, an empty string when it names none).
+fn index_emails(backend: &dyn Backend) -> Result<()> {
+    let mut after = String::new();
+    loop {
+        let batch = backend.without_email(&after)?;
+        let Some((last, _)) = batch.last() else {
+            return Ok(());
+        };
+        after.clone_from(last);
+        for (uid, der) in &batch {
+            let email = openssl::x509::X509::from_der(der)
+                .ok()
+                .and_then(|cert| codec::mailbox(&cert))
+                .unwrap_or_default();
+            backend.set_email(uid, &email)?;
+        }
+    }
 }

@@ -16,8 +16,19 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
             .expires_within
             .map(|days| now + i64::from(days) * 86_400),
         include_destroyed: args.include_destroyed,
+        after: args.after.clone(),
+        email: args.email.clone(),
+        limit: args.limit.map(|n| n as usize),
     };
     let certificates = ctx.kms()?.search(&filter)?;
+    if let (Some(limit), Some(last)) = (args.limit, certificates.last())
+        && certificates.len() == limit as usize
+    {
+        ctx.printer.info(&format!(
+            "more may follow: --after {}",
+            last.unique_identifier
+        ));
+    }
     let rows: Vec<Vec<String>> = certificates
         .iter()
         .map(|c| {
