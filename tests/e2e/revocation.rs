@@ -419,6 +419,28 @@ fn the_expiry_report_says_what_expires_is_revoked_and_where_it_is() {
     assert_eq!(csv.lines().count(), 4, "{csv}");
 }
 
+/// `mailpki server` for `alice` with `[server.publish]` on a free port, plus `extra` lines of
+/// that section (`base_url = ` at the end of `extra` is completed with the listener's URL);
+/// the server handle and the listener's URL.
+fn publishing_server(env: &TestEnv, extra: &str) -> (mailpki_test_support::ServerProcess, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("http://127.0.0.1:{port}");
+    let extra = match extra.strip_suffix("base_url = ") {
+        Some(rest) => format!("{rest}base_url = \"{publish}/\"\n"),
+        None => extra.to_owned(),
+    };
+    let server = env.start_server(
+        &s(&env.path("server-data/kms.sqlite")),
+        &format!("[server.publish]\nlisten = \"127.0.0.1:{port}\"\nactor = \"alice\"\n{extra}"),
+    );
+    env.use_server(&server, &["alice"]);
+    (server, publish)
+}
+
 /// The publication listener of `mailpki server`: the CA certificate, a CRL that follows
 /// revocations, and OCSP answers that `openssl ocsp` verifies (POST and GET), for good,
 /// revoked and unknown certificates; pkilint's OCSP linter finds no error.
@@ -426,17 +448,7 @@ fn the_expiry_report_says_what_expires_is_revoked_and_where_it_is() {
 fn the_server_publishes_crls_and_answers_ocsp() {
     use mailpki_test_support::{http1, pkilint_ocsp_errors};
     let (env, pki) = env_with_pki();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let publish = format!("http://127.0.0.1:{port}");
-    let server = env.start_server(
-        &s(&env.path("server-data/kms.sqlite")),
-        &format!("[server.publish]\nlisten = \"127.0.0.1:{port}\"\nactor = \"alice\"\n"),
-    );
-    env.use_server(&server, &["alice"]);
+    let (_server, publish) = publishing_server(&env, "");
     let key = issuer_key(&env, &pki);
     let jane = leaf(&env, &key, "jane@example.com");
     let kim = leaf(&env, &key, "kim@example.com");
@@ -608,20 +620,7 @@ fn the_server_publishes_crls_and_answers_ocsp() {
 fn certificates_point_at_the_listener_and_a_delegated_responder_answers() {
     use mailpki_test_support::{http1, pkilint_ocsp_errors};
     let (env, pki) = env_with_pki();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let publish = format!("http://127.0.0.1:{port}");
-    let server = env.start_server(
-        &s(&env.path("server-data/kms.sqlite")),
-        &format!(
-            "[server.publish]\nlisten = \"127.0.0.1:{port}\"\nactor = \"alice\"\n\
-             base_url = \"{publish}/\"\nocsp_signer = \"delegated\"\n"
-        ),
-    );
-    env.use_server(&server, &["alice"]);
+    let (_server, publish) = publishing_server(&env, "ocsp_signer = \"delegated\"\nbase_url = ");
     let key = issuer_key(&env, &pki);
     env.run("kms certificates certify -g -k")
         .arg(&key)

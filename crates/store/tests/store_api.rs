@@ -46,14 +46,19 @@ fn ca_pem() -> Vec<u8> {
 
 /// A fresh CA (certificate and key) imported as `ca` by `actor`.
 fn import_ca(store: &Store, actor: &Actor) -> mailpki_store::ImportReport {
+    import_pem(store, actor, &ca_pem(), "ca")
+}
+
+/// PEM imported as `uid` by `actor`.
+fn import_pem(store: &Store, actor: &Actor, data: &[u8], uid: &str) -> mailpki_store::ImportReport {
     store
         .import(
             actor,
             &ImportRequest {
-                data: &ca_pem(),
+                data,
                 format: ImportFormat::Pem,
                 password: None,
-                uid: Some("ca".into()),
+                uid: Some(uid.into()),
                 replace: false,
                 tags: vec![],
             },
@@ -534,21 +539,7 @@ fn an_issuers_revoked_certificates_and_one_serials_status() {
         let (ca, key, leaf) = ca_and_leaf(0x1234);
         let mut pem = ca.to_pem().unwrap();
         pem.extend(key.private_key_to_pem_pkcs8().unwrap());
-        let import = |data: &[u8], uid: &str| {
-            store
-                .import(
-                    &alice,
-                    &ImportRequest {
-                        data,
-                        format: ImportFormat::Pem,
-                        password: None,
-                        uid: Some(uid.into()),
-                        replace: false,
-                        tags: vec![],
-                    },
-                )
-                .unwrap()
-        };
+        let import = |data: &[u8], uid: &str| import_pem(&store, &alice, data, uid);
         let ca_key = import(&pem, "ca").private_key.unwrap();
         import(&leaf.to_pem().unwrap(), "leaf");
         let status = store.issued_status(&alice, "ca", "1234").unwrap().unwrap();
@@ -585,20 +576,7 @@ fn listings_page_after_an_id() {
         let alice = Actor::new("alice").unwrap();
         // IDs against creation order, several in one second: the ID breaks ties.
         for i in 0..5 {
-            let pem = ca_pem();
-            store
-                .import(
-                    &alice,
-                    &ImportRequest {
-                        data: &pem,
-                        format: ImportFormat::Pem,
-                        password: None,
-                        uid: Some(format!("ca-{}", 9 - i)),
-                        replace: false,
-                        tags: vec![],
-                    },
-                )
-                .unwrap();
+            import_pem(&store, &alice, &ca_pem(), &format!("ca-{}", 9 - i));
         }
         let certificates = |after: Option<String>, limit: Option<usize>| -> Vec<String> {
             store
