@@ -9,10 +9,13 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-cargo build --release --locked --quiet
+# CI runs it on the debug build its tests already made (MAILPKI_QUICKSTART_PROFILE=dev).
+profile=${MAILPKI_QUICKSTART_PROFILE:-release}
+cargo build --profile "$profile" --locked --quiet --bin mailpki
 target=${CARGO_TARGET_DIR:-target}
 case $target in /*) ;; *) target=$PWD/$target ;; esac
-mailpki=$target/release/mailpki
+case $profile in dev) out=debug ;; *) out=$profile ;; esac
+mailpki=$target/$out/mailpki
 
 demo="${XDG_DATA_HOME:-$HOME/.local/share}/mailpki/demo"
 mkdir -p "$demo"
