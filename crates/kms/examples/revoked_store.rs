@@ -8,7 +8,12 @@
 //! `auditor` (a grant), so that `scripts/bench-scale.sh` can measure tag lookups and grant
 //! checks over the same store.
 //!
+//! With ONBOARD_BATCH, each user is also journaled as `google onboard --batch-id ONBOARD_BATCH`
+//! journals a finished user (minted, key pair, identity), so that a re-run of that batch has
+//! nothing left to do but look.
+//!
 //! Usage: revoked_store DATABASE MASTER_KEY_FILE USER ISSUER_KEY_ID REVOKED GOOD REQUESTS
+//!        [ONBOARD_BATCH]
 
 #![allow(
     clippy::print_stdout,
@@ -40,9 +45,11 @@ const REASONS: [&str; 4] = [
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     assert!(
-        args.len() == 8,
-        "usage: revoked_store DATABASE MASTER_KEY_FILE USER ISSUER_KEY_ID REVOKED GOOD REQUESTS"
+        args.len() == 8 || args.len() == 9,
+        "usage: revoked_store DATABASE MASTER_KEY_FILE USER ISSUER_KEY_ID REVOKED GOOD REQUESTS \
+         [ONBOARD_BATCH]"
     );
+    let journal = args.get(8).map(|batch| format!("onboard:{batch}"));
     let store = Store::open(&args[1], &MasterKeySource::File(PathBuf::from(&args[2])))
         .expect("the store opens");
     let actor = Actor::new(args[3].clone()).expect("a user name");
@@ -87,6 +94,16 @@ fn main() {
                         .expect("minted");
                     let tag = mailpki_kms::cse::user_tag(&email);
                     let report = store_minted(&store, &actor, &minted, None, &[tag]).unwrap();
+                    if let Some(journal) = &journal {
+                        let id = report.certificate.as_deref().unwrap();
+                        for (step, value) in
+                            [("minted", id), ("keypair", "kp-bench"), ("identity", "kp-bench")]
+                        {
+                            store
+                                .journal_record(&actor, journal, email.as_str(), step, value)
+                                .unwrap();
+                        }
+                    }
                     if i.is_multiple_of(10) {
                         store
                             .grant(
