@@ -42,6 +42,58 @@ const REASONS: [&str; 4] = [
     "cessationOfOperation",
 ];
 
+/// What each user gets: a certificate and key, the user's tag, perhaps a grant, a journal and
+/// a revocation.
+struct Fill<'a> {
+    store: &'a Store,
+    actor: &'a Actor,
+    minter: &'a Minter,
+    journal: Option<String>,
+}
+
+impl Fill<'_> {
+    /// Stores user `i`; returns the certificate.
+    fn user(&self, i: usize, revoke: bool) -> openssl::x509::X509 {
+        let (store, actor) = (self.store, self.actor);
+        let email: EmailAddress = format!("user{i}@example.com").parse().unwrap();
+        let subject: SubjectName = format!("CN={email}, emailAddress={email}").parse().unwrap();
+        let minted = self
+            .minter
+            .mint(&subject, KeyChoice::Generate, Some(&email))
+            .expect("minted");
+        let tag = mailpki_kms::cse::user_tag(&email);
+        let report = store_minted(store, actor, &minted, None, &[tag]).unwrap();
+        let id = report.certificate.unwrap();
+        if let Some(journal) = &self.journal {
+            for (step, value) in [
+                ("minted", id.as_str()),
+                ("keypair", "kp"),
+                ("identity", "kp"),
+            ] {
+                store
+                    .journal_record(actor, journal, email.as_str(), step, value)
+                    .unwrap();
+            }
+        }
+        if i.is_multiple_of(10) {
+            store
+                .grant(
+                    actor,
+                    &id,
+                    "auditor",
+                    &[mailpki_store::Operation::GetAttributes],
+                )
+                .unwrap();
+        }
+        if revoke {
+            store
+                .revoke(actor, &id, REASONS[i % REASONS.len()], false)
+                .unwrap();
+        }
+        minted.certificate
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     assert!(
@@ -72,6 +124,12 @@ fn main() {
     )
     .expect("the issuer can mint");
     let issuer = minter.issuer().certificate.clone();
+    let fill = Fill {
+        store: &store,
+        actor: &actor,
+        minter: &minter,
+        journal,
+    };
     let sample_every = (total / 1000).max(1);
     let requests = Mutex::new(Vec::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -84,52 +142,13 @@ fn main() {
                     if i >= total {
                         return;
                     }
-                    let email: EmailAddress = format!("user{i}@example.com").parse().unwrap();
-                    let subject: SubjectName =
-                        format!("CN=user{i}@example.com, emailAddress=user{i}@example.com")
-                            .parse()
-                            .unwrap();
-                    let minted = minter
-                        .mint(&subject, KeyChoice::Generate, Some(&email))
-                        .expect("minted");
-                    let tag = mailpki_kms::cse::user_tag(&email);
-                    let report = store_minted(&store, &actor, &minted, None, &[tag]).unwrap();
-                    if let Some(journal) = &journal {
-                        let id = report.certificate.as_deref().unwrap();
-                        for (step, value) in
-                            [("minted", id), ("keypair", "kp-bench"), ("identity", "kp-bench")]
-                        {
-                            store
-                                .journal_record(&actor, journal, email.as_str(), step, value)
-                                .unwrap();
-                        }
-                    }
-                    if i.is_multiple_of(10) {
-                        store
-                            .grant(
-                                &actor,
-                                report.certificate.as_deref().unwrap(),
-                                "auditor",
-                                &[mailpki_store::Operation::GetAttributes],
-                            )
-                            .unwrap();
-                    }
-                    if i < revoked {
-                        let id = report.certificate.as_deref().unwrap();
-                        store
-                            .revoke(&actor, id, REASONS[i % REASONS.len()], false)
-                            .unwrap();
-                    }
+                    let minted = fill.user(i, i < revoked);
                     if i.is_multiple_of(sample_every) {
                         let mut request = OcspRequest::new().unwrap();
                         request
                             .add_id(
-                                OcspCertId::from_cert(
-                                    MessageDigest::sha1(),
-                                    &minted.certificate,
-                                    &issuer,
-                                )
-                                .unwrap(),
+                                OcspCertId::from_cert(MessageDigest::sha1(), &minted, &issuer)
+                                    .unwrap(),
                             )
                             .unwrap();
                         requests.lock().unwrap().push(request.to_der().unwrap());
