@@ -46,8 +46,9 @@ pub trait Backend: Send + Sync {
     /// Certificates the CA certificate `issuer` issued: those with one serial, or the revoked.
     fn issued(&self, issuer: &str, which: Issued<'_>) -> Result<Vec<IssuedRow>>;
 
-    /// Up to 500 certificates without a mailbox recorded, after `after` by ID, with their DER.
-    fn without_email(&self, after: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Up to 500 objects without a mailbox recorded, after `after` by ID, with a
+    /// certificate's DER.
+    fn without_email(&self, after: &str) -> Result<Vec<(String, Option<Vec<u8>>)>>;
 
     /// Records a certificate's mailbox (an empty string: it has none).
     fn set_email(&self, uid: &str, email: &str) -> Result<()>;

@@ -298,7 +298,7 @@ fn insert_record(tx: &mut Transaction<'_>, r: &ObjectRecord) -> Result<()> {
             &c.map(|c| c.not_after),
             &c.map(|c| &c.sha256_fingerprint),
             &c.map(|c| c.is_ca),
-            &c.map(|c| c.email.as_deref().unwrap_or_default()),
+            &c.and_then(|c| c.email.as_deref()).unwrap_or_default(),
         ],
     );
     match inserted {
@@ -397,7 +397,7 @@ impl Backend for PostgresBackend {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    fn without_email(&self, after: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    fn without_email(&self, after: &str) -> Result<Vec<(String, Option<Vec<u8>>)>> {
         let rows = self
             .conn()?
             .query(sql::WITHOUT_EMAIL.postgres(), &[&after])?;

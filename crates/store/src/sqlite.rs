@@ -243,7 +243,7 @@ fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
             c.map(|c| c.not_after),
             c.map(|c| &c.sha256_fingerprint),
             c.map(|c| c.is_ca),
-            c.map(|c| c.email.as_deref().unwrap_or_default()),
+            c.and_then(|c| c.email.as_deref()).unwrap_or_default(),
         ],
     );
     match inserted {
@@ -339,7 +339,7 @@ impl Backend for SqliteBackend {
         Ok(ids)
     }
 
-    fn without_email(&self, after: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    fn without_email(&self, after: &str) -> Result<Vec<(String, Option<Vec<u8>>)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(sql::WITHOUT_EMAIL.sqlite())?;
         let rows = stmt

@@ -513,6 +513,8 @@ fn ca_and_leaf(serial: u32) -> (X509, PKey<openssl::pkey::Private>, X509) {
     let leaf_key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", "leaf").unwrap();
+    name.append_entry_by_text("emailAddress", "Leaf@Example.com")
+        .unwrap();
     let name = name.build();
     let mut b = X509::builder().unwrap();
     b.set_version(2).unwrap();
@@ -609,4 +611,45 @@ fn listings_page_after_an_id() {
         }
         assert_eq!(paged, all);
     }
+}
+
+/// Certificates stored before stores kept a mailbox are found by email after the next open.
+#[test]
+fn older_certificates_are_found_by_email_after_reopening() {
+    let fixture = fixtures().into_iter().next().unwrap();
+    let alice = Actor::new("alice").unwrap();
+    let by_email = |store: &Store| {
+        store
+            .list(
+                &alice,
+                &mailpki_store::ObjectFilter {
+                    email: Some("LEAF@example.com".into()),
+                    ..mailpki_store::ObjectFilter::default()
+                },
+            )
+            .unwrap()
+            .len()
+    };
+    {
+        let store = fixture.open();
+        let (ca, _, leaf) = ca_and_leaf(5);
+        import_pem(&store, &alice, &ca.to_pem().unwrap(), "ca");
+        import_pem(&store, &alice, &leaf.to_pem().unwrap(), "leaf");
+        assert_eq!(by_email(&store), 1);
+    }
+    // As a store written before the column existed.
+    let db = rusqlite::Connection::open(&fixture.location).unwrap();
+    db.execute("UPDATE objects SET email = NULL", []).unwrap();
+    drop(db);
+    let store = fixture.open();
+    assert_eq!(by_email(&store), 1);
+    let db = rusqlite::Connection::open(&fixture.location).unwrap();
+    let left: i64 = db
+        .query_row(
+            "SELECT count(*) FROM objects WHERE email IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "every object indexed once");
 }

@@ -352,7 +352,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Records the mailbox of certificates stored before stores kept one (once: afterwards every
-/// certificate has one, an empty string when it names none).
+/// object has one, an empty string when it names none).
 fn index_emails(backend: &dyn Backend) -> Result<()> {
     let mut after = String::new();
     loop {
@@ -362,8 +362,9 @@ fn index_emails(backend: &dyn Backend) -> Result<()> {
         };
         after.clone_from(last);
         for (uid, der) in &batch {
-            let email = openssl::x509::X509::from_der(der)
-                .ok()
+            let email = der
+                .as_deref()
+                .and_then(|der| openssl::x509::X509::from_der(der).ok())
                 .and_then(|cert| codec::mailbox(&cert))
                 .unwrap_or_default();
             backend.set_email(uid, &email)?;
