@@ -98,9 +98,9 @@ fn from_store(e: &StoreError) -> ApiError {
             (S::FORBIDDEN, ErrorCode::PermissionDenied)
         }
         StoreError::InUse { .. } => (S::CONFLICT, ErrorCode::InUse),
-        StoreError::Destroyed { .. } | StoreError::NotActive { .. } => {
-            (S::CONFLICT, ErrorCode::FailedPrecondition)
-        }
+        StoreError::Destroyed { .. }
+        | StoreError::NotActive { .. }
+        | StoreError::StillListed { .. } => (S::CONFLICT, ErrorCode::FailedPrecondition),
         StoreError::Unavailable { .. } => {
             tracing::error!(error = %e, "database unavailable");
             return ApiError::new(

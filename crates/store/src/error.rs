@@ -54,6 +54,13 @@ pub enum StoreError {
     #[error("`{uid}` has been destroyed; its key material is gone")]
     Destroyed { uid: String },
 
+    #[error(
+        "`{uid}` is revoked and valid until {until}: its issuer's CRLs and OCSP answers must \
+         say so until then, so it cannot be removed; destroy it without removing it (it stays \
+         listed)"
+    )]
+    StillListed { uid: String, until: String },
+
     #[error("`{uid}` is {state}: only an active key can {operation}")]
     NotActive {
         uid: String,

@@ -78,12 +78,15 @@ pub(crate) static ISSUED_WITH_SERIAL: Sql = Sql::new(
         AND l.target = ?1 AND o.object_type = 'Certificate'",
 );
 
-/// The revoked certificates a CA certificate issued (a CRL), in one pass over its children.
+/// The revoked certificates a CA certificate issued (a CRL), in one pass over its children;
+/// destroying a revoked certificate does not take it off.
 pub(crate) static ISSUED_REVOKED: Sql = Sql::new(
     "SELECT o.serial, o.state, o.revocation_reason, o.revoked_at, o.updated
        FROM links l JOIN objects o ON o.uid = l.uid
       WHERE l.target = ?1 AND l.link_type = 'CertificateLink' AND o.object_type = 'Certificate'
-        AND o.serial IS NOT NULL AND o.state IN ('Deactivated', 'Compromised')
+        AND o.serial IS NOT NULL
+        AND (o.state IN ('Deactivated', 'Compromised')
+             OR (o.state = 'Destroyed' AND o.revoked_at IS NOT NULL))
       ORDER BY o.serial",
 );
 

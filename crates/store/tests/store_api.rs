@@ -567,6 +567,26 @@ fn an_issuers_revoked_certificates_and_one_serials_status() {
                 .is_err(),
             "only those who may read the issuer"
         );
+
+        // Destroying a revoked certificate does not un-revoke it; removing it is refused.
+        let remove = mailpki_store::DestroyOptions {
+            remove: true,
+            ..mailpki_store::DestroyOptions::default()
+        };
+        assert!(matches!(
+            store.destroy(&alice, "leaf", remove),
+            Err(StoreError::StillListed { .. })
+        ));
+        store
+            .destroy(&alice, "leaf", mailpki_store::DestroyOptions::default())
+            .unwrap();
+        let status = store.issued_status(&alice, "ca", "1234").unwrap().unwrap();
+        assert!(status.revoked_at.is_some(), "still revoked once destroyed");
+        assert_eq!(store.revocation_list(&alice, &ca_key).unwrap().2.len(), 1);
+        assert!(matches!(
+            store.destroy(&alice, "leaf", remove),
+            Err(StoreError::StillListed { .. })
+        ));
     }
 }
 

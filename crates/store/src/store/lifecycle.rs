@@ -124,6 +124,19 @@ impl Store {
                 });
             }
         }
+        if options.remove
+            && let Some(cert) = &record.certificate
+            && record.object_type == ObjectType::Certificate
+            && (matches!(record.state, State::Deactivated | State::Compromised)
+                || record.revoked_at.is_some())
+            && cert.not_after > now()
+        {
+            return Err(StoreError::StillListed {
+                uid: uid.to_owned(),
+                until: time::OffsetDateTime::from_unix_timestamp(cert.not_after)
+                    .map_or_else(|_| cert.not_after.to_string(), |t| t.date().to_string()),
+            });
+        }
         if options.remove {
             self.backend.apply(WriteBatch {
                 remove: vec![uid.to_owned()],
@@ -260,7 +273,9 @@ pub struct IssuedStatus {
 
 impl IssuedStatus {
     fn of(row: &IssuedRow) -> Self {
-        let revoked = matches!(row.state, State::Deactivated | State::Compromised);
+        // Destroying a revoked certificate (its date kept) does not un-revoke it.
+        let revoked = matches!(row.state, State::Deactivated | State::Compromised)
+            || (row.state == State::Destroyed && row.revoked_at.is_some());
         Self {
             // Revoked before the date was kept: the last change is the best guess.
             revoked_at: revoked.then(|| row.revoked_at.unwrap_or(row.updated)),
