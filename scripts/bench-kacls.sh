@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Key service benchmark, all in one run on this machine: privatekeysign and privatekeydecrypt
 # requests/s and latency through `mailpki server`'s KACLS on loopback (RSA-2048, the
-# authorization JWT checked on every request, every call audited), against the raw RSA-2048
-# private-key rate of `openssl speed` on all cores. Target: >= 0.7x the raw rate.
-# The load generator runs on the same cores, so two figures are printed: requests/s against
-# the bound, and the server's own CPU time per request against one raw operation's.
+# authorization JWT checked on every request, every call audited). Measured honestly on two
+# cores: the server pinned to core 0 (taskset), the load generator on core 1, against the raw
+# RSA-2048 private-key rate of `openssl speed` on core 0. Targets: >= 0.85x the raw rate, p99
+# under 10 ms. The server's CPU time per request is printed too.
 # Usage: scripts/bench-kacls.sh [CLIENTS] [SECONDS]   (defaults 16, 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +46,7 @@ jwks_file = "$work/google.jwks"
 TOML
 "$mailpki" --config server.toml kms sym keys create cse_key >/dev/null
 "$mailpki" --config server.toml kms access-rights grant kacls -i cse_key decrypt encrypt >/dev/null
-"$mailpki" --config server.toml server serve > url.txt 2>server.log &
+taskset -c 0 "$mailpki" --config server.toml server serve > url.txt 2>server.log &
 server_pid=$!
 for _ in $(seq 1 100); do [ -s url.txt ] && break; sleep 0.1; done
 url="$(head -1 url.txt)/google_cse"
@@ -54,25 +54,27 @@ url="$(head -1 url.txt)/google_cse"
 echo "cores: $cores, clients: $clients, ${secs}s per operation"
 cpu() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 cpu_before=$(cpu)
-results=$("$load" run "$work" "$url" "$clients" "$secs")
+results=$(taskset -c 1 "$load" run "$work" "$url" "$clients" "$secs")
 cpu_after=$(cpu)
 server_cpu=$(python3 -c "print(($cpu_after - $cpu_before) / $(getconf CLK_TCK))")
-raw=$(openssl speed -seconds "$secs" -multi "$cores" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
+raw=$(taskset -c 0 openssl speed -seconds "$secs" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
 
-python3 - "$raw" "$results" "$server_cpu" "$cores" <<'PY'
+python3 - "$raw" "$results" "$server_cpu" <<'PY'
 import json, sys
-raw, server_cpu, cores = float(sys.argv[1]), float(sys.argv[3]), int(sys.argv[4])
-print(f"openssl speed rsa2048, all cores: {raw:8.0f} private-key ops/s (the bound)")
+raw, server_cpu = float(sys.argv[1]), float(sys.argv[3])
+cores = 1
+print(f"openssl speed rsa2048, core 0: {raw:8.0f} private-key ops/s (the bound)")
 total = 0
 for line in sys.argv[2].splitlines():
     r = json.loads(line)
     total += r["requests"]
     ratio = r["requests_per_second"] / raw
+    ok = ratio >= 0.85 and r["p99_ms"] < 10
     print(f"{r['operation']:<18} {r['requests_per_second']:8.0f} req/s  {ratio:.2f}x the bound "
-          f"(target >= 0.70) {'OK' if ratio >= 0.7 else 'MISSED'}  p50 {r['p50_ms']:.2f} ms  "
+          f"(targets >= 0.85, p99 < 10 ms) {'OK' if ok else 'MISSED'}  p50 {r['p50_ms']:.2f} ms  "
           f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']}")
 per_request = server_cpu / total * 1e6
 per_op = cores / raw * 1e6
 print(f"server CPU per request {per_request:.0f} us vs {per_op:.0f} us per raw operation: "
-      f"{per_op / per_request:.2f}x (the rest of the cores went to the load generator)")
+      f"{per_op / per_request:.2f}x")
 PY
