@@ -21,7 +21,7 @@ use crate::subject::{EmailAddress, SubjectName};
 /// The longest validity the S/MIME BR allow for a subscriber certificate.
 pub const MAX_VALIDITY_DAYS: u32 = 825;
 /// Certificates start a few minutes in the past so that clients with slow clocks accept them.
-const BACKDATE_SECS: i64 = 300;
+pub(crate) const BACKDATE_SECS: i64 = 300;
 
 /// Leaf key algorithms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

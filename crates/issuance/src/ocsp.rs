@@ -21,7 +21,7 @@ use yasna::{DERWriter, Tag};
 
 use crate::encode::{extension, key_identifier, public_key_bits};
 use crate::error::{IssuanceError, Result};
-use crate::issue::{Issuer, KeyAlgorithm, random_serial, signing_digest};
+use crate::issue::{BACKDATE_SECS, Issuer, KeyAlgorithm, random_serial, signing_digest};
 
 const SHA1: [u64; 6] = [1, 3, 14, 3, 2, 26];
 const SHA256: [u64; 9] = [2, 16, 840, 1, 101, 3, 4, 2, 1];
@@ -35,18 +35,16 @@ const NOCHECK: &str = "1.3.6.1.5.5.7.48.1.5";
 pub struct ResponderKey {
     certificate: X509,
     key: PKey<Private>,
-    delegated: bool,
     /// SHA-1 of the responder's public key: its `ResponderID`.
     key_hash: Vec<u8>,
-    /// The delegated certificate's end (Unix seconds); the issuer's own never needs renewing
-    /// here.
+    /// A delegated certificate's end (Unix seconds); `None` for the issuer itself, which never
+    /// needs renewing here.
     not_after: Option<i64>,
 }
 
 impl std::fmt::Debug for ResponderKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponderKey")
-            .field("delegated", &self.delegated)
             .field("not_after", &self.not_after)
             .finish_non_exhaustive()
     }
@@ -58,7 +56,6 @@ impl ResponderKey {
         Self::with(
             issuer.certificate().to_owned(),
             issuer.key().to_owned(),
-            false,
             None,
         )
     }
@@ -76,8 +73,8 @@ impl ResponderKey {
         let key = algorithm.generate()?;
         let ca = issuer.certificate();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        // An hour back, as minted leaves are, for clocks a little behind.
-        let not_before = now - 3600;
+        // Backdated as minted leaves are, for clocks a little behind.
+        let not_before = now - BACKDATE_SECS;
         let not_after = now + i64::from(days.max(1)) * 86_400;
         let mut subject = X509NameBuilder::new().map_err(crypto("naming the responder"))?;
         for entry in ca.subject_name().entries() {
@@ -146,15 +143,10 @@ impl ResponderKey {
         }
         b.sign(issuer.key(), issuer.digest())
             .map_err(crypto("signing the responder certificate"))?;
-        Self::with(b.build(), key, true, Some(not_after))
+        Self::with(b.build(), key, Some(not_after))
     }
 
-    fn with(
-        certificate: X509,
-        key: PKey<Private>,
-        delegated: bool,
-        not_after: Option<i64>,
-    ) -> Result<Self> {
+    fn with(certificate: X509, key: PKey<Private>, not_after: Option<i64>) -> Result<Self> {
         let spki = certificate
             .public_key()
             .and_then(|k| k.public_key_to_der())
@@ -163,21 +155,9 @@ impl ResponderKey {
         Ok(Self {
             certificate,
             key,
-            delegated,
             key_hash,
             not_after,
         })
-    }
-
-    /// The certificate whose key signs the answers.
-    #[must_use]
-    pub fn certificate(&self) -> &X509 {
-        &self.certificate
-    }
-
-    #[must_use]
-    pub fn is_delegated(&self) -> bool {
-        self.delegated
     }
 
     /// When a delegated responder certificate ends; `None` for the issuer itself.
@@ -439,7 +419,7 @@ pub fn sign_response(
     let signature = signer.sign_to_vec().map_err(crypto("signing a response"))?;
     let algorithm = signature_algorithm(&responder.key, digest)?;
     // A delegated responder's certificate goes along: clients know only the issuer.
-    let certs = if responder.delegated {
+    let certs = if responder.not_after.is_some() {
         Some(
             responder
                 .certificate

@@ -127,8 +127,7 @@ impl Store {
         if options.remove
             && let Some(cert) = &record.certificate
             && record.object_type == ObjectType::Certificate
-            && (matches!(record.state, State::Deactivated | State::Compromised)
-                || record.revoked_at.is_some())
+            && is_revoked(record.state, record.revoked_at)
             && cert.not_after > now()
         {
             return Err(StoreError::StillListed {
@@ -271,11 +270,16 @@ pub struct IssuedStatus {
     pub reason: Option<RevocationReason>,
 }
 
+/// Whether a certificate is revoked: deactivated or compromised, or destroyed after a
+/// revocation (its date kept), which does not un-revoke it.
+fn is_revoked(state: State, revoked_at: Option<i64>) -> bool {
+    matches!(state, State::Deactivated | State::Compromised)
+        || (state == State::Destroyed && revoked_at.is_some())
+}
+
 impl IssuedStatus {
     fn of(row: &IssuedRow) -> Self {
-        // Destroying a revoked certificate (its date kept) does not un-revoke it.
-        let revoked = matches!(row.state, State::Deactivated | State::Compromised)
-            || (row.state == State::Destroyed && row.revoked_at.is_some());
+        let revoked = is_revoked(row.state, row.revoked_at);
         Self {
             // Revoked before the date was kept: the last change is the best guess.
             revoked_at: revoked.then(|| row.revoked_at.unwrap_or(row.updated)),
