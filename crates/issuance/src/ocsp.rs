@@ -206,7 +206,7 @@ pub struct OcspRequest {
 /// Reads a DER `OCSPRequest`; `None` when it is not one (`malformedRequest`).
 #[must_use]
 pub fn parse_request(der: &[u8]) -> Option<OcspRequest> {
-    let (ids, extensions) = yasna::parse_ber(der, |r| {
+    let (ids, extensions) = yasna::parse_der(der, |r| {
         r.read_sequence(|r| {
             let tbs = r.next().read_sequence(|r| {
                 r.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_u8()))?;
@@ -241,7 +241,7 @@ pub fn parse_request(der: &[u8]) -> Option<OcspRequest> {
 }
 
 fn parse_cert_id(der: Vec<u8>) -> Option<CertId> {
-    let (oid, name_hash, key_hash, serial) = yasna::parse_ber(&der, |r| {
+    let (oid, name_hash, key_hash, serial) = yasna::parse_der(&der, |r| {
         r.read_sequence(|r| {
             let oid = r.next().read_sequence(|r| {
                 let oid = r.next().read_oid()?;
@@ -282,9 +282,9 @@ fn parse_cert_id(der: Vec<u8>) -> Option<CertId> {
 
 fn find_nonce(extensions: &[u8]) -> Option<Vec<u8>> {
     let all: Vec<Vec<u8>> =
-        yasna::parse_ber(extensions, |r| r.collect_sequence_of(|r| r.read_der())).ok()?;
+        yasna::parse_der(extensions, |r| r.collect_sequence_of(|r| r.read_der())).ok()?;
     all.into_iter().find(|ext| {
-        yasna::parse_ber(ext, |r| {
+        yasna::parse_der(ext, |r| {
             r.read_sequence(|r| {
                 let oid = r.next().read_oid()?;
                 r.read_optional(|r| r.read_bool())?;
@@ -497,4 +497,20 @@ fn write_time(w: DERWriter<'_>, unix: i64) {
     let mut der = vec![0x18, u8::try_from(text.len()).unwrap_or(0)];
     der.extend_from_slice(text.as_bytes());
     w.write_der(&der);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Nested indefinite lengths (BER) made the reader crawl for minutes (found by fuzzing);
+    /// requests are DER (RFC 6960), so they are refused at once.
+    #[test]
+    fn indefinite_lengths_are_refused_at_once() {
+        let mut data = Vec::new();
+        for _ in 0..64 {
+            data.extend_from_slice(&[0x30, 0x80]);
+        }
+        assert!(super::parse_request(&data).is_none());
+        let seed = include_bytes!("../../../fuzz/seeds/ocsp_request/indefinite-length-nesting");
+        assert!(super::parse_request(seed).is_none());
+    }
 }
