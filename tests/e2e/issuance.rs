@@ -33,7 +33,7 @@ fn certify(env: &TestEnv, key: &str, subject: &str, extra: &str) -> Value {
 }
 
 /// Exports `id` to `<id>.pem` and checks it with openssl for both S/MIME purposes.
-fn openssl_accepts(
+pub(crate) fn openssl_accepts(
     env: &TestEnv,
     pki: &TestPki,
     id: &str,
@@ -63,7 +63,7 @@ fn openssl_accepts(
     pem
 }
 
-fn assert_pkilint_clean(pem: &std::path::Path) {
+pub(crate) fn assert_pkilint_clean(pem: &std::path::Path) {
     if let Some(errors) = pkilint_errors(pem) {
         assert!(
             errors.is_empty(),

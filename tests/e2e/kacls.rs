@@ -10,7 +10,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use mailpki_test_support::{EmulatorProcess, ServerProcess, TestEnv, TestPki, openssl, s};
+use mailpki_test_support::{EmulatorProcess, ServerProcess, SoftHsm, TestEnv, TestPki, openssl, s};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 use serde_json::{Value, json};
@@ -37,13 +37,30 @@ pub(crate) struct Service {
 /// A server with the key service, the issuing CA and a CSE key it may use; Jane onboarded
 /// through `google key-pairs create --verify-kacls`.
 pub(crate) fn service(extra: &str) -> Service {
-    service_with(&["cse_key"], extra)
+    service_with(&["cse_key"], extra, false)
+}
+
+/// The same, the CSE key made inside a SoftHSM token (by `kms sym keys create --hsm`);
+/// `None` where SoftHSM is not installed.
+pub(crate) fn service_in_hsm() -> Option<Service> {
+    SoftHsm::available().then(|| service_with(&["cse_key"], "", true))
 }
 
 /// The same, the key service holding `cse_keys` (each made in the store and granted to it);
 /// Jane's key is wrapped under `cse_key`.
-fn service_with(cse_keys: &[&str], extra: &str) -> Service {
+fn service_with(cse_keys: &[&str], extra: &str, in_hsm: bool) -> Service {
     let (env, pki) = env_with_pki();
+    let hsm = in_hsm.then(|| SoftHsm::create(&env.path("hsm"), "mailpki-cse").unwrap());
+    let (extra, create) = match &hsm {
+        Some(hsm) => {
+            env.set_env("SOFTHSM2_CONF", &hsm.conf);
+            (
+                format!("{extra}\n{}", hsm.config()),
+                "kms sym keys create --hsm",
+            )
+        }
+        None => (extra.to_owned(), "kms sym keys create"),
+    };
     let idp = Idp::with_issuer("idp-1", "https://idp.example.com", "kacls");
     let google = Idp::with_issuer("g-1", GOOGLE, "cse-authorization");
     let config = format!(
@@ -61,7 +78,7 @@ fn service_with(cse_keys: &[&str], extra: &str) -> Service {
     env.use_server(&server, &["alice"]);
     let key = issuer_key(&env, &pki);
     for cse_key in cse_keys {
-        env.run("kms sym keys create").arg(cse_key).ok();
+        env.run(create).arg(cse_key).ok();
         env.run("kms access-rights grant kacls -i")
             .arg(cse_key)
             .then("decrypt encrypt")
@@ -864,7 +881,7 @@ fn the_server_log_holds_no_secret_even_at_trace() {
 /// disabled, and both still open while the old messages need it.
 #[test]
 fn the_cse_key_rotates_with_a_new_key_pair_per_user() {
-    let svc = service_with(&["cse_key_2026", "cse_key"], "");
+    let svc = service_with(&["cse_key_2026", "cse_key"], "", false);
     let issuer_key = crate::attributes(&svc.env, "ca")["PrivateKeyLink"]
         .as_str()
         .unwrap()

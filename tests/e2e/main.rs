@@ -15,6 +15,7 @@ mod crash;
 mod export;
 mod first_hour;
 mod google;
+mod hsm;
 mod import;
 mod issuance;
 mod kacls;

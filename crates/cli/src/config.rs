@@ -27,6 +27,48 @@ pub(crate) struct ConfigFile {
     pub(crate) issuance: IssuanceConfig,
     #[serde(default)]
     pub(crate) server: Option<mailpki_server::ServerConfig>,
+    #[serde(default)]
+    pub(crate) hsm: Option<HsmFileConfig>,
+}
+
+/// Environment variable holding the HSM user PIN (when `[hsm] pin_file` is not set).
+pub(crate) const ENV_HSM_PIN: &str = "MAILPKI_HSM_PIN";
+
+/// `[hsm]`: the PKCS#11 token keys may live in. The PIN comes from a file or the environment,
+/// never from this file.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HsmFileConfig {
+    /// The vendor's PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    pub(crate) module: String,
+    /// The token's label.
+    pub(crate) token: String,
+    /// A file holding the user PIN (mode 0600).
+    pub(crate) pin_file: Option<String>,
+    /// The environment variable holding the PIN [default: MAILPKI_HSM_PIN].
+    pub(crate) pin_env: Option<String>,
+}
+
+impl HsmFileConfig {
+    fn resolve(&self) -> Result<mailpki_store::HsmConfig> {
+        let pin = if let Some(path) = &self.pin_file {
+            let path = expand(path)?;
+            let text = crate::files::read_text(&path)
+                .with_context(|| format!("cannot read the HSM PIN file {}", path.display()))?;
+            crate::files::warn_if_readable_by_others(&path, "HSM PIN");
+            SecretString::from(text.trim().to_owned())
+        } else {
+            let var = self.pin_env.as_deref().unwrap_or(ENV_HSM_PIN);
+            env_secret(var).with_context(|| {
+                format!("[hsm] needs the token's PIN: set {var} or [hsm] pin_file")
+            })?
+        };
+        Ok(mailpki_store::HsmConfig {
+            module: expand(&self.module)?,
+            token: self.token.clone(),
+            pin,
+        })
+    }
 }
 
 /// Defaults for minting; flags override them.
@@ -74,6 +116,8 @@ pub(crate) struct Settings {
     kms_token_command: Option<String>,
     pub(crate) kms_server_ca: Option<PathBuf>,
     pub(crate) server: mailpki_server::ServerConfig,
+    /// The HSM, when `[hsm]` is configured.
+    pub(crate) hsm: Option<mailpki_store::HsmConfig>,
 }
 
 fn home() -> Option<PathBuf> {
@@ -167,6 +211,7 @@ impl Settings {
             kms_token_command: file.kms.token_command,
             kms_server_ca: file.kms.server_ca.as_deref().map(expand).transpose()?,
             server: file.server.unwrap_or_default(),
+            hsm: file.hsm.as_ref().map(HsmFileConfig::resolve).transpose()?,
         })
     }
 

@@ -92,9 +92,7 @@ fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     }
     let store = store_error(error);
     let kms = kms_error(error);
-    if kms.is_some_and(KmsError::is_transient)
-        || store.is_some_and(|e| matches!(e, StoreError::Unavailable { .. }))
-    {
+    if kms.is_some_and(KmsError::is_transient) || store.is_some_and(StoreError::is_unavailable) {
         let message = format!("{error:#}");
         let hint = causes(error).find_map(hints::hint);
         print_error(&message, hint.as_deref(), 75, json);

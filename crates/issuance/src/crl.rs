@@ -11,6 +11,7 @@ use yasna::models::ObjectIdentifier;
 use crate::encode::{extension, key_identifier};
 use crate::error::{IssuanceError, Result};
 use crate::issue::Issuer;
+use crate::signer::SigningKey;
 
 /// One revoked certificate.
 #[derive(Clone, Debug)]
@@ -85,9 +86,25 @@ pub fn sign_crl(issuer: &Issuer<'_>, request: &CrlRequest<'_>) -> Result<X509Crl
         .map_err(crypto("adding the CRL number"))?;
     builder.sort().map_err(crypto("sorting the CRL"))?;
     builder
-        .sign(issuer.key(), issuer.digest())
+        .sign(&*issuer.key().builder_key()?, issuer.digest())
         .map_err(crypto("signing the CRL"))?;
-    builder.build().map_err(crypto("finishing the CRL"))
+    let built = builder.build().map_err(crypto("finishing the CRL"))?;
+    if let SigningKey::Local(_) = issuer.key() {
+        return Ok(built);
+    }
+    let der = built.to_der().map_err(crypto("encoding the CRL"))?;
+    let signed = X509Crl::from_der(&issuer.key().replace_signature(der)?)
+        .map_err(crypto("reading the signed CRL"))?;
+    let public = certificate
+        .public_key()
+        .map_err(crypto("reading the issuer key"))?;
+    if signed.verify(&public).unwrap_or(false) {
+        Ok(signed)
+    } else {
+        Err(IssuanceError::ExternalSigner {
+            reason: "its CRL signature does not verify with the issuer's public key".to_owned(),
+        })
+    }
 }
 
 /// `revokedCertificates` entry: serial, date, and the reason code extension.

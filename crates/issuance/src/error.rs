@@ -47,6 +47,9 @@ pub enum IssuanceError {
     #[error("the certificate breaks rules Google enforces:\n{}", .findings.iter().map(|f| format!("  - [{}] {}", f.rule, f.message)).collect::<Vec<_>>().join("\n"))]
     NonCompliant { findings: Vec<crate::lint::Finding> },
 
+    #[error("the issuer's key (held outside this process) failed to sign: {reason}")]
+    ExternalSigner { reason: String },
+
     #[error("cannot read the certificate: {reason}")]
     BadCertificate { reason: String },
 

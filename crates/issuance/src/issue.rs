@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::encode::{EncodeContext, encode};
 use crate::error::{IssuanceError, Result};
 use crate::extensions::ExtensionSpec;
+use crate::signer::SigningKey;
 use crate::subject::{EmailAddress, SubjectName};
 
 /// The longest validity the S/MIME BR allow for a subscriber certificate.
@@ -91,7 +92,7 @@ impl KeyAlgorithm {
 /// The CA that signs: its certificate and private key, checked to belong together.
 pub struct Issuer<'a> {
     certificate: &'a X509Ref,
-    key: &'a PKeyRef<Private>,
+    key: SigningKey,
 }
 
 impl fmt::Debug for Issuer<'_> {
@@ -103,11 +104,12 @@ impl fmt::Debug for Issuer<'_> {
 }
 
 impl<'a> Issuer<'a> {
-    pub fn new(certificate: &'a X509Ref, key: &'a PKeyRef<Private>) -> Result<Self> {
+    pub fn new(certificate: &'a X509Ref, key: impl Into<SigningKey>) -> Result<Self> {
+        let key = key.into();
         let public = certificate
             .public_key()
             .map_err(IssuanceError::crypto("reading the issuer"))?;
-        if !public.public_eq(key) {
+        if !key.public_eq(&public) {
             return Err(IssuanceError::IssuerKeyMismatch);
         }
         let der = certificate
@@ -152,12 +154,40 @@ impl<'a> Issuer<'a> {
         self.certificate
     }
 
-    pub(crate) fn key(&self) -> &PKeyRef<Private> {
-        self.key
+    pub(crate) fn key(&self) -> &SigningKey {
+        &self.key
     }
 
     pub(crate) fn digest(&self) -> MessageDigest {
-        signing_digest(self.key)
+        self.key.digest()
+    }
+
+    /// Signs what `builder` holds with the issuer's key (through its token, for a key held
+    /// elsewhere, checked against the issuer's public key).
+    pub(crate) fn sign_certificate(&self, mut builder: X509Builder) -> Result<X509> {
+        builder
+            .sign(&*self.key.builder_key()?, self.digest())
+            .map_err(IssuanceError::crypto("signing a certificate"))?;
+        let built = builder.build();
+        if let SigningKey::Local(_) = self.key {
+            return Ok(built);
+        }
+        let der = built
+            .to_der()
+            .map_err(IssuanceError::crypto("encoding a certificate"))?;
+        let signed = X509::from_der(&self.key.replace_signature(der)?)
+            .map_err(IssuanceError::crypto("reading a signed certificate"))?;
+        let public = self
+            .certificate
+            .public_key()
+            .map_err(IssuanceError::crypto("reading the issuer"))?;
+        if signed.verify(&public).unwrap_or(false) {
+            Ok(signed)
+        } else {
+            Err(IssuanceError::ExternalSigner {
+                reason: "its signature does not verify with the issuer's public key".to_owned(),
+            })
+        }
     }
 }
 
@@ -268,10 +298,8 @@ pub fn issue<K: HasPublic>(issuer: &Issuer<'_>, request: &LeafRequest<'_, K>) ->
         b.append_extension(ext)
             .map_err(crypto("adding an extension"))?;
     }
-    b.sign(issuer.key, issuer.digest())
-        .map_err(crypto("signing the certificate"))?;
     Ok(Issued {
-        certificate: b.build(),
+        certificate: issuer.sign_certificate(b)?,
         notes,
     })
 }

@@ -12,6 +12,7 @@ mod issue;
 pub mod lint;
 pub mod ocsp;
 mod profile;
+mod signer;
 mod subject;
 
 pub use crl::{CrlEntry, CrlRequest, sign_crl};
@@ -23,4 +24,5 @@ pub use extensions::{
 pub use issue::{Issued, Issuer, KeyAlgorithm, LeafRequest, MAX_VALIDITY_DAYS, issue, parse_csr};
 pub use lint::{Finding, LintOptions, LintReport, Severity, is_gmail_rule, lint};
 pub use profile::{ProfileUrls, google_smime_profile, smime_policy_oid};
+pub use signer::{ExternalSigner, SigningKey};
 pub use subject::{EmailAddress, SubjectName, ValidationType};

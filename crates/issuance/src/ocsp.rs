@@ -10,8 +10,7 @@
 #![allow(clippy::redundant_closure_for_method_calls)]
 
 use openssl::hash::{MessageDigest, hash};
-use openssl::pkey::{PKey, Private};
-use openssl::sign::Signer;
+
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
 };
@@ -21,7 +20,8 @@ use yasna::{DERWriter, Tag};
 
 use crate::encode::{extension, key_identifier, public_key_bits};
 use crate::error::{IssuanceError, Result};
-use crate::issue::{BACKDATE_SECS, Issuer, KeyAlgorithm, random_serial, signing_digest};
+use crate::issue::{BACKDATE_SECS, Issuer, KeyAlgorithm, random_serial};
+use crate::signer::SigningKey;
 
 const SHA1: [u64; 6] = [1, 3, 14, 3, 2, 26];
 const SHA256: [u64; 9] = [2, 16, 840, 1, 101, 3, 4, 2, 1];
@@ -34,7 +34,7 @@ const NOCHECK: &str = "1.3.6.1.5.5.7.48.1.5";
 #[derive(Clone)]
 pub struct ResponderKey {
     certificate: X509,
-    key: PKey<Private>,
+    key: SigningKey,
     /// SHA-1 of the responder's public key: its `ResponderID`.
     key_hash: Vec<u8>,
     /// A delegated certificate's end (Unix seconds); `None` for the issuer itself, which never
@@ -53,11 +53,7 @@ impl std::fmt::Debug for ResponderKey {
 impl ResponderKey {
     /// The issuer answers for itself.
     pub fn issuer(issuer: &Issuer<'_>) -> Result<Self> {
-        Self::with(
-            issuer.certificate().to_owned(),
-            issuer.key().to_owned(),
-            None,
-        )
+        Self::with(issuer.certificate().to_owned(), issuer.key().clone(), None)
     }
 
     /// A responder certificate the issuer signs now, valid for `days`: a new key of the
@@ -141,12 +137,10 @@ impl ResponderKey {
             b.append_extension(e)
                 .map_err(crypto("adding an extension"))?;
         }
-        b.sign(issuer.key(), issuer.digest())
-            .map_err(crypto("signing the responder certificate"))?;
-        Self::with(b.build(), key, Some(not_after))
+        Self::with(issuer.sign_certificate(b)?, key.into(), Some(not_after))
     }
 
-    fn with(certificate: X509, key: PKey<Private>, not_after: Option<i64>) -> Result<Self> {
+    fn with(certificate: X509, key: SigningKey, not_after: Option<i64>) -> Result<Self> {
         let spki = certificate
             .public_key()
             .and_then(|k| k.public_key_to_der())
@@ -413,10 +407,9 @@ pub fn sign_response(
             }
         });
     });
-    let digest = signing_digest(&responder.key);
-    let mut signer = Signer::new(digest, &responder.key).map_err(crypto("signing a response"))?;
-    signer.update(&tbs).map_err(crypto("signing a response"))?;
-    let signature = signer.sign_to_vec().map_err(crypto("signing a response"))?;
+    let digest = responder.key.digest();
+    let signature = responder.key.sign(digest, &tbs)?;
+    responder.key.check(digest, &tbs, &signature)?;
     let algorithm = signature_algorithm(&responder.key, digest)?;
     // A delegated responder's certificate goes along: clients know only the issuer.
     let certs = if responder.not_after.is_some() {
@@ -455,7 +448,7 @@ pub fn sign_response(
 }
 
 /// The AlgorithmIdentifier of `key`'s signatures with `digest`, as certificates carry it.
-fn signature_algorithm(key: &PKey<Private>, digest: MessageDigest) -> Result<Vec<u8>> {
+fn signature_algorithm(key: &SigningKey, digest: MessageDigest) -> Result<Vec<u8>> {
     let (oid, null): (&[u64], bool) = match (key.id(), digest.type_().as_raw()) {
         (openssl::pkey::Id::RSA, _) => (&[1, 2, 840, 113_549, 1, 1, 11], true),
         (openssl::pkey::Id::EC, nid) if nid == openssl::nid::Nid::SHA384.as_raw() => {

@@ -44,6 +44,7 @@ pub mod routes {
     pub const OBTAINED: &str = "/v1/access/obtained";
     pub const TOKENS_FOR_ME: &str = "/v1/access/tokens";
     pub const SYMMETRIC_KEYS: &str = "/v1/symmetric-keys";
+    pub const HSM_KEYS: &str = "/v1/hsm-keys";
     pub const CERTIFY: &str = "/v1/certify";
     pub const CSE_WRAP: &str = "/v1/cse/wrap";
     pub const CSE_KEY_PAIRS: &str = "/v1/cse/key-pairs";
@@ -72,6 +73,7 @@ pub mod routes {
         ("get", OBTAINED),
         ("get", TOKENS_FOR_ME),
         ("post", SYMMETRIC_KEYS),
+        ("post", HSM_KEYS),
         ("post", CERTIFY),
         ("post", CSE_WRAP),
         ("post", CSE_KEY_PAIRS),
@@ -216,10 +218,33 @@ pub struct ImportBody {
     pub replace: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Put the private key into the server's HSM instead of the store.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hsm: bool,
 }
 
 // The file itself may be an unencrypted private key.
-redacted_debug!(ImportBody { format, id, replace, tags } secret { data, password });
+redacted_debug!(ImportBody { format, id, replace, tags, hsm } secret { data, password });
+
+/// `POST /v1/hsm-keys`: record a key that already lives in the HSM, found by its label or
+/// `CKA_ID`; with a certificate, an issuer's private key (its public key and chain come from
+/// the certificate), else an AES key.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmKeyBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// `CKA_ID` in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The key's certificate, PEM or DER, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
 
 /// `POST /v1/objects/{id}/export`.
 #[derive(Clone, Deserialize, Serialize)]
@@ -338,6 +363,9 @@ pub struct SymmetricKeyBody {
     pub length: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Make the key inside the server's HSM (AES-256 only), never extractable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hsm: bool,
 }
 
 /// The ID of an object a request made.
@@ -545,6 +573,7 @@ mod tests {
             id: Some("ca".to_owned()),
             replace: false,
             tags: vec![],
+            hsm: false,
         };
         let export = ExportBody {
             format: ExportFormat::Pkcs12,

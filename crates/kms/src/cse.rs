@@ -4,9 +4,7 @@
 //! key (the key service signs and decrypts with RSA), and nothing the linter says Gmail rejects.
 
 use mailpki_issuance::{EmailAddress, IssuanceError, LintOptions, lint};
-use mailpki_store::{
-    Actor, ImportFormat, LinkType, Operation, Store, cse_wrap, parse_bundle, pkcs7_pem,
-};
+use mailpki_store::{Actor, ImportFormat, LinkType, Operation, Store, parse_bundle, pkcs7_pem};
 use openssl::pkey::{Id, PKey, Private};
 use openssl::x509::X509;
 use secrecy::SecretString;
@@ -82,7 +80,7 @@ pub fn key_pair(
         .parse()
         .map_err(|e| KmsError::invalid(format!("invalid user: {e}")))?;
     // The CSE key first: a key that cannot wrap stops the request before anything is minted.
-    let wrapping_key = store.symmetric_key(actor, &body.cse_key_id, Operation::Encrypt)?;
+    store.check_cse_key(actor, &body.cse_key_id, Operation::Encrypt)?;
     let mut findings = Vec::new();
     let mut notes = Vec::new();
     let leaf = match &body.certificate {
@@ -147,7 +145,7 @@ pub fn key_pair(
             .private_key_to_pkcs8()?,
         LeafKey::Loose(key) => key.private_key_to_pkcs8()?,
     });
-    let kacls_data = cse_wrap(&wrapping_key, &pkcs8)?;
+    let kacls_data = store.cse_wrap(actor, &body.cse_key_id, &pkcs8)?;
     let mut certificates = vec![leaf.certificate.clone()];
     certificates.extend(leaf.chain);
     let pkcs7 = String::from_utf8_lossy(&pkcs7_pem(&certificates)?).into_owned();

@@ -98,7 +98,9 @@ impl KmsError {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Store(StoreError::Unavailable { .. }) | Self::Unreachable { .. } => true,
+            Self::Store(e) => e.is_unavailable(),
+            Self::Issuer { source, .. } => source.is_transient(),
+            Self::Unreachable { .. } => true,
             Self::Remote { status, .. } => *status == 503 || *status == 429,
             _ => false,
         }

@@ -4,10 +4,11 @@
 //! runs it for remote callers, so that issuer keys never leave the server.
 
 use mailpki_issuance::{
-    EmailAddress, ExtensionSpec, Issuer, KeyAlgorithm, LeafRequest, LintOptions, LintReport,
-    MAX_VALIDITY_DAYS, ProfileUrls, SubjectName, google_smime_profile, lint,
+    EmailAddress, ExtensionSpec, ExternalSigner, Issuer, KeyAlgorithm, LeafRequest, LintOptions,
+    LintReport, MAX_VALIDITY_DAYS, ProfileUrls, SigningKey, SubjectName, google_smime_profile,
+    lint,
 };
-use mailpki_store::{Actor, Bundle, ImportReport, IssuerMaterial, Store};
+use mailpki_store::{Actor, Bundle, ImportReport, IssuerKey, IssuerMaterial, Store};
 use openssl::pkey::{PKey, Private, Public};
 use openssl::x509::X509;
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,8 @@ pub struct MintProfile {
 /// Everything needed to mint many certificates from one issuer. Shareable across threads.
 pub struct Minter {
     issuer: IssuerMaterial,
+    /// The issuer's key as the issuance engine signs with it.
+    signing_key: SigningKey,
     spec: Option<ExtensionSpec>,
     urls: ProfileUrls,
     pub days: u32,
@@ -170,7 +173,8 @@ impl Minter {
             .issuer_material(actor, &key_id)
             .map_err(|e| as_issuer(e.into()))?;
         // Check the pair is a usable CA now, not at the first certificate.
-        Issuer::new(&material.certificate, &material.key).map_err(|e| as_issuer(e.into()))?;
+        Issuer::new(&material.certificate, signing_key(&material.key))
+            .map_err(|e| as_issuer(e.into()))?;
         let spec = match &profile.extensions {
             Some(text) => Some(
                 ExtensionSpec::parse(text, profile.extensions_section.as_deref()).map_err(
@@ -228,6 +232,7 @@ impl Minter {
             chain_der.push(c.to_der()?);
         }
         Ok(Self {
+            signing_key: signing_key(&material.key),
             issuer: material,
             spec,
             urls,
@@ -266,7 +271,7 @@ impl Minter {
         key: KeyChoice,
         email: Option<&EmailAddress>,
     ) -> Result<Minted> {
-        let issuer = Issuer::new(&self.issuer.certificate, &self.issuer.key)?;
+        let issuer = Issuer::new(&self.issuer.certificate, self.signing_key.clone())?;
         let (private, public) = match key {
             KeyChoice::Generate => {
                 let private = self.algorithm.generate()?;
@@ -331,4 +336,30 @@ pub fn store_minted(
         public_key: None,
     };
     Ok(store.import_bundle(actor, bundle, uid, false, tags)?)
+}
+
+/// What an issuer's stored key signs with, for the issuance engine: the key itself, or the
+/// token that holds it.
+pub(crate) fn signing_key(key: &IssuerKey) -> SigningKey {
+    match key {
+        IssuerKey::Stored(key) => SigningKey::Local(key.clone()),
+        IssuerKey::Hsm(key) => SigningKey::External(std::sync::Arc::new(TokenKey(key.clone()))),
+    }
+}
+
+/// A key in an HSM, signing for the issuance engine.
+struct TokenKey(mailpki_hsm::HsmKey);
+
+impl ExternalSigner for TokenKey {
+    fn public_key(&self) -> &openssl::pkey::PKeyRef<openssl::pkey::Public> {
+        self.0.public_key()
+    }
+
+    fn sign(
+        &self,
+        digest: openssl::hash::MessageDigest,
+        data: &[u8],
+    ) -> std::result::Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.0.sign(digest, data)?)
+    }
 }

@@ -253,7 +253,10 @@ impl Responder {
             return Ok(key.clone());
         }
         let material = store.issuer_material(&self.actor, &issuer.private_key_id)?;
-        let ca = Issuer::new(&material.certificate, &material.key)?;
+        let ca = Issuer::new(
+            &material.certificate,
+            crate::mint::signing_key(&material.key),
+        )?;
         let key = if self.options.delegated {
             ResponderKey::delegated(&ca, DELEGATED_DAYS)?
         } else {

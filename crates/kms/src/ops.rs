@@ -23,8 +23,8 @@ use std::fmt::Write as _;
 use openssl::x509::X509;
 
 use crate::api::{
-    CrlBody, CrlReply, CseCertificate, CseKeyPairBody, CseKeyPairReply, ExportReply, IdReply,
-    JournalBody, TagsBody, routes,
+    CrlBody, CrlReply, CseCertificate, CseKeyPairBody, CseKeyPairReply, ExportReply, HsmKeyBody,
+    IdReply, JournalBody, TagsBody, routes,
 };
 use crate::error::{KmsError, Result};
 use crate::mint::{IssuanceDefaults, KeyChoice, Minted, Minter, store_minted};
@@ -52,7 +52,43 @@ pub fn import(store: &Store, actor: &Actor, body: &ImportBody) -> Result<ImportR
             uid: body.id.clone(),
             replace: body.replace,
             tags: body.tags.clone(),
+            hsm: body.hsm,
         },
+    )?)
+}
+
+/// Records a key already in the HSM: an issuer's private key beside its certificate, or an
+/// AES key (no certificate).
+pub fn register_hsm_key(store: &Store, actor: &Actor, body: &HsmKeyBody) -> Result<ImportReport> {
+    if body.label.is_none() && body.key_id.is_none() {
+        return Err(KmsError::invalid(
+            "name the token's key by its label or its ID (CKA_ID, hex)",
+        ));
+    }
+    let Some(certificate) = &body.certificate else {
+        let uid = store.register_hsm_symmetric_key(
+            actor,
+            body.label.as_deref(),
+            body.key_id.as_deref(),
+            body.id.clone(),
+            &body.tags,
+        )?;
+        return Ok(ImportReport {
+            private_key: Some(uid),
+            ..ImportReport::default()
+        });
+    };
+    let data = decode("certificate", certificate)?;
+    let certificate = openssl::x509::X509::from_pem(&data)
+        .or_else(|_| openssl::x509::X509::from_der(&data))
+        .map_err(|_| KmsError::invalid("`certificate` is not a PEM or DER certificate"))?;
+    Ok(store.register_hsm_key(
+        actor,
+        body.label.as_deref(),
+        body.key_id.as_deref(),
+        certificate,
+        body.id.clone(),
+        &body.tags,
     )?)
 }
 
@@ -151,6 +187,12 @@ pub fn create_symmetric_key(
     actor: &Actor,
     body: &SymmetricKeyBody,
 ) -> Result<String> {
+    if body.hsm {
+        if body.algorithm != mailpki_store::Algorithm::Aes || body.length != 256 {
+            return Err(KmsError::invalid("keys made in the HSM are AES-256"));
+        }
+        return Ok(store.create_hsm_symmetric_key(actor, body.id.clone(), &body.tags)?);
+    }
     Ok(store.create_symmetric_key(
         actor,
         body.id.clone(),
@@ -283,8 +325,11 @@ pub fn crl(store: &Store, actor: &Actor, body: &CrlBody) -> Result<CrlReply> {
     let (material, number, revoked) = store
         .revocation_list(actor, &body.issuer_private_key_id)
         .map_err(|e| as_issuer(e.into()))?;
-    let issuer = mailpki_issuance::Issuer::new(&material.certificate, &material.key)
-        .map_err(|e| as_issuer(e.into()))?;
+    let issuer = mailpki_issuance::Issuer::new(
+        &material.certificate,
+        crate::mint::signing_key(&material.key),
+    )
+    .map_err(|e| as_issuer(e.into()))?;
     let entries: Vec<CrlEntry> = revoked
         .iter()
         .map(|r| CrlEntry {
@@ -532,6 +577,13 @@ impl Kms {
                     tags: tags.to_vec(),
                 },
             ),
+        }
+    }
+
+    pub fn register_hsm_key(&self, body: &HsmKeyBody) -> Result<ImportReport> {
+        match &self.0 {
+            Mode::Embedded(e) => register_hsm_key(&e.store, &e.actor, body),
+            Mode::Remote(r) => r.post(routes::HSM_KEYS, body),
         }
     }
 

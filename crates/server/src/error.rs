@@ -100,13 +100,22 @@ fn from_store(e: &StoreError) -> ApiError {
         StoreError::InUse { .. } => (S::CONFLICT, ErrorCode::InUse),
         StoreError::Destroyed { .. }
         | StoreError::NotActive { .. }
-        | StoreError::StillListed { .. } => (S::CONFLICT, ErrorCode::FailedPrecondition),
+        | StoreError::StillListed { .. }
+        | StoreError::InHsm { .. } => (S::CONFLICT, ErrorCode::FailedPrecondition),
         StoreError::Unavailable { .. } => {
             tracing::error!(error = %e, "database unavailable");
             return ApiError::new(
                 S::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
                 "the database is unavailable; nothing was changed, retry later",
+            );
+        }
+        StoreError::Hsm(h) if h.is_unavailable() => {
+            tracing::error!(error = %e, "HSM unavailable");
+            return ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "the HSM is unavailable; nothing was changed, retry later",
             );
         }
         e if e.is_user_error() => (S::BAD_REQUEST, ErrorCode::InvalidRequest),

@@ -308,6 +308,8 @@ pub struct Server {
 pub struct StoreSettings {
     pub location: mailpki_store::StoreLocation,
     pub master_key: MasterKeySource,
+    /// The HSM keys may live in.
+    pub hsm: Option<mailpki_store::HsmConfig>,
 }
 
 impl Server {
@@ -335,7 +337,7 @@ impl Server {
             connect_timeout: std::time::Duration::from_secs(config.database_timeout_seconds.max(1)),
         };
         let store = tokio::task::spawn_blocking(move || {
-            Store::open_at(&store.location, &store.master_key, &pool)
+            Store::open_at(&store.location, &store.master_key, &pool).map(|s| s.with_hsm(store.hsm))
         })
         .await
         .map_err(|e| ServerError::Startup {

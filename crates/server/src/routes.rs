@@ -15,8 +15,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mailpki_kms::api::{
     AccessBody, CertifyBody, CrlBody, CseCertificate, CseKeyPairBody, CseKeyPairReply, DestroyBody,
-    ErrorCode, ExportBody, ExportReply, IdReply, ImportBody, JournalBody, RevokeBody, SearchBody,
-    SymmetricKeyBody, TagsBody, TokenBody, WhoAmI, WrapBody, WrapReply, routes,
+    ErrorCode, ExportBody, ExportReply, HsmKeyBody, IdReply, ImportBody, JournalBody, RevokeBody,
+    SearchBody, SymmetricKeyBody, TagsBody, TokenBody, WhoAmI, WrapBody, WrapReply, routes,
 };
 use mailpki_kms::{KmsError, ops};
 use mailpki_store::{Actor, AuditFilter, Store};
@@ -387,6 +387,25 @@ async fn tokens_for_me(State(app): State<AppState>, caller: Caller) -> Result<Re
     Ok(Json(tokens).into_response())
 }
 
+async fn register_hsm_key(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Result<Body<HsmKeyBody>, ApiError>,
+) -> Result<Response, ApiError> {
+    let body = accept(&app, &caller, "register_hsm_key", None, body).await?;
+    let object = body.id.clone();
+    let report = run(
+        &app,
+        &caller,
+        "register_hsm_key",
+        object,
+        Audit::Always,
+        move |s, a| ops::register_hsm_key(s, a, &body),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(report)).into_response())
+}
+
 async fn create_symmetric_key(
     State(app): State<AppState>,
     caller: Caller,
@@ -685,6 +704,7 @@ pub(crate) fn router(state: AppState, max_body: usize) -> Router {
         .route(routes::OBTAINED, get(obtained))
         .route(routes::TOKENS_FOR_ME, get(tokens_for_me))
         .route(routes::SYMMETRIC_KEYS, post(create_symmetric_key))
+        .route(routes::HSM_KEYS, post(register_hsm_key))
         .route(routes::CERTIFY, post(certify))
         .route(routes::CSE_WRAP, post(cse_wrap))
         .route(routes::CSE_KEY_PAIRS, post(cse_key_pair))

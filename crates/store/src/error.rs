@@ -51,6 +51,25 @@ pub enum StoreError {
     #[error("`{uid}` is already revoked ({reason}); only a key compromise may be recorded over it")]
     AlreadyRevoked { uid: String, reason: String },
 
+    /// The message carries the token's own cause: no error source, so it is said once.
+    #[error("HSM: {0}")]
+    Hsm(mailpki_hsm::HsmError),
+
+    #[error(
+        "`{uid}` lives in the HSM token `{token}`, and no HSM is configured here: add [hsm] \
+         (module, token, PIN) to the configuration"
+    )]
+    HsmNotConfigured { uid: String, token: String },
+
+    #[error("the file holds no private key to put into the HSM")]
+    NoPrivateKey,
+
+    #[error("no HSM is configured: add [hsm] (module, token, PIN) to the configuration")]
+    NoHsm,
+
+    #[error("`{uid}` lives in the HSM token `{token}`: its key material never leaves the token")]
+    InHsm { uid: String, token: String },
+
     #[error("`{uid}` has been destroyed; its key material is gone")]
     Destroyed { uid: String },
 
@@ -186,7 +205,18 @@ impl StoreError {
                 | Self::Postgres(_)
                 | Self::Unavailable { .. }
                 | Self::Corrupt { .. }
-        )
+        ) && !self.is_unavailable()
+    }
+
+    /// Whether the database or the HSM is away: nothing was changed, and trying again later
+    /// may succeed.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } => true,
+            Self::Hsm(e) => e.is_unavailable(),
+            _ => false,
+        }
     }
 
     pub(crate) fn crypto(context: &'static str) -> impl FnOnce(openssl::error::ErrorStack) -> Self {
@@ -200,3 +230,9 @@ impl StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<mailpki_hsm::HsmError> for StoreError {
+    fn from(e: mailpki_hsm::HsmError) -> Self {
+        Self::Hsm(e)
+    }
+}

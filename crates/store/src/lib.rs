@@ -29,15 +29,16 @@ pub use crypto::{
     replace_private_file, write_private_file,
 };
 pub use error::{Result, StoreError};
+pub use mailpki_hsm::{HsmConfig, HsmError};
 pub use model::{
-    Actor, Algorithm, ApiToken, Attributes, AuditEntry, AuditFilter, CertificateInfo, LinkType,
-    Material, ObjectFilter, ObjectRecord, ObjectType, Operation, RevocationReason,
+    Actor, Algorithm, ApiToken, Attributes, AuditEntry, AuditFilter, CertificateInfo, HsmHeld,
+    LinkType, Material, ObjectFilter, ObjectRecord, ObjectType, Operation, RevocationReason,
     RevokedCertificate, State, rfc3339,
 };
 pub use postgres::{PoolOptions, PostgresBackend, is_postgres_url, redact_url};
 pub use sqlite::SqliteBackend;
 pub use store::{
     API_TOKEN_PREFIX, AccessEntry, DestroyOptions, ExportFormat, ImportReport, ImportRequest,
-    IssuedStatus, IssuerMaterial, ObtainedEntry, Store, StoreLocation,
+    IssuedStatus, IssuerKey, IssuerMaterial, ObtainedEntry, Store, StoreLocation,
 };
 pub use text::{escape, excerpt, is_invisible, looks_confusable};

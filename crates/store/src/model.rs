@@ -222,6 +222,51 @@ pub enum Material {
     Sealed(Vec<u8>),
     /// Wiped by destroy.
     Gone,
+    /// Held by a PKCS#11 token: where it is, and (for a private key) its public half.
+    Hsm(HsmHeld),
+}
+
+/// A key that lives in an HSM, as the store records it: never the key, only where it is.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HsmHeld {
+    #[serde(flatten)]
+    pub key: mailpki_hsm::KeyRef,
+    /// The private key's SubjectPublicKeyInfo (DER, base64); none for a secret key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+/// How the `material` column marks a reference to a token's key (DER never starts so).
+const HSM_MARK: &[u8] = b"mailpki-hsm:";
+
+impl Material {
+    /// The `material` and `sealed` columns.
+    pub(crate) fn columns(&self) -> (Option<std::borrow::Cow<'_, [u8]>>, bool) {
+        use std::borrow::Cow;
+        match self {
+            Self::Clear(b) => (Some(Cow::Borrowed(b.as_slice())), false),
+            Self::Sealed(b) => (Some(Cow::Borrowed(b.as_slice())), true),
+            Self::Gone => (None, false),
+            Self::Hsm(held) => {
+                let mut bytes = HSM_MARK.to_vec();
+                // Serializing a struct of strings cannot fail.
+                bytes.extend(serde_json::to_vec(held).unwrap_or_default());
+                (Some(Cow::Owned(bytes)), false)
+            }
+        }
+    }
+
+    /// The material the columns hold.
+    pub(crate) fn from_columns(material: Option<Vec<u8>>, sealed: bool) -> Option<Self> {
+        Some(match (material, sealed) {
+            (None, _) => Self::Gone,
+            (Some(bytes), true) => Self::Sealed(bytes),
+            (Some(bytes), false) => match bytes.strip_prefix(HSM_MARK) {
+                Some(json) => Self::Hsm(serde_json::from_slice(json).ok()?),
+                None => Self::Clear(bytes),
+            },
+        })
+    }
 }
 
 impl fmt::Debug for Material {
@@ -230,6 +275,7 @@ impl fmt::Debug for Material {
             Self::Clear(bytes) => write!(f, "Clear({} bytes)", bytes.len()),
             Self::Sealed(bytes) => write!(f, "Sealed({} bytes)", bytes.len()),
             Self::Gone => f.write_str("Gone"),
+            Self::Hsm(held) => write!(f, "Hsm({})", held.key),
         }
     }
 }
@@ -388,6 +434,16 @@ pub struct Attributes {
     pub certificate_sha256_fingerprint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_is_ca: Option<bool>,
+    /// Where a key's material is: `store` (sealed under the master key) or `hsm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_location: Option<String>,
+    /// For a key in an HSM: the token, the key's `CKA_ID` (hex) and `CKA_LABEL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsm_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsm_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsm_key_label: Option<String>,
     /// Links by type, flattened so that `jq .PrivateKeyLink` works as with Cosmian.
     #[serde(flatten)]
     pub links: BTreeMap<LinkType, String>,
@@ -396,6 +452,10 @@ pub struct Attributes {
 impl From<&ObjectRecord> for Attributes {
     fn from(r: &ObjectRecord) -> Self {
         let cert = r.certificate.as_ref();
+        let hsm = match &r.material {
+            Material::Hsm(held) => Some(held),
+            _ => None,
+        };
         Self {
             unique_identifier: r.uid.clone(),
             object_type: r.object_type,
@@ -416,6 +476,14 @@ impl From<&ObjectRecord> for Attributes {
             certificate_not_after: cert.map(|c| rfc3339(c.not_after)),
             certificate_sha256_fingerprint: cert.map(|c| c.sha256_fingerprint.clone()),
             certificate_is_ca: cert.map(|c| c.is_ca),
+            key_location: match &r.material {
+                Material::Sealed(_) => Some("store".to_owned()),
+                Material::Hsm(_) => Some("hsm".to_owned()),
+                Material::Clear(_) | Material::Gone => None,
+            },
+            hsm_token: hsm.map(|h| h.key.token.clone()),
+            hsm_key_id: hsm.map(|h| h.key.id.clone()),
+            hsm_key_label: hsm.map(|h| h.key.label.clone()),
             links: r.links.clone(),
         }
     }

@@ -15,8 +15,8 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::{Backend, Issued, IssuedRow, Reseal, SqlArg, WriteBatch, counter};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, Material, ObjectFilter, ObjectRecord,
-    Operation, State,
+    Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, ObjectFilter, ObjectRecord, Operation,
+    State,
 };
 use crate::sql;
 
@@ -267,11 +267,8 @@ fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Args) {
 }
 
 fn insert_record(tx: &mut Transaction<'_>, r: &ObjectRecord) -> Result<()> {
-    let (material, sealed) = match &r.material {
-        Material::Clear(b) => (Some(b.as_slice()), false),
-        Material::Sealed(b) => (Some(b.as_slice()), true),
-        Material::Gone => (None, false),
-    };
+    let (material, sealed) = r.material.columns();
+    let material = material.as_deref();
     let c = r.certificate.as_ref();
     let length = r.length.map(i64::from);
     let inserted = tx.execute(

@@ -89,11 +89,8 @@ impl RawRow {
         for (link_type, target) in links {
             link_map.insert(link_type.parse::<LinkType>().map_err(corrupt)?, target);
         }
-        let material = match (self.material, self.sealed) {
-            (None, _) => Material::Gone,
-            (Some(bytes), true) => Material::Sealed(bytes),
-            (Some(bytes), false) => Material::Clear(bytes),
-        };
+        let material = Material::from_columns(self.material, self.sealed)
+            .ok_or_else(|| corrupt("its HSM key reference cannot be read".to_owned()))?;
         Ok(ObjectRecord {
             uid: self.uid,
             object_type,

@@ -13,8 +13,8 @@ use crate::backend::{Backend, Issued, IssuedRow, Reseal, SqlArg, WriteBatch, cou
 use crate::crypto::{create_private_dir, write_private_file};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, Material, ObjectFilter, ObjectRecord,
-    Operation, State,
+    Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, ObjectFilter, ObjectRecord, Operation,
+    State,
 };
 use crate::row::RawRow;
 use crate::sql;
@@ -213,11 +213,8 @@ fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Vec<Box<dyn rusq
 }
 
 fn insert_record(tx: &Transaction<'_>, r: &ObjectRecord) -> Result<()> {
-    let (material, sealed) = match &r.material {
-        Material::Clear(b) => (Some(b.as_slice()), false),
-        Material::Sealed(b) => (Some(b.as_slice()), true),
-        Material::Gone => (None, false),
-    };
+    let (material, sealed) = r.material.columns();
+    let material = material.as_deref();
     let c = r.certificate.as_ref();
     let inserted = tx.execute(
         sql::INSERT_OBJECT.sqlite(),

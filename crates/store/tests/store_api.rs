@@ -61,6 +61,7 @@ fn import_pem(store: &Store, actor: &Actor, data: &[u8], uid: &str) -> mailpki_s
                 uid: Some(uid.into()),
                 replace: false,
                 tags: vec![],
+                hsm: false,
             },
         )
         .unwrap()
@@ -123,6 +124,7 @@ fn keys_go_only_to_actors_allowed_to_use_them_on(store: &Store) {
                 uid: Some("ca".into()),
                 replace: false,
                 tags: vec![],
+                hsm: false,
             },
         )
         .unwrap();

@@ -24,6 +24,7 @@ mod oracles;
 mod pki;
 mod postgres;
 mod server;
+mod softhsm;
 
 pub use emulator::EmulatorProcess;
 pub use http::{Reply, http1};
@@ -34,6 +35,7 @@ pub use oracles::{
 pub use pki::TestPki;
 pub use postgres::TestDatabase;
 pub use server::ServerProcess;
+pub use softhsm::{Pulled, SoftHsm};
 
 /// Environment variables that would leak the developer's setup into a test.
 const SCRUBBED: &[&str] = &[
@@ -48,6 +50,8 @@ const SCRUBBED: &[&str] = &[
     "MAILPKI_KMS_URL",
     "MAILPKI_KMS_TOKEN",
     "MAILPKI_KACLS_URL",
+    "MAILPKI_HSM_PIN",
+    "SOFTHSM2_CONF",
     "XDG_CONFIG_HOME",
     "XDG_DATA_HOME",
     "RUST_LOG",
@@ -59,6 +63,8 @@ pub struct TestEnv {
     bin: PathBuf,
     /// When set, `mailpki` runs as a client of this KMS server: URL and token per user.
     server: std::cell::RefCell<Option<(String, std::collections::HashMap<String, String>)>>,
+    /// Variables every process of this test gets (never the test process's own).
+    vars: std::cell::RefCell<Vec<(String, std::ffi::OsString)>>,
 }
 
 impl TestEnv {
@@ -72,6 +78,7 @@ impl TestEnv {
             dir,
             bin: bin.into(),
             server: std::cell::RefCell::new(None),
+            vars: std::cell::RefCell::default(),
         }
     }
 
@@ -129,11 +136,21 @@ impl TestEnv {
         Run::new(command)
     }
 
+    /// Sets `key` for every process this environment runs from now on.
+    pub fn set_env(&self, key: &str, value: impl AsRef<OsStr>) {
+        self.vars
+            .borrow_mut()
+            .push((key.to_owned(), value.as_ref().to_owned()));
+    }
+
     /// A bare command with the test HOME and a scrubbed environment.
     pub fn command(&self) -> Command {
         let mut command = Command::new(&self.bin);
         for var in SCRUBBED {
             command.env_remove(var);
+        }
+        for (key, value) in self.vars.borrow().iter() {
+            command.env(key, value);
         }
         command
             .env("HOME", self.home())

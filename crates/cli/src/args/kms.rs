@@ -19,7 +19,7 @@ pub(crate) enum KmsCommand {
     /// Symmetric keys (the CSE wrapping key)
     #[command(subcommand)]
     Sym(SymCommand),
-    /// Revoke and destroy private and public keys
+    /// Record keys the HSM holds; revoke and destroy private and public keys
     #[command(subcommand)]
     Keys(KeysCommand),
     /// The master key that seals the store's secret keys
@@ -147,6 +147,11 @@ pub(crate) struct ImportArgs {
     /// Tag the imported objects (repeatable)
     #[arg(short, long = "tag", value_name = "TAG")]
     pub(crate) tags: Vec<String>,
+
+    /// Put the private key into the HSM ([hsm] in the configuration) instead of the store:
+    /// sensitive, not extractable; the store keeps only where it is
+    #[arg(long)]
+    pub(crate) hsm: bool,
 }
 
 /// One object, by ID or by tags.
@@ -510,10 +515,41 @@ pub(crate) struct SymCreateArgs {
     /// Tag the key (repeatable)
     #[arg(short, long = "tag", value_name = "TAG")]
     pub(crate) tags: Vec<String>,
+
+    /// Make the key inside the HSM ([hsm] in the configuration; AES-256), never extractable
+    #[arg(long)]
+    pub(crate) hsm: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("token_key").required(true).multiple(true).args(["label", "key_id"])))]
+pub(crate) struct ImportHsmArgs {
+    /// ID for the key in the store [default: a new UUID]
+    pub(crate) id: Option<String>,
+
+    /// The token key's label (CKA_LABEL)
+    #[arg(long)]
+    pub(crate) label: Option<String>,
+
+    /// The token key's ID (CKA_ID), hex
+    #[arg(long = "hsm-id", value_name = "HEX")]
+    pub(crate) key_id: Option<String>,
+
+    /// The key's certificate (PEM or DER): records an issuer's private key, linked to its
+    /// certificate and chain; without it, the token key must be an AES key (a CSE key)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) certificate: Option<PathBuf>,
+
+    /// Tag the key (repeatable)
+    #[arg(short, long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
+    /// Record a key that already lives in the HSM (made there by its administrators): an
+    /// issuer's private key with its certificate, or an AES key for Gmail CSE
+    ImportHsm(ImportHsmArgs),
     /// Revoke a private or public key
     Revoke(RevokeArgs),
     /// Destroy a private or public key

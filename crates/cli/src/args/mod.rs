@@ -17,8 +17,8 @@ pub(crate) use google::{
 pub(crate) use kms::{
     AccessRightsCommand, AttributesCommand, AttributesGetArgs, CertificatesCommand, CertifyArgs,
     CertifyBatchArgs, CrlCommand, CrlCreateArgs, DestroyArgs, ExportArgs, ExportFormatArg,
-    GrantArgs, ImportArgs, ImportFormatArg, IssuerArgs, KeysCommand, KmsCommand, LintArgs,
-    ListArgs, MasterKeyCommand, ObjectSelector, PasswordArgs, ProfileArgs, RevokeArgs,
+    GrantArgs, ImportArgs, ImportFormatArg, ImportHsmArgs, IssuerArgs, KeysCommand, KmsCommand,
+    LintArgs, ListArgs, MasterKeyCommand, ObjectSelector, PasswordArgs, ProfileArgs, RevokeArgs,
     SymAlgorithm, SymCommand, SymCreateArgs, SymKeysCommand,
 };
 

@@ -47,7 +47,8 @@ impl Ctx {
             &self.settings.master_key,
             &mailpki_store::PoolOptions::default(),
         )
-        .with_context(|| format!("cannot open the store {}", self.settings.database))?;
+        .with_context(|| format!("cannot open the store {}", self.settings.database))?
+        .with_hsm(self.settings.hsm.clone());
         Ok(Kms::embedded(store, actor, self.settings.issuance.clone()))
     }
 }

@@ -36,6 +36,7 @@ fn serve(ctx: &Ctx, args: &ServerServeArgs) -> Result<()> {
     let store = StoreSettings {
         location: ctx.settings.database.clone(),
         master_key: ctx.settings.master_key.clone(),
+        hsm: ctx.settings.hsm.clone(),
     };
     let defaults = ctx.settings.issuance.clone();
     block_on(async {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use mailpki_store::{Actor, Operation, Store, StoreError, cse_unwrap, excerpt};
+use mailpki_store::{Actor, Store, StoreError, excerpt};
 use openssl::pkey::{Id, PKey};
 
 use crate::jwt::{Claims, JwtIssuer, verify_with};
@@ -228,20 +228,9 @@ impl Kacls {
             return Ok(key);
         }
         for cse_key in &self.config.cse_keys {
-            let wrapping = store
-                .symmetric_key(&self.actor, cse_key, Operation::Decrypt)
-                .map_err(|e| {
-                    tracing::error!(error = %e, cse_key, "the key service cannot use its CSE key");
-                    match e {
-                        StoreError::Unavailable { .. } => KaclsError::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "the key store is unavailable",
-                        ),
-                        _ => KaclsError::internal("the key service cannot use its CSE key"),
-                    }
-                })?;
-            let opened = cse_unwrap(&wrapping, wrapped)
-                .map_err(|_| KaclsError::internal("the key service cannot use its CSE key"))?;
+            let opened = store
+                .cse_unwrap(&self.actor, cse_key, wrapped)
+                .map_err(|e| cse_key_failure(&e, cse_key))?;
             if let Some(pkcs8) = opened {
                 let key = PKey::private_key_from_pkcs8(&pkcs8)
                     .map_err(|_| KaclsError::bad("the wrapped key holds no private key"))?;
@@ -259,5 +248,21 @@ impl Kacls {
         Err(KaclsError::bad(
             "the wrapped key was not made by this key service, or was altered",
         ))
+    }
+}
+
+/// What the caller hears when the key service's CSE key cannot be used: 503 when the store or
+/// the HSM holding the key is unavailable (worth retrying), else 500; the cause goes to the log.
+pub(super) fn cse_key_failure(e: &StoreError, cse_key: &str) -> KaclsError {
+    tracing::error!(error = %e, cse_key, "the key service cannot use its CSE key");
+    match e {
+        StoreError::Unavailable { .. } => KaclsError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the key store is unavailable",
+        ),
+        StoreError::Hsm(h) if h.is_unavailable() => {
+            KaclsError::new(StatusCode::SERVICE_UNAVAILABLE, "the HSM is unavailable")
+        }
+        _ => KaclsError::internal("the key service cannot use its CSE key"),
     }
 }

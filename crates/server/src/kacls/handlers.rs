@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use mailpki_store::{Operation, cse_wrap, excerpt};
+use mailpki_store::{Operation, excerpt};
 use openssl::pkey::{Id, PKey};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -358,17 +358,10 @@ pub(super) async fn wrap_private_key(
             key.private_key_to_pkcs8()
                 .map_err(|_| KaclsError::internal("cannot encode the key"))?,
         );
-        let wrapping = store
-            .symmetric_key(
-                &service.actor,
-                &service.config.cse_keys[0],
-                Operation::Encrypt,
-            )
-            .map_err(|e| {
-                tracing::error!(error = %e, "the key service cannot use its CSE key");
-                KaclsError::internal("the key service cannot use its CSE key")
-            })?;
-        cse_wrap(&wrapping, &pkcs8).map_err(|_| KaclsError::internal("wrapping failed"))
+        let cse_key = &service.config.cse_keys[0];
+        store
+            .cse_wrap(&service.actor, cse_key, &pkcs8)
+            .map_err(|e| super::authz::cse_key_failure(&e, cse_key))
     })
     .await;
     record(
@@ -402,7 +395,7 @@ pub(super) async fn check(
     let actor = caller.actor.clone();
     let result = blocking(move || {
         store
-            .symmetric_key(&actor, &service.config.cse_keys[0], Operation::Encrypt)
+            .check_cse_key(&actor, &service.config.cse_keys[0], Operation::Encrypt)
             .map_err(|e| KaclsError::forbidden(e.to_string()))?;
         let key = service.open(&store, &req.wrapped_private_key)?;
         let mut message = CHECK_PREFIX.to_vec();

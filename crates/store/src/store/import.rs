@@ -14,6 +14,7 @@ use crate::model::{
     Actor, LinkType, Material, ObjectRecord, ObjectType, Operation, State, check_tag, check_uid,
 };
 
+use super::hsm::KeyPlace;
 use super::{ImportReport, ImportRequest, Store, new_uid, now};
 
 impl Store {
@@ -120,12 +121,23 @@ impl Store {
             &request.tags,
         )?;
         let bundle = codec::parse(request.format, request.data, request.password)?;
-        self.import_bundle(
+        let place = if request.hsm {
+            if bundle.private_key.is_none() {
+                return Err(StoreError::NoPrivateKey);
+            }
+            // Fail before anything is planned when the token is not there.
+            self.hsm()?;
+            KeyPlace::IntoHsm
+        } else {
+            KeyPlace::Store
+        };
+        self.import_placed(
             actor,
             bundle,
             request.uid.clone(),
             request.replace,
             &request.tags,
+            &place,
         )
     }
 
@@ -138,6 +150,19 @@ impl Store {
         uid: Option<String>,
         replace: bool,
         tags: &[String],
+    ) -> Result<ImportReport> {
+        self.import_placed(actor, bundle, uid, replace, tags, &KeyPlace::Store)
+    }
+
+    /// [`Store::import_bundle`], with the private key where `place` says.
+    pub(super) fn import_placed(
+        &self,
+        actor: &Actor,
+        bundle: Bundle,
+        uid: Option<String>,
+        replace: bool,
+        tags: &[String],
+        place: &KeyPlace,
     ) -> Result<ImportReport> {
         let remove = self.check_new_ids(actor, uid.as_deref(), replace, tags)?;
         let Bundle {
@@ -157,6 +182,7 @@ impl Store {
             tags,
             remove,
             batch: WriteBatch::default(),
+            into_hsm: Vec::new(),
         };
         let leaf_uid = match &leaf {
             Some(cert) => {
@@ -165,7 +191,15 @@ impl Store {
             }
             None => None,
         };
-        let keys = self.plan_keys(actor, &mut plan, private_key.as_ref(), public_key)?;
+        let public_key = match (place, public_key, &leaf) {
+            // A token's key comes with its certificate's public key.
+            (KeyPlace::InHsm(_), None, Some(cert)) => Some(
+                cert.public_key()
+                    .map_err(StoreError::crypto("reading a certificate's key"))?,
+            ),
+            (_, public_key, _) => public_key,
+        };
+        let keys = self.plan_keys(actor, &mut plan, private_key.as_ref(), public_key, place)?;
         let spki = match (&keys.spki, &leaf) {
             (Some(spki), _) => Some(spki.clone()),
             (None, Some(cert)) => {
@@ -208,7 +242,7 @@ impl Store {
         batch.links = links;
         // A replaced object's ID is reused by the new one: delete the old row first.
         batch.remove = plan.remove;
-        self.backend.apply(batch)?;
+        self.apply_with_token_keys(batch, &plan.into_hsm)?;
         tracing::info!(user = %actor, certificate = ?report.certificate, "imported");
         Ok(report)
     }
@@ -220,6 +254,7 @@ impl Store {
         plan: &mut ImportPlan<'_>,
         private_key: Option<&PKey<Private>>,
         public_key: Option<PKey<Public>>,
+        place: &KeyPlace,
     ) -> Result<PlannedKeys> {
         let public = match private_key {
             Some(key) => {
@@ -234,9 +269,27 @@ impl Store {
             None => public_key,
         };
         let mut keys = PlannedKeys::default();
-        if let Some(key) = private_key {
-            let uid = plan.next_uid();
-            keys.private = Some(plan.insert(self.private_key_record(actor, uid, key, plan.tags)?));
+        match (private_key, place, &public) {
+            (Some(key), KeyPlace::IntoHsm, _) => {
+                let uid = plan.next_uid();
+                // The material is filled in when the key has gone into the token.
+                let record =
+                    key_record(actor, uid.clone(), ObjectType::PrivateKey, key, plan.tags)?;
+                plan.into_hsm.push((uid, key.clone()));
+                keys.private = Some(plan.insert(record));
+            }
+            (Some(key), _, _) => {
+                let uid = plan.next_uid();
+                keys.private =
+                    Some(plan.insert(self.private_key_record(actor, uid, key, plan.tags)?));
+            }
+            (None, KeyPlace::InHsm(held), Some(public)) => {
+                let uid = plan.next_uid();
+                let mut record = key_record(actor, uid, ObjectType::PrivateKey, public, plan.tags)?;
+                record.material = Material::Hsm(held.clone());
+                keys.private = Some(plan.insert(record));
+            }
+            _ => {}
         }
         if let Some(key) = &public {
             let uid = plan.next_uid();
@@ -357,6 +410,8 @@ pub(super) struct ImportPlan<'a> {
     tags: &'a [String],
     remove: Vec<String>,
     batch: WriteBatch,
+    /// Private keys to put into the token just before the batch is written, by record ID.
+    into_hsm: Vec<(String, PKey<Private>)>,
 }
 
 impl ImportPlan<'_> {

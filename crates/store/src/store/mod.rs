@@ -2,6 +2,7 @@
 //! [`Backend`]. Every public method acts for an [`Actor`] and checks what that actor may do.
 
 mod access;
+mod hsm;
 mod import;
 mod lifecycle;
 mod read;
@@ -9,7 +10,6 @@ mod tokens;
 
 use std::path::{Path, PathBuf};
 
-use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use secrecy::SecretString;
 
@@ -20,6 +20,7 @@ use crate::error::{Result, StoreError};
 use crate::model::{ObjectType, Operation, State};
 use crate::sqlite::SqliteBackend;
 
+pub use hsm::IssuerKey;
 pub use lifecycle::IssuedStatus;
 pub use tokens::API_TOKEN_PREFIX;
 
@@ -39,6 +40,8 @@ pub struct ImportRequest<'a> {
     /// Replace an existing object with this ID (and the keys it brought with it).
     pub replace: bool,
     pub tags: Vec<String>,
+    /// Put the private key into the configured HSM instead of the store.
+    pub hsm: bool,
 }
 
 /// The IDs `import` stored or reused.
@@ -76,7 +79,7 @@ pub struct IssuerMaterial {
     pub certificate_id: String,
     pub private_key_id: String,
     pub certificate: X509,
-    pub key: PKey<Private>,
+    pub key: IssuerKey,
     /// The issuer's own chain, from its issuer upwards.
     pub chain: Vec<X509>,
     /// Whether the actor may mint CA certificates with this key (its owner, or a holder of
@@ -123,6 +126,8 @@ pub struct ObtainedEntry {
 pub struct Store {
     backend: Box<dyn Backend>,
     key: MasterKey,
+    /// The token keys may live in, opened at the first use of one.
+    hsm: hsm::HsmSlot,
     location: PathBuf,
 }
 
@@ -297,6 +302,7 @@ impl Store {
         }
         index_emails(backend.as_ref())?;
         Ok(Self {
+            hsm: hsm::HsmSlot::default(),
             backend,
             key,
             location,

@@ -113,7 +113,7 @@ impl Store {
             Material::Gone => Err(StoreError::Destroyed {
                 uid: record.uid.clone(),
             }),
-            Material::Sealed(_) => Err(StoreError::Corrupt {
+            Material::Sealed(_) | Material::Hsm(_) => Err(StoreError::Corrupt {
                 uid: record.uid.clone(),
                 reason: "public material is sealed".to_owned(),
             }),
@@ -136,6 +136,10 @@ impl Store {
             Material::Clear(_) => Err(StoreError::Corrupt {
                 uid: record.uid.clone(),
                 reason: "secret material is stored in clear".to_owned(),
+            }),
+            Material::Hsm(held) => Err(StoreError::InHsm {
+                uid: record.uid.clone(),
+                token: held.key.token.clone(),
             }),
         }
     }
@@ -229,6 +233,9 @@ impl Store {
                 .public_key()
                 .map_err(corrupt),
             ObjectType::PrivateKey => {
+                if let Some(public) = Self::hsm_public_key(&record) {
+                    return public;
+                }
                 let der = self
                     .private_key_of(&record)?
                     .public_key_to_der()
@@ -306,7 +313,7 @@ impl Store {
             may_certify_ca,
             certificate: Self::parse_certificate(&cert_record)?,
             chain: self.chain_of(&cert_record)?,
-            key: self.private_key_of(&key_record)?,
+            key: self.issuer_key_of(&key_record)?,
             certificate_id,
             private_key_id: private_key_uid.to_owned(),
         })

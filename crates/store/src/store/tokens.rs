@@ -98,12 +98,12 @@ impl Store {
         key_uid: &str,
         cse_key_uid: &str,
     ) -> Result<String> {
-        let wrapping_key = self.symmetric_key(actor, cse_key_uid, Operation::Encrypt)?;
+        self.check_cse_key(actor, cse_key_uid, Operation::Encrypt)?;
         let key = self.private_key(actor, key_uid, Operation::Export)?;
         let pkcs8 = Zeroizing::new(
             key.private_key_to_pkcs8()
                 .map_err(StoreError::crypto("encoding the private key"))?,
         );
-        crate::crypto::cse_wrap(&wrapping_key, &pkcs8)
+        self.cse_wrap(actor, cse_key_uid, &pkcs8)
     }
 }

@@ -35,11 +35,17 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
         id: args.id.clone(),
         replace: args.replace,
         tags: args.tags.clone(),
+        hsm: args.hsm,
     };
     let report = ctx
         .kms()?
         .import(&body)
         .with_context(|| format!("cannot import {}", args.file.display()))?;
+    ctx.printer.print(report_text(&report), &report)
+}
+
+/// What an import stored, one object per line.
+pub(crate) fn report_text(report: &mailpki_store::ImportReport) -> String {
     let mut human = String::new();
     for (label, id) in [
         ("certificate", &report.certificate),
@@ -53,5 +59,5 @@ pub(crate) fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
     for id in &report.chain {
         let _ = writeln!(human, "{:<12} {id}", "chain");
     }
-    ctx.printer.print(human, &report)
+    human
 }

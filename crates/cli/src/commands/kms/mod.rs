@@ -60,6 +60,7 @@ pub(crate) fn run(ctx: &Ctx, command: KmsCommand) -> Result<()> {
             SymKeysCommand::Destroy(args) => lifecycle::destroy(ctx, &args),
         },
         KmsCommand::Keys(c) => match c {
+            KeysCommand::ImportHsm(args) => sym_keys::import_hsm(ctx, &args),
             KeysCommand::Revoke(args) => lifecycle::revoke(ctx, &args),
             KeysCommand::Destroy(args) => lifecycle::destroy(ctx, &args),
         },
