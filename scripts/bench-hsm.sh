@@ -27,7 +27,8 @@ make_bench_ca
 # One home per kind of key: a store with the issuer sealed in it, and one with the issuer in
 # a SoftHSM token (its own token folder).
 setup() {
-    local kind=$1 home=$work/$kind
+    local kind=$1
+    local home=$work/$kind
     mkdir -p "$home/.config/mailpki" "$home/tokens"
     printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
         "$home/tokens" > "$home/softhsm2.conf"
@@ -36,7 +37,8 @@ setup() {
     printf '[hsm]\nmodule = "%s"\ntoken = "bench"\n' "$module" > "$home/.config/mailpki/config.toml"
 }
 run() {
-    local kind=$1 round=$2 home=$work/$1
+    local kind=$1 round=$2
+    local home=$work/$kind
     local data=$home/store-$round
     local flag=""; [ "$kind" = hsm ] && flag=--hsm
     env HOME="$home" SOFTHSM2_CONF="$home/softhsm2.conf" MAILPKI_HSM_PIN=4711 MAILPKI_USER=bench \

@@ -238,6 +238,12 @@ fn a_token_that_is_gone_stops_minting_clearly_and_writes_nothing() {
             .fails(75);
         assert_eq!(certificate_count(&env), before);
     }
+    // The PIN is read when the token is used: without it, what needs no HSM key still works.
+    std::fs::remove_file(&hsm.pin_file).unwrap();
+    env.run("kms certificates list").ok();
+    mint(&env, &key, "jane")
+        .fails(1)
+        .stderr_has("the HSM PIN cannot be read");
     // A wrong PIN is said as such.
     std::fs::write(&hsm.pin_file, "0000\n").unwrap();
     mint(&env, &key, "jane")

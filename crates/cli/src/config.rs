@@ -51,17 +51,13 @@ pub(crate) struct HsmFileConfig {
 
 impl HsmFileConfig {
     fn resolve(&self) -> Result<mailpki_store::HsmConfig> {
+        // Read when the token is first used: commands that use no HSM key need no PIN.
         let pin = if let Some(path) = &self.pin_file {
             let path = expand(path)?;
-            let text = crate::files::read_text(&path)
-                .with_context(|| format!("cannot read the HSM PIN file {}", path.display()))?;
             crate::files::warn_if_readable_by_others(&path, "HSM PIN");
-            SecretString::from(text.trim().to_owned())
+            mailpki_store::PinSource::File(path)
         } else {
-            let var = self.pin_env.as_deref().unwrap_or(ENV_HSM_PIN);
-            env_secret(var).with_context(|| {
-                format!("[hsm] needs the token's PIN: set {var} or [hsm] pin_file")
-            })?
+            mailpki_store::PinSource::Env(self.pin_env.as_deref().unwrap_or(ENV_HSM_PIN).to_owned())
         };
         Ok(mailpki_store::HsmConfig {
             module: expand(&self.module)?,

@@ -7,4 +7,4 @@ mod error;
 mod token;
 
 pub use error::{HsmError, Result};
-pub use token::{Hsm, HsmConfig, HsmKey, KeyKind, KeyRef};
+pub use token::{Hsm, HsmConfig, HsmKey, KeyKind, KeyRef, PinSource};

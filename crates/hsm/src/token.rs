@@ -35,8 +35,41 @@ pub struct HsmConfig {
     pub module: PathBuf,
     /// The token's label.
     pub token: String,
-    /// The user PIN.
-    pub pin: SecretString,
+    /// Where the user PIN comes from; read when the token is opened.
+    pub pin: PinSource,
+}
+
+/// Where the user PIN is: read only when a key in the token is first used, so that commands
+/// that use none need no PIN.
+#[derive(Clone)]
+pub enum PinSource {
+    Value(SecretString),
+    /// A file holding the PIN (surrounding white space ignored).
+    File(PathBuf),
+    /// An environment variable holding it.
+    Env(String),
+}
+
+impl PinSource {
+    fn read(&self) -> Result<SecretString> {
+        match self {
+            Self::Value(pin) => Ok(pin.clone()),
+            Self::File(path) => {
+                let text =
+                    Zeroizing::new(std::fs::read_to_string(path).map_err(|e| HsmError::Pin {
+                        reason: format!("cannot read {}: {e}", path.display()),
+                    })?);
+                Ok(SecretString::from(text.trim().to_owned()))
+            }
+            Self::Env(var) => std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(SecretString::from)
+                .ok_or_else(|| HsmError::Pin {
+                    reason: format!("set {var} or [hsm] pin_file"),
+                }),
+        }
+    }
 }
 
 impl fmt::Debug for HsmConfig {
@@ -146,7 +179,7 @@ impl Hsm {
         let session = ctx
             .open_rw_session(slot)
             .map_err(HsmError::token("opening a session"))?;
-        let pin = AuthPin::from(config.pin.expose_secret());
+        let pin = AuthPin::from(config.pin.read()?.expose_secret());
         match session.login(UserType::User, Some(&pin)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(CkError::Pkcs11(rv, _)) => {

@@ -29,7 +29,7 @@ pub use crypto::{
     replace_private_file, write_private_file,
 };
 pub use error::{Result, StoreError};
-pub use mailpki_hsm::{HsmConfig, HsmError};
+pub use mailpki_hsm::{HsmConfig, HsmError, PinSource};
 pub use model::{
     Actor, Algorithm, ApiToken, Attributes, AuditEntry, AuditFilter, CertificateInfo, HsmHeld,
     LinkType, Material, ObjectFilter, ObjectRecord, ObjectType, Operation, RevocationReason,
