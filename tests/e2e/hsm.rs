@@ -299,3 +299,64 @@ fn the_key_service_opens_key_pairs_wrapped_by_a_cse_key_in_the_token() {
         .fails(1)
         .stderr_has("AES-256");
 }
+
+/// The server holds the issuer in its token: a client imports the CA with `--hsm`, mints
+/// through the server, revokes; the published CRL and the OCSP answers, signed through the
+/// token, pass `openssl verify -crl_check` and `openssl ocsp`.
+#[test]
+fn a_server_signs_leaves_crls_and_ocsp_answers_through_its_token() {
+    use crate::revocation::{leaf, publishing_server, verify_with_crl};
+    let (env, pki) = env_with_pki();
+    let Some(hsm) = SoftHsm::create(&env.path("hsm"), "server-ca") else {
+        return;
+    };
+    env.set_env("SOFTHSM2_CONF", &hsm.conf);
+    let (_server, publish) = publishing_server(&env, &hsm.config());
+    let key = env
+        .run("--json kms certificates import -f pkcs12 --hsm")
+        .arg(pki.pkcs12("issuing.p12", "modern"))
+        .then("-p")
+        .arg(TestPki::PASSWORD)
+        .arg("ca")
+        .ok()
+        .json()["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(attributes(&env, &key)["key_location"], "hsm");
+    let jane = leaf(&env, &key, "jane@example.com");
+    let kim = leaf(&env, &key, "kim@example.com");
+    env.run("kms certificates revoke keyCompromise -c")
+        .arg(&jane)
+        .ok();
+
+    let reply = mailpki_test_support::http1(&publish, "GET", "/crl/ca.crl", &[], None);
+    assert_eq!(reply.status, 200);
+    let crl = env.path("published.crl.pem");
+    let pem = openssl::x509::X509Crl::from_der(&reply.bytes)
+        .unwrap()
+        .to_pem()
+        .unwrap();
+    std::fs::write(&crl, pem).unwrap();
+    assert!(verify_with_crl(&env, &pki, &jane, &crl).contains("certificate revoked"));
+    assert!(verify_with_crl(&env, &pki, &kim, &crl).contains(": OK"));
+
+    let out = std::process::Command::new("openssl")
+        .current_dir(&pki.dir)
+        .args(["ocsp", "-issuer", "issuing.pem", "-CAfile", "root.pem"])
+        .args(["-verify_other", "issuing.pem", "-cert"])
+        .arg(env.path(&format!("{jane}.pem")))
+        .arg("-cert")
+        .arg(env.path(&format!("{kim}.pem")))
+        .args(["-url", &format!("{publish}/ocsp"), "-resp_text"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Response verify OK"), "{text}");
+    assert!(text.contains(&format!("{jane}.pem: revoked")), "{text}");
+    assert!(text.contains(&format!("{kim}.pem: good")), "{text}");
+}

@@ -8,7 +8,7 @@ use mailpki_test_support::{TestEnv, TestPki, openssl, pkilint_crl_errors, s};
 use crate::{attributes, env_with_pki, issuer_key};
 
 /// Mints a leaf for `user` with the built-in profile and writes its PEM; returns its ID.
-fn leaf(env: &TestEnv, key: &str, user: &str) -> String {
+pub(crate) fn leaf(env: &TestEnv, key: &str, user: &str) -> String {
     let id = user.split('@').next().unwrap().to_owned();
     env.run("kms certificates certify -g -k")
         .arg(key)
@@ -25,7 +25,12 @@ fn leaf(env: &TestEnv, key: &str, user: &str) -> String {
 }
 
 /// `openssl verify -crl_check` of a leaf against the test hierarchy and `crl`: its output.
-fn verify_with_crl(env: &TestEnv, pki: &TestPki, id: &str, crl: &std::path::Path) -> String {
+pub(crate) fn verify_with_crl(
+    env: &TestEnv,
+    pki: &TestPki,
+    id: &str,
+    crl: &std::path::Path,
+) -> String {
     verify_with_crls(env, pki, id, "-crl_check", &[crl])
 }
 
@@ -422,7 +427,10 @@ fn the_expiry_report_says_what_expires_is_revoked_and_where_it_is() {
 /// `mailpki server` for `alice` with `[server.publish]` on a free port, plus `extra` lines of
 /// that section (`base_url = ` at the end of `extra` is completed with the listener's URL);
 /// the server handle and the listener's URL.
-fn publishing_server(env: &TestEnv, extra: &str) -> (mailpki_test_support::ServerProcess, String) {
+pub(crate) fn publishing_server(
+    env: &TestEnv,
+    extra: &str,
+) -> (mailpki_test_support::ServerProcess, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
