@@ -24,45 +24,16 @@ export HOME="$work/home" MAILPKI_USER=bench
 mkdir -p "$HOME"
 cd "$work"
 
-# Runs a command, prints "<seconds> <peak RSS KiB>" of it on fd 3; its output goes to $1.
-measure() {
-    local out=$1; shift
-    python3 - "$out" "$@" <<'PY'
-import resource, subprocess, sys, time
-out = open(sys.argv[1], "w")
-t0 = time.monotonic()
-code = subprocess.call(sys.argv[2:], stdout=out, stderr=subprocess.STDOUT)
-elapsed = time.monotonic() - t0
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(f"{elapsed:.2f} {peak} {code}")
-PY
-}
-
 source "$repo/scripts/lib/bench-ca.sh"
-make_bench_ca
-"$mailpki" kms certificates import -f pkcs12 ca.p12 -p pw ca >/dev/null
-key=$("$mailpki" kms attributes get -i ca -a PrivateKeyLink | python3 -c 'import json,sys; print(json.load(sys.stdin)["PrivateKeyLink"])')
+source "$repo/scripts/lib/bench-emulator.sh"
+import_bench_ca
 "$mailpki" kms sym keys create cse_key >/dev/null
 urls="--crl-url http://pki.example.com/ca.crl --ca-issuers-url http://pki.example.com/ca.crt"
 
 users() { for i in $(seq 1 "$1"); do echo "user$i@example.com"; done; }
 
-# The emulator (no state file: it would be rewritten on every change), seeded over HTTP.
-"$mailpki" emulator serve --addr 127.0.0.1:0 --trusted-ca root.pem \
-    --write-service-account sa.json > emulator.out 2>emulator.log &
-emulator_pid=$!
-until [ -s emulator.out ]; do kill -0 "$emulator_pid" || exit 1; sleep 0.1; done
-url=$(head -1 emulator.out)
-export MAILPKI_GMAIL_API_URL=$url MAILPKI_SERVICE_ACCOUNT_KEY=$work/sa.json
+start_emulator "$big"
 admin() { python3 -c "import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), headers={'content-type':'application/json'}))" "$url$1" "$2"; }
-python3 - "$url" "$big" <<'PY'
-import http.client, json, sys, urllib.parse
-u = urllib.parse.urlparse(sys.argv[1])
-conn = http.client.HTTPConnection(u.hostname, u.port)
-for i in range(1, int(sys.argv[2]) + 1):
-    conn.request("POST", "/admin/users", json.dumps({"email": f"user{i}@example.com"}), {"content-type": "application/json"})
-    conn.getresponse().read()
-PY
 admin /admin/faults '{"latency_ms": 50, "error_rate": 0.02}'
 
 echo "users: $n (memory check up to $big), cores: $(nproc)"

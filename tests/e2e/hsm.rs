@@ -31,21 +31,26 @@ fn mint(env: &TestEnv, key: &str, id: &str) -> mailpki_test_support::Run {
         )
 }
 
+/// `kms certificates import --hsm` of the issuing CA as `ca`: its private key's ID.
+fn import_into_token(env: &TestEnv, pki: &TestPki) -> String {
+    env.run("--json kms certificates import -f pkcs12 --hsm")
+        .arg(pki.pkcs12("issuing.p12", "modern"))
+        .then("-p")
+        .arg(TestPki::PASSWORD)
+        .arg("ca")
+        .ok()
+        .json()["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn an_issuer_key_put_into_the_token_mints_what_openssl_and_pkilint_accept() {
     let Some((env, pki, _hsm)) = env_with_token() else {
         return;
     };
-    let p12 = pki.pkcs12("issuing.p12", "modern");
-    let report = env
-        .run("--json kms certificates import -f pkcs12 --hsm")
-        .arg(&p12)
-        .then("-p")
-        .arg(TestPki::PASSWORD)
-        .arg("ca")
-        .ok()
-        .json();
-    let key = report["private_key"].as_str().unwrap().to_owned();
+    let key = import_into_token(&env, &pki);
     let attrs = attributes(&env, &key);
     assert_eq!(attrs["key_location"], "hsm");
     assert_eq!(attrs["hsm_token"], "mailpki-ca");
@@ -210,18 +215,8 @@ fn a_token_that_is_gone_stops_minting_clearly_and_writes_nothing() {
     let Some((env, pki, hsm)) = env_with_token() else {
         return;
     };
-    let p12 = pki.pkcs12("issuing.p12", "modern");
-    let key = env
-        .run("--json kms certificates import -f pkcs12 --hsm")
-        .arg(&p12)
-        .then("-p")
-        .arg(TestPki::PASSWORD)
-        .arg("ca")
-        .ok()
-        .json()["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = import_into_token(&env, &pki);
+    let p12 = pki.path("issuing.p12");
     let before = certificate_count(&env);
     {
         let _pulled = hsm.pull_out();
@@ -312,17 +307,7 @@ fn a_server_signs_leaves_crls_and_ocsp_answers_through_its_token() {
     };
     env.set_env("SOFTHSM2_CONF", &hsm.conf);
     let (_server, publish) = publishing_server(&env, &hsm.config());
-    let key = env
-        .run("--json kms certificates import -f pkcs12 --hsm")
-        .arg(pki.pkcs12("issuing.p12", "modern"))
-        .then("-p")
-        .arg(TestPki::PASSWORD)
-        .arg("ca")
-        .ok()
-        .json()["private_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = import_into_token(&env, &pki);
     assert_eq!(attributes(&env, &key)["key_location"], "hsm");
     let jane = leaf(&env, &key, "jane@example.com");
     let kim = leaf(&env, &key, "kim@example.com");

@@ -58,11 +58,22 @@ pub(crate) fn warn_row(printer: Printer, row: &ReportRow, outcome: Option<&str>)
     ));
 }
 
+/// Says how many rows needing attention were not listed (the report has them all).
+pub(crate) fn left_out(printer: Printer, tally: &Tally) {
+    if tally.problems_left_out > 0 {
+        printer.warn(&format!(
+            "… and {} more rows needing attention: the report (--report) lists every row",
+            tally.problems_left_out
+        ));
+    }
+}
+
 /// Prints the summary and the rows that need attention; fails when any user did.
 pub(crate) fn finish(printer: Printer, label: &str, tally: &Tally) -> Result<()> {
     for r in &tally.problems {
         warn_row(printer, r, Some(r.outcome));
     }
+    left_out(printer, tally);
     printer.print(
         format!(
             "{label}: {} done, {} skipped, {} retry later, {} failed",
@@ -74,6 +85,7 @@ pub(crate) fn finish(printer: Printer, label: &str, tally: &Tally) -> Result<()>
             "retry_later": tally.retry_later,
             "failed": tally.failed,
             "problems": tally.problems,
+            "problems_left_out": tally.problems_left_out,
         }),
     )?;
     if tally.failed > 0 {

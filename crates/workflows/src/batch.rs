@@ -137,7 +137,9 @@ fn row_of(row: &UserRow, outcome: Outcome) -> (ReportRow, Tick) {
     )
 }
 
-/// Counts of outcomes, and the rows that need attention (failed, retry later).
+/// Counts of outcomes, and the rows that need attention (failed, retry later): the first
+/// [`Tally::KEPT_PROBLEMS`] of them, so that a batch of 100,000 rows that all fail holds no
+/// more in memory than one that fails a thousand (the report file has every row).
 #[derive(Debug, Default)]
 pub struct Tally {
     pub done: u64,
@@ -145,9 +147,13 @@ pub struct Tally {
     pub retry_later: u64,
     pub failed: u64,
     pub problems: Vec<ReportRow>,
+    /// Rows needing attention beyond those kept in `problems`.
+    pub problems_left_out: u64,
 }
 
 impl Tally {
+    pub const KEPT_PROBLEMS: usize = 1000;
+
     fn add(&mut self, row: ReportRow) {
         match row.outcome {
             "done" => self.done += 1,
@@ -156,7 +162,11 @@ impl Tally {
             _ => self.failed += 1,
         }
         if matches!(row.outcome, "failed" | "retry-later") {
-            self.problems.push(row);
+            if self.problems.len() < Self::KEPT_PROBLEMS {
+                self.problems.push(row);
+            } else {
+                self.problems_left_out += 1;
+            }
         }
     }
 }
@@ -340,4 +350,36 @@ where
     sink.close()?;
     tally.problems.sort_by_key(|r| r.line);
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_keeps_the_first_problems_and_counts_the_rest() {
+        let mut tally = Tally::default();
+        let rows = Tally::KEPT_PROBLEMS as u64 + 500;
+        for line in 1..=rows {
+            tally.add(ReportRow {
+                line,
+                user: format!("user{line}@example.com"),
+                outcome: if line % 2 == 0 {
+                    "failed"
+                } else {
+                    "retry-later"
+                },
+                detail: json!({}),
+            });
+        }
+        tally.add(ReportRow {
+            line: rows + 1,
+            user: "done@example.com".to_owned(),
+            outcome: "done",
+            detail: json!({}),
+        });
+        assert_eq!(tally.problems.len(), Tally::KEPT_PROBLEMS);
+        assert_eq!(tally.problems_left_out, 500);
+        assert_eq!((tally.failed + tally.retry_later, tally.done), (rows, 1));
+    }
 }

@@ -167,18 +167,7 @@ impl Store {
         let uid = uid.unwrap_or_else(new_uid);
         let hsm = self.hsm()?;
         let key = hsm.generate_aes_key(&uid)?;
-        let mut record = base_record(actor, uid.clone(), ObjectType::SymmetricKey, tags);
-        record.algorithm = Some(Algorithm::Aes);
-        record.length = Some(256);
-        record.material = Material::Hsm(HsmHeld {
-            key: key.clone(),
-            public_key: None,
-        });
-        let written = self.backend.apply(WriteBatch {
-            insert: vec![record],
-            ..WriteBatch::default()
-        });
-        if let Err(e) = written {
+        if let Err(e) = self.write_hsm_symmetric_key(actor, &uid, key.clone(), tags) {
             // Nothing half-made: the token's key goes with the failed write.
             let _ = hsm.destroy_key(&key, true);
             return Err(e);
@@ -204,7 +193,19 @@ impl Store {
                 reason: format!("{key} is not an AES key"),
             }));
         }
-        let mut record = base_record(actor, uid.clone(), ObjectType::SymmetricKey, tags);
+        self.write_hsm_symmetric_key(actor, &uid, key, tags)?;
+        Ok(uid)
+    }
+
+    /// Stores the record of an AES-256 key held by the token.
+    fn write_hsm_symmetric_key(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        key: mailpki_hsm::KeyRef,
+        tags: &[String],
+    ) -> Result<()> {
+        let mut record = base_record(actor, uid.to_owned(), ObjectType::SymmetricKey, tags);
         record.algorithm = Some(Algorithm::Aes);
         record.length = Some(256);
         record.material = Material::Hsm(HsmHeld {
@@ -214,8 +215,7 @@ impl Store {
         self.backend.apply(WriteBatch {
             insert: vec![record],
             ..WriteBatch::default()
-        })?;
-        Ok(uid)
+        })
     }
 
     /// Puts the planned private keys into the token, fills their records, and writes the

@@ -46,13 +46,15 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyBatchArgs) -> Result<()> {
     for r in failed {
         bulk::warn_row(ctx.printer, r, None);
     }
+    bulk::left_out(ctx.printer, &summary.tally);
+    let failed_count = summary.tally.failed + summary.tally.retry_later;
     ctx.printer.print(
         format!(
             "minted {}, recovered {}, already done {}, failed {}; manifest: {}",
             summary.minted,
             summary.recovered,
             summary.already_done,
-            failed.len(),
+            failed_count,
             summary.manifest.display()
         ),
         &json!({
@@ -64,7 +66,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyBatchArgs) -> Result<()> {
             "manifest": summary.manifest,
         }),
     )?;
-    if failed.is_empty() {
+    if failed_count == 0 {
         Ok(())
     } else {
         Err(crate::Rejected.into())
