@@ -404,9 +404,25 @@ pub struct CertifyBody {
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Also return the new certificate, its generated key and chain as a PKCS#12 with this
+    /// password: one request where certify then export would take two (certify-batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs12: Option<Pkcs12Wanted>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+/// The PKCS#12 a certify request asks back.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs12Wanted {
+    pub password: Secret,
+    /// 3DES and a SHA-1 MAC, for old Windows and macOS.
+    #[serde(default)]
+    pub legacy: bool,
+}
+
+redacted_debug!(Pkcs12Wanted { legacy } secret { password });
+
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertifyReply {
     pub unique_identifier: String,
@@ -428,7 +444,15 @@ pub struct CertifyReply {
     /// The certificate is a CA (minted under the `certify_ca` right).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub certificate_authority: bool,
+    /// The PKCS#12 asked for (base64), when the request asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs12: Option<Secret>,
 }
+
+redacted_debug!(CertifyReply {
+    unique_identifier, private_key, public_key, issuer_certificate, subject, serial_number,
+    not_after, certificate, profile, findings, notes, certificate_authority
+} secret { pkcs12 });
 
 /// A linter finding, as the reply carries it.
 #[derive(Clone, Debug, Deserialize, Serialize)]

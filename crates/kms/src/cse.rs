@@ -50,6 +50,7 @@ pub fn certify_body(
         key: KeySource::Generate,
         id: None,
         tags: vec![user_tag(user)],
+        pkcs12: None,
     }
 }
 

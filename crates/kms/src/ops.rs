@@ -292,6 +292,31 @@ pub fn certify(
     let (minter, minted) = mint(store, actor, defaults, body)?;
     let report = store_minted(store, actor, &minted, body.id.clone(), &body.tags)?;
     let info = mailpki_store::certificate_info(&minted.certificate)?;
+    let pkcs12 = match (&body.pkcs12, &minted.key) {
+        (None, _) => None,
+        (Some(wanted), Some(key)) => {
+            let password = SecretString::from(wanted.password.as_str());
+            let profile = if wanted.legacy {
+                Pkcs12Profile::Legacy
+            } else {
+                Pkcs12Profile::Modern
+            };
+            let der = Zeroizing::new(mailpki_store::build_pkcs12(
+                &minted.certificate,
+                key,
+                &minter.chain(),
+                &password,
+                profile,
+                minted_name(body, &info),
+            )?);
+            Some(api::secret(&STANDARD.encode(der.as_slice())))
+        }
+        (Some(_), None) => {
+            return Err(KmsError::invalid(
+                "a PKCS#12 comes back only for a key generated here",
+            ));
+        }
+    };
     Ok(CertifyReply {
         unique_identifier: report.certificate.clone().unwrap_or_default(),
         private_key: report.private_key,
@@ -305,7 +330,13 @@ pub fn certify(
         findings: findings(&minted.report),
         notes: notes(&minter, &minted),
         certificate_authority: minter.mints_ca(),
+        pkcs12,
     })
+}
+
+/// The friendly name of a PKCS#12 made at minting: the user's address, else the subject.
+fn minted_name<'a>(body: &'a CertifyBody, info: &'a mailpki_store::CertificateInfo) -> &'a str {
+    body.email.as_deref().unwrap_or(&info.subject)
 }
 
 /// A new CRL of the CA whose private key is `body.issuer_private_key_id`: every certificate

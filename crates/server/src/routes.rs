@@ -459,6 +459,17 @@ async fn certify(
         "certify"
     };
     audit(&app, &caller, operation, issuer.as_deref(), Ok(())).await;
+    // The PKCS#12 that came back is an export of the new key, and on record as one.
+    if reply.pkcs12.is_some() {
+        audit(
+            &app,
+            &caller,
+            "export",
+            Some(reply.unique_identifier.as_str()),
+            Ok(()),
+        )
+        .await;
+    }
     Ok((StatusCode::CREATED, Json(reply)).into_response())
 }
 

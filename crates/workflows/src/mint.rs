@@ -23,8 +23,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use mailpki_issuance::{EmailAddress, SubjectName};
-use mailpki_kms::api::{CertifyBody, ExportBody, ExportFormat, KeySource, secret};
+use mailpki_kms::api::{CertifyBody, ExportBody, ExportFormat, KeySource, Pkcs12Wanted, secret};
 use mailpki_kms::{IssuerRef, KeyChoice, Kms, MintProfile, Minter};
 use mailpki_store::{
     LinkType, ObjectType, Pkcs12Profile, build_pkcs12, certificate_info, open_no_follow,
@@ -34,6 +36,7 @@ use openssl::hash::{MessageDigest, hash};
 use openssl::x509::X509;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use crate::batch::{self, Observer, Outcome, Tally};
 use crate::error::{Result, WorkflowError};
@@ -311,11 +314,22 @@ fn mint_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
                 key: KeySource::Generate,
                 id: None,
                 tags: user_tags,
+                // The PKCS#12 comes back with the certificate: one request, not two.
+                pkcs12: Some(Pkcs12Wanted {
+                    password: secret(job.password.expose_secret()),
+                    legacy: s.batch.pkcs12 == Pkcs12Profile::Legacy,
+                }),
             };
             let reply = s.kms.certify(&body)?;
-            let pkcs12 = s
-                .kms
-                .export(&reply.unique_identifier, &export_body(s, &job))?;
+            let pkcs12 = match &reply.pkcs12 {
+                Some(data) => Zeroizing::new(STANDARD.decode(data.as_bytes()).map_err(|_| {
+                    WorkflowError::Inconsistent("the PKCS#12 is not base64".to_owned())
+                })?),
+                // A server that does not know the field: export it.
+                None => s
+                    .kms
+                    .export(&reply.unique_identifier, &export_body(s, &job))?,
+            };
             let entry = ManifestEntry {
                 certificate_id: reply.unique_identifier,
                 private_key_id: reply.private_key.unwrap_or_default(),

@@ -328,6 +328,7 @@ fn new_certificate(
             key: KeySource::Generate,
             id: None,
             tags: vec![format!("mailpki:smime-user={}", address.canonical())],
+            pkcs12: None,
         })?;
         s.notes.keep(reply.notes);
         let (p12, password) = exported_pkcs12(&issuing.kms, &reply.unique_identifier)?;

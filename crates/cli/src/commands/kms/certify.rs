@@ -42,6 +42,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyArgs) -> Result<()> {
         key,
         id: args.certificate_id.clone(),
         tags: args.tags.clone(),
+        pkcs12: None,
     };
     if body.issuer.private_key_id.is_none() && body.issuer.certificate_id.is_none() {
         bail!("give the issuer with -k/--issuer-private-key-id or --issuer-certificate-id");
