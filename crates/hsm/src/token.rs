@@ -470,8 +470,8 @@ impl Hsm {
         Ok(())
     }
 
-    /// A signer for the private key `key`, whose public half is `public`. The pairing is
-    /// proved by one signature checked against `public`.
+    /// A signer for the private key `key`, whose public half is `public` (as the store
+    /// recorded it; [`HsmKey::check_pair`] proves the pairing with one signature).
     pub fn signer(self: &Arc<Self>, key: &KeyRef, public: PKey<Public>) -> Result<HsmKey> {
         self.same_token(key)?;
         Ok(HsmKey {

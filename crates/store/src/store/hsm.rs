@@ -33,16 +33,6 @@ pub enum IssuerKey {
     Hsm(HsmKey),
 }
 
-impl IssuerKey {
-    /// The public half, to check against the issuer's certificate.
-    pub fn public_eq<T: openssl::pkey::HasPublic>(&self, other: &PKeyRef<T>) -> bool {
-        match self {
-            Self::Stored(key) => key.public_eq(other),
-            Self::Hsm(key) => key.public_key().public_eq(other),
-        }
-    }
-}
-
 impl std::fmt::Debug for IssuerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
