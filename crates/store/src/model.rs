@@ -576,6 +576,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_hsm_reference_round_trips_through_the_columns_and_is_never_mistaken() {
+        let held = Material::Hsm(HsmHeld {
+            key: mailpki_hsm::KeyRef {
+                token: "ca".into(),
+                id: "a1b2".into(),
+                label: "issuing".into(),
+            },
+            public_key: Some("MFkw".into()),
+        });
+        let (bytes, sealed) = held.columns();
+        assert!(!sealed);
+        let back = Material::from_columns(bytes.map(std::borrow::Cow::into_owned), false);
+        assert_eq!(back, Some(held));
+        // DER (a certificate, a public key) stays clear material; a damaged reference is
+        // refused, not read as something else.
+        assert_eq!(
+            Material::from_columns(Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]), false),
+            Some(Material::Clear(vec![0x30, 0x03, 0x02, 0x01, 0x01]))
+        );
+        assert_eq!(
+            Material::from_columns(Some(b"mailpki-hsm:{not json".to_vec()), false),
+            None
+        );
+        assert!(matches!(
+            Material::from_columns(Some(b"mailpki-hsm:x".to_vec()), true),
+            Some(Material::Sealed(_))
+        ));
+    }
+
+    #[test]
     fn enums_parse_case_insensitively_and_name_the_choices() {
         assert_eq!(
             "privatekeylink".parse::<LinkType>(),
