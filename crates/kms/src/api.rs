@@ -408,6 +408,11 @@ pub struct CertifyBody {
     /// password: one request where certify then export would take two (certify-batch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkcs12: Option<Pkcs12Wanted>,
+    /// Mint only if no certificate of the caller carries all of `tags` yet; else answer with
+    /// that one. Requests with the same tags are serialized, so a request still running for
+    /// a client that died and the resumed client's request make one certificate, not two.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub once: bool,
 }
 
 /// The PKCS#12 a certify request asks back.
@@ -447,11 +452,14 @@ pub struct CertifyReply {
     /// The PKCS#12 asked for (base64), when the request asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkcs12: Option<Secret>,
+    /// With `once`: an earlier request made this certificate; nothing was minted now.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_minted: bool,
 }
 
 redacted_debug!(CertifyReply {
     unique_identifier, private_key, public_key, issuer_certificate, subject, serial_number,
-    not_after, certificate, profile, findings, notes, certificate_authority
+    not_after, certificate, profile, findings, notes, certificate_authority, already_minted
 } secret { pkcs12 });
 
 /// A linter finding, as the reply carries it.

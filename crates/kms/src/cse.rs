@@ -51,6 +51,7 @@ pub fn certify_body(
         id: None,
         tags: vec![user_tag(user)],
         pkcs12: None,
+        once: false,
     }
 }
 

@@ -289,6 +289,14 @@ pub fn certify(
     defaults: &IssuanceDefaults,
     body: &CertifyBody,
 ) -> Result<CertifyReply> {
+    // Held until the certificate is stored: the same tags wait here, then find it.
+    let _same_tags = (body.once && !body.tags.is_empty()).then(|| TagLock::acquire(&body.tags));
+    if body.once
+        && !body.tags.is_empty()
+        && let Some(existing) = tagged_certificate(store, actor, &body.tags)?
+    {
+        return already_minted(store, actor, body, &existing);
+    }
     let (minter, minted) = mint(store, actor, defaults, body)?;
     let report = store_minted(store, actor, &minted, body.id.clone(), &body.tags)?;
     let info = mailpki_store::certificate_info(&minted.certificate)?;
@@ -331,6 +339,112 @@ pub fn certify(
         notes: notes(&minter, &minted),
         certificate_authority: minter.mints_ca(),
         pkcs12,
+        already_minted: false,
+    })
+}
+
+/// One certify-with-`once` at a time per tag set, in this process.
+struct TagLock(Vec<String>);
+
+static TAG_LOCKS: (
+    std::sync::Mutex<std::collections::BTreeSet<Vec<String>>>,
+    std::sync::Condvar,
+) = (
+    std::sync::Mutex::new(std::collections::BTreeSet::new()),
+    std::sync::Condvar::new(),
+);
+
+impl TagLock {
+    fn acquire(tags: &[String]) -> Self {
+        let mut key = tags.to_vec();
+        key.sort();
+        let (lock, freed) = &TAG_LOCKS;
+        let mut held = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while held.contains(&key) {
+            held = freed
+                .wait(held)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        held.insert(key.clone());
+        Self(key)
+    }
+}
+
+impl Drop for TagLock {
+    fn drop(&mut self) {
+        let (lock, freed) = &TAG_LOCKS;
+        lock.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.0);
+        freed.notify_all();
+    }
+}
+
+/// A live certificate of `actor` carrying every one of `tags`.
+fn tagged_certificate(store: &Store, actor: &Actor, tags: &[String]) -> Result<Option<String>> {
+    for id in store.find_by_tags(actor, tags)? {
+        let attributes = store.attributes(actor, &id)?;
+        if attributes.object_type == mailpki_store::ObjectType::Certificate
+            && attributes.state != mailpki_store::State::Destroyed
+        {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// The reply for a `once` request whose certificate an earlier request made.
+fn already_minted(
+    store: &Store,
+    actor: &Actor,
+    body: &CertifyBody,
+    id: &str,
+) -> Result<CertifyReply> {
+    let attributes = store.attributes(actor, id)?;
+    let certificate = store.certificate(actor, id, Operation::Get)?;
+    let pkcs12 = match &body.pkcs12 {
+        None => None,
+        Some(wanted) => {
+            let password = SecretString::from(wanted.password.as_str());
+            let profile = if wanted.legacy {
+                Pkcs12Profile::Legacy
+            } else {
+                Pkcs12Profile::Modern
+            };
+            let der = store.export_certificate(
+                actor,
+                id,
+                &ExportFormat::Pkcs12 {
+                    password: &password,
+                    profile,
+                },
+            )?;
+            Some(api::secret(&STANDARD.encode(der.as_slice())))
+        }
+    };
+    let link = |l: mailpki_store::LinkType| attributes.links.get(&l).cloned();
+    Ok(CertifyReply {
+        unique_identifier: id.to_owned(),
+        private_key: link(mailpki_store::LinkType::PrivateKeyLink),
+        public_key: link(mailpki_store::LinkType::PublicKeyLink),
+        issuer_certificate: link(mailpki_store::LinkType::CertificateLink).unwrap_or_default(),
+        subject: attributes.certificate_subject.clone().unwrap_or_default(),
+        serial_number: attributes
+            .certificate_serial_number
+            .clone()
+            .unwrap_or_default(),
+        not_after: attributes.certificate_not_after.clone().unwrap_or_default(),
+        certificate: String::from_utf8_lossy(&certificate.to_pem()?).into_owned(),
+        profile: serde_json::Value::Null,
+        findings: Vec::new(),
+        notes: vec![format!(
+            "already minted by an earlier request (a certificate carrying these tags: {id})"
+        )],
+        certificate_authority: attributes.certificate_is_ca.unwrap_or(false),
+        pkcs12,
+        already_minted: true,
     })
 }
 

@@ -302,10 +302,8 @@ fn mint_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
             entry
         }
         Engine::Remote { issuer, profile } => {
-            if let Some(certificate_id) = committed_earlier(s, &job.email)? {
-                let mut manifest = lock(&s.manifest)?;
-                return recover(s, &mut manifest, &job, certificate_id);
-            }
+            // No lookup first: with `once` the server answers with the certificate an earlier
+            // run committed for this user and batch, if any.
             let body = CertifyBody {
                 issuer: issuer.clone(),
                 profile: profile.as_ref().clone(),
@@ -314,6 +312,9 @@ fn mint_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
                 key: KeySource::Generate,
                 id: None,
                 tags: user_tags,
+                // The user's batch and email tags make one certificate, even when a request
+                // of a run that died is still being served.
+                once: true,
                 // The PKCS#12 comes back with the certificate: one request, not two.
                 pkcs12: Some(Pkcs12Wanted {
                     password: secret(job.password.expose_secret()),
@@ -325,7 +326,7 @@ fn mint_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
                 Some(data) => Zeroizing::new(STANDARD.decode(data.as_bytes()).map_err(|_| {
                     WorkflowError::Inconsistent("the PKCS#12 is not base64".to_owned())
                 })?),
-                // A server that does not know the field: export it.
+                // Without one in the reply: export it.
                 None => s
                     .kms
                     .export(&reply.unique_identifier, &export_body(s, &job))?,
@@ -338,6 +339,12 @@ fn mint_user(s: &Shared, row: &UserRow) -> Result<Outcome> {
             };
             let mut manifest = lock(&s.manifest)?;
             committed(s, &mut manifest, &job, &entry, &pkcs12)?;
+            if reply.already_minted {
+                s.recovered.fetch_add(1, Ordering::SeqCst);
+                return Ok(Outcome::Done(
+                    json!({"certificate_id": entry.certificate_id, "recovered": true}),
+                ));
+            }
             entry
         }
     };

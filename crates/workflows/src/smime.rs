@@ -329,6 +329,7 @@ fn new_certificate(
             id: None,
             tags: vec![format!("mailpki:smime-user={}", address.canonical())],
             pkcs12: None,
+            once: false,
         })?;
         s.notes.keep(reply.notes);
         let (p12, password) = exported_pkcs12(&issuing.kms, &reply.unique_identifier)?;

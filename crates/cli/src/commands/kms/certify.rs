@@ -43,6 +43,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CertifyArgs) -> Result<()> {
         id: args.certificate_id.clone(),
         tags: args.tags.clone(),
         pkcs12: None,
+        once: false,
     };
     if body.issuer.private_key_id.is_none() && body.issuer.certificate_id.is_none() {
         bail!("give the issuer with -k/--issuer-private-key-id or --issuer-certificate-id");
