@@ -11,8 +11,10 @@
 //! certificate instead of minting anew. The lookup starts from the user's tag, which few
 //! objects carry, so it costs the same at the 20,000th user as at the first.
 //!
-//! Through a KMS server the server mints and stores (the issuer key stays there) and exports
-//! each user's PKCS#12; the tags, the manifest and the recovery are the same.
+//! Through a KMS server the server mints, stores (the issuer key stays there) and returns each
+//! user's PKCS#12, one request per user: `certify` with `once` and the user's batch and email
+//! tags answers with the certificate an earlier run committed, if any, instead of minting, so
+//! a request of a run that died, still served when the next run starts, makes no second one.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
