@@ -113,11 +113,7 @@ pub fn export(
             );
             ExportFormat::Pkcs12 {
                 password: &password,
-                profile: if body.legacy {
-                    Pkcs12Profile::Legacy
-                } else {
-                    Pkcs12Profile::Modern
-                },
+                profile: pkcs12_profile(body.legacy),
             }
         }
     };
@@ -304,17 +300,12 @@ pub fn certify(
         (None, _) => None,
         (Some(wanted), Some(key)) => {
             let password = SecretString::from(wanted.password.as_str());
-            let profile = if wanted.legacy {
-                Pkcs12Profile::Legacy
-            } else {
-                Pkcs12Profile::Modern
-            };
             let der = Zeroizing::new(mailpki_store::build_pkcs12(
                 &minted.certificate,
                 key,
                 &minter.chain(),
                 &password,
-                profile,
+                pkcs12_profile(wanted.legacy),
                 minted_name(body, &info),
             )?);
             Some(api::secret(&STANDARD.encode(der.as_slice())))
@@ -407,18 +398,14 @@ fn already_minted(
     let pkcs12 = match &body.pkcs12 {
         None => None,
         Some(wanted) => {
-            let password = SecretString::from(wanted.password.as_str());
-            let profile = if wanted.legacy {
-                Pkcs12Profile::Legacy
-            } else {
-                Pkcs12Profile::Modern
-            };
-            let der = store.export_certificate(
+            let der = export(
+                store,
                 actor,
                 id,
-                &ExportFormat::Pkcs12 {
-                    password: &password,
-                    profile,
+                &ExportBody {
+                    format: api::ExportFormat::Pkcs12,
+                    password: Some(wanted.password.clone()),
+                    legacy: wanted.legacy,
                 },
             )?;
             Some(api::secret(&STANDARD.encode(der.as_slice())))
@@ -446,6 +433,14 @@ fn already_minted(
         pkcs12,
         already_minted: true,
     })
+}
+
+fn pkcs12_profile(legacy: bool) -> Pkcs12Profile {
+    if legacy {
+        Pkcs12Profile::Legacy
+    } else {
+        Pkcs12Profile::Modern
+    }
 }
 
 /// The friendly name of a PKCS#12 made at minting: the user's address, else the subject.
