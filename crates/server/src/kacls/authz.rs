@@ -221,6 +221,12 @@ impl Kacls {
     }
 
     /// The private key inside `wrapped`, from the cache or opened with a CSE key.
+    /// The key `wrapped` opens, if it is open already (no store read).
+    pub(super) fn opened(&self, wrapped: &str) -> Option<Arc<OpenedKey>> {
+        self.cache
+            .get(&openssl::sha::sha256(wrapped.trim().as_bytes()))
+    }
+
     pub(super) fn open(&self, store: &Store, wrapped: &str) -> Result<Arc<OpenedKey>, KaclsError> {
         check_len("wrapped_private_key", wrapped, MAX_WRAPPED_KEY)?;
         let id: [u8; 32] = openssl::sha::sha256(wrapped.trim().as_bytes());
