@@ -139,6 +139,7 @@ pub fn search(store: &Store, actor: &Actor, body: &SearchBody) -> Result<Vec<Att
             after: body.after.clone(),
             limit: body.limit,
             email: body.email.clone(),
+            ..ObjectFilter::default()
         },
     )?)
 }

@@ -4,7 +4,8 @@
 
 use crate::error::Result;
 use crate::model::{
-    ApiToken, AuditEntry, AuditFilter, LinkType, ObjectFilter, ObjectRecord, Operation, State,
+    ApiToken, AuditEntry, AuditFilter, CountBy, LinkType, ObjectFilter, ObjectRecord, Operation,
+    State,
 };
 
 /// Writes applied in one transaction: all of them or none.
@@ -30,6 +31,15 @@ pub trait Backend: Send + Sync {
 
     /// Objects matching `filter` that `user` owns or holds any grant on (direct or `*`).
     fn find(&self, filter: &ObjectFilter, user: &str) -> Result<Vec<ObjectRecord>>;
+
+    /// How many objects `user` sees (all of them, without a user) through `filter`, grouped as
+    /// `by` says.
+    fn count_by(
+        &self,
+        filter: &ObjectFilter,
+        user: Option<&str>,
+        by: CountBy,
+    ) -> Result<Vec<(String, i64)>>;
 
     /// Objects whose SubjectPublicKeyInfo hash is `spki_sha256`.
     fn find_by_spki(&self, spki_sha256: &str) -> Result<Vec<ObjectRecord>>;
@@ -190,26 +200,47 @@ pub(crate) fn limit_clause(filter: &ObjectFilter) -> String {
         .unwrap_or_default()
 }
 
+/// The `SELECT` counting the objects `where_clause` admits, grouped as `by` says: one row of
+/// (group as text, count) per group. Plain SQL both dialects read alike.
+pub(crate) fn count_query(where_clause: &str, by: CountBy) -> String {
+    let group = match by {
+        CountBy::State => "o.state".to_owned(),
+        CountBy::ExpiryBucket { from, width } => {
+            format!("CAST((o.not_after - {from}) / {} AS TEXT)", width.max(1))
+        }
+    };
+    let only = match by {
+        CountBy::State => String::new(),
+        CountBy::ExpiryBucket { from, .. } => format!(" AND o.not_after >= {from}"),
+    };
+    format!("SELECT {group}, COUNT(*) FROM objects o WHERE {where_clause}{only} GROUP BY {group}")
+}
+
 pub(crate) enum SqlArg {
     Text(String),
     Int(i64),
 }
 
-/// The `WHERE` clause listing the objects `user` may see through `filter`, written once for
+/// The `WHERE` clause listing the objects `user` may see (every object, without a user: for
+/// aggregate counts) through `filter`, written once for
 /// both SQL dialects: `placeholder(n)` writes the n-th argument's marker (`?n` for SQLite,
 /// `$n` for PostgreSQL) and `like` the case-insensitive match (`LIKE`, `ILIKE`).
 pub(crate) fn filter_clause(
     filter: &ObjectFilter,
-    user: &str,
+    user: Option<&str>,
     placeholder: fn(usize) -> String,
     like: &str,
 ) -> (String, Vec<SqlArg>) {
-    let first = placeholder(1);
-    let mut clauses = vec![format!(
-        "(o.owner = {first} OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
-         AND g.grantee IN ({first}, '*') AND g.operation = 'get_attributes'))"
-    )];
-    let mut args = vec![SqlArg::Text(user.to_owned())];
+    let mut clauses = vec!["TRUE".to_owned()];
+    let mut args = Vec::new();
+    if let Some(user) = user {
+        let first = placeholder(1);
+        clauses = vec![format!(
+            "(o.owner = {first} OR EXISTS (SELECT 1 FROM grants g WHERE g.uid = o.uid \
+             AND g.grantee IN ({first}, '*') AND g.operation = 'get_attributes'))"
+        )];
+        args.push(SqlArg::Text(user.to_owned()));
+    }
     let bind = |arg: SqlArg, args: &mut Vec<SqlArg>| {
         args.push(arg);
         placeholder(args.len())
@@ -246,6 +277,30 @@ pub(crate) fn filter_clause(
         let at = bind(SqlArg::Text(email.trim().to_lowercase()), &mut args);
         clauses.push(format!("o.email = {at}"));
     }
+    if let Some(state) = filter.state {
+        let at = bind(SqlArg::Text(state.as_str().to_owned()), &mut args);
+        clauses.push(format!("o.state = {at}"));
+    }
+    if let Some(t) = filter.expires_after {
+        let at = bind(SqlArg::Int(t), &mut args);
+        clauses.push(format!("o.not_after >= {at}"));
+    }
+    if let Some(serial) = &filter.serial {
+        // Stored as OpenSSL prints a BIGNUM: upper-case hex in whole bytes (`0ABC`).
+        let digits: String = serial
+            .chars()
+            .filter(|c| !matches!(c, ':' | ' '))
+            .collect::<String>()
+            .to_ascii_uppercase();
+        let digits = digits.trim_start_matches('0');
+        let normal = match digits.len() {
+            0 => "0".to_owned(),
+            n if n % 2 == 1 => format!("0{digits}"),
+            _ => digits.to_owned(),
+        };
+        let at = bind(SqlArg::Text(normal), &mut args);
+        clauses.push(format!("o.serial = {at}"));
+    }
     if let Some(after) = &filter.after {
         // Keyset paging in the listing's order: a page costs its own size, not its offset.
         let at = bind(SqlArg::Text(after.clone()), &mut args);
@@ -268,8 +323,8 @@ mod tests {
             expires_before: Some(7),
             ..ObjectFilter::default()
         };
-        let (sqlite, args) = filter_clause(&filter, "alice", |n| format!("?{n}"), "LIKE");
-        let (postgres, _) = filter_clause(&filter, "alice", |n| format!("${n}"), "ILIKE");
+        let (sqlite, args) = filter_clause(&filter, Some("alice"), |n| format!("?{n}"), "LIKE");
+        let (postgres, _) = filter_clause(&filter, Some("alice"), |n| format!("${n}"), "ILIKE");
         assert!(
             sqlite.contains("tag = ?2") && sqlite.contains("o.subject LIKE ?3"),
             "{sqlite}"

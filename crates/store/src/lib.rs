@@ -31,9 +31,9 @@ pub use crypto::{
 pub use error::{Result, StoreError};
 pub use mailpki_hsm::{HsmConfig, HsmError, PinSource};
 pub use model::{
-    Actor, Algorithm, ApiToken, Attributes, AuditEntry, AuditFilter, CertificateInfo, HsmHeld,
-    LinkType, Material, ObjectFilter, ObjectRecord, ObjectType, Operation, RevocationReason,
-    RevokedCertificate, State, rfc3339,
+    Actor, Algorithm, ApiToken, Attributes, AuditEntry, AuditFilter, CertificateInfo, CountBy,
+    HsmHeld, LinkType, Material, ObjectFilter, ObjectRecord, ObjectType, Operation,
+    RevocationReason, RevokedCertificate, State, rfc3339,
 };
 pub use postgres::{PoolOptions, PostgresBackend, is_postgres_url, redact_url};
 pub use sqlite::SqliteBackend;

@@ -519,6 +519,23 @@ pub struct ObjectFilter {
     pub limit: Option<usize>,
     /// Certificates for this mailbox (any case).
     pub email: Option<String>,
+    /// Objects in this state.
+    pub state: Option<State>,
+    /// Certificates whose not-after is at or after this (Unix seconds).
+    pub expires_after: Option<i64>,
+    /// The certificate with this serial number (hex, any case, leading zeros and colons
+    /// ignored).
+    pub serial: Option<String>,
+}
+
+/// What [`crate::Store::count_by`] groups the objects it counts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountBy {
+    /// Lifecycle state (`Active`, `Compromised`, ...).
+    State,
+    /// Certificates by expiry: the bucket number `(not_after - from) / width`, for objects
+    /// that expire at or after `from` (seconds).
+    ExpiryBucket { from: i64, width: i64 },
 }
 
 /// One line of the audit log: who did what to which object, when, with what outcome.
@@ -546,6 +563,11 @@ pub struct AuditEntry {
 pub struct AuditFilter {
     pub actor: Option<String>,
     pub object: Option<String>,
+    pub operation: Option<String>,
+    /// Lines written at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// Lines written before this time (Unix seconds).
+    pub until: Option<i64>,
     pub limit: usize,
 }
 

@@ -15,8 +15,8 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::{Backend, Issued, IssuedRow, Reseal, SqlArg, WriteBatch, counter};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, ObjectFilter, ObjectRecord, Operation,
-    State,
+    Algorithm, ApiToken, AuditEntry, AuditFilter, CountBy, LinkType, ObjectFilter, ObjectRecord,
+    Operation, State,
 };
 use crate::sql;
 
@@ -252,7 +252,7 @@ type Args = Vec<Box<dyn postgres::types::ToSql + Sync>>;
 
 /// The WHERE clause and arguments of `find`; the same conditions as the SQLite backend's.
 /// The listing's clause and arguments, as PostgreSQL binds them.
-fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Args) {
+fn filter_clause(filter: &ObjectFilter, user: Option<&str>) -> (String, Args) {
     let (clause, args) = crate::backend::filter_clause(filter, user, |n| format!("${n}"), "ILIKE");
     let args = args
         .into_iter()
@@ -364,7 +364,7 @@ impl Backend for PostgresBackend {
     }
 
     fn find(&self, filter: &ObjectFilter, user: &str) -> Result<Vec<ObjectRecord>> {
-        let (clause, args) = filter_clause(filter, user);
+        let (clause, args) = filter_clause(filter, Some(user));
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             args.iter().map(AsRef::as_ref).collect();
         Self::query_records_limited(
@@ -373,6 +373,23 @@ impl Backend for PostgresBackend {
             &crate::backend::limit_clause(filter),
             &refs,
         )
+    }
+
+    fn count_by(
+        &self,
+        filter: &ObjectFilter,
+        user: Option<&str>,
+        by: CountBy,
+    ) -> Result<Vec<(String, i64)>> {
+        let (clause, args) = filter_clause(filter, user);
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            args.iter().map(AsRef::as_ref).collect();
+        let rows = self
+            .conn()?
+            .query(&crate::backend::count_query(&clause, by), &refs)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     fn find_by_spki(&self, spki_sha256: &str) -> Result<Vec<ObjectRecord>> {
@@ -634,8 +651,17 @@ impl Backend for PostgresBackend {
         let rows = self.conn()?.query(
             "SELECT at, actor, operation, object, outcome, detail, via FROM audit
              WHERE ($1::TEXT IS NULL OR actor = $1) AND ($2::TEXT IS NULL OR object = $2)
+               AND ($4::TEXT IS NULL OR operation = $4) AND ($5::BIGINT IS NULL OR at >= $5)
+               AND ($6::BIGINT IS NULL OR at < $6)
              ORDER BY id DESC LIMIT $3",
-            &[&filter.actor, &filter.object, &(filter.limit as i64)],
+            &[
+                &filter.actor,
+                &filter.object,
+                &(filter.limit as i64),
+                &filter.operation,
+                &filter.since,
+                &filter.until,
+            ],
         )?;
         rows.iter()
             .map(|r| {

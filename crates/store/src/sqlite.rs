@@ -13,8 +13,8 @@ use crate::backend::{Backend, Issued, IssuedRow, Reseal, SqlArg, WriteBatch, cou
 use crate::crypto::{create_private_dir, write_private_file};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Algorithm, ApiToken, AuditEntry, AuditFilter, LinkType, ObjectFilter, ObjectRecord, Operation,
-    State,
+    Algorithm, ApiToken, AuditEntry, AuditFilter, CountBy, LinkType, ObjectFilter, ObjectRecord,
+    Operation, State,
 };
 use crate::row::RawRow;
 use crate::sql;
@@ -198,7 +198,10 @@ fn scrub_wal(conn: &Connection) {
 }
 
 /// The listing's clause and arguments, as SQLite binds them.
-fn filter_clause(filter: &ObjectFilter, user: &str) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
+fn filter_clause(
+    filter: &ObjectFilter,
+    user: Option<&str>,
+) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
     let (clause, args) = crate::backend::filter_clause(filter, user, |n| format!("?{n}"), "LIKE");
     let args = args
         .into_iter()
@@ -305,7 +308,7 @@ impl Backend for SqliteBackend {
     }
 
     fn find(&self, filter: &ObjectFilter, user: &str) -> Result<Vec<ObjectRecord>> {
-        let (clause, args) = filter_clause(filter, user);
+        let (clause, args) = filter_clause(filter, Some(user));
         let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
         Self::query_records_limited(
             &self.conn(),
@@ -313,6 +316,22 @@ impl Backend for SqliteBackend {
             &crate::backend::limit_clause(filter),
             &refs,
         )
+    }
+
+    fn count_by(
+        &self,
+        filter: &ObjectFilter,
+        user: Option<&str>,
+        by: CountBy,
+    ) -> Result<Vec<(String, i64)>> {
+        let (clause, args) = filter_clause(filter, user);
+        let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&crate::backend::count_query(&clause, by))?;
+        let rows = stmt
+            .query_map(refs.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     fn find_by_spki(&self, spki_sha256: &str) -> Result<Vec<ObjectRecord>> {
@@ -575,11 +594,20 @@ impl Backend for SqliteBackend {
         let mut stmt = conn.prepare_cached(
             "SELECT at, actor, operation, object, outcome, detail, via FROM audit
              WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR object = ?2)
+               AND (?4 IS NULL OR operation = ?4) AND (?5 IS NULL OR at >= ?5)
+               AND (?6 IS NULL OR at < ?6)
              ORDER BY id DESC LIMIT ?3",
         )?;
         let rows = stmt
             .query_map(
-                params![filter.actor, filter.object, filter.limit as i64],
+                params![
+                    filter.actor,
+                    filter.object,
+                    filter.limit as i64,
+                    filter.operation,
+                    filter.since,
+                    filter.until
+                ],
                 |r| {
                     Ok(AuditEntry {
                         at: r.get(0)?,
@@ -697,7 +725,7 @@ mod tests {
             ],
             ..ObjectFilter::default()
         };
-        let (clause, args) = filter_clause(&filter, "alice");
+        let (clause, args) = filter_clause(&filter, Some("alice"));
         let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
         let plan: Vec<String> = conn
             .prepare(&format!(

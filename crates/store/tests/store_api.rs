@@ -675,3 +675,121 @@ fn older_certificates_are_found_by_email_after_reopening() {
         .unwrap();
     assert_eq!(left, 0, "every object indexed once");
 }
+
+/// What the console's overview and `/metrics` read: counts by state and by expiry week, each
+/// as the actor sees them (or all, for metrics), and the filters by state, expiry and serial.
+#[test]
+fn counts_by_state_and_expiry_and_filters_by_serial() {
+    use mailpki_store::{CountBy, ObjectFilter, ObjectType, State};
+    for fixture in fixtures() {
+        let store = fixture.open();
+        let alice = Actor::new("alice").unwrap();
+        let (ca, key, leaf) = ca_and_leaf(0x0abc);
+        let mut pem = ca.to_pem().unwrap();
+        pem.extend(key.private_key_to_pem_pkcs8().unwrap());
+        import_pem(&store, &alice, &pem, "ca");
+        import_pem(&store, &alice, &leaf.to_pem().unwrap(), "leaf");
+        let certificates = ObjectFilter {
+            object_type: Some(ObjectType::Certificate),
+            ..ObjectFilter::default()
+        };
+        let by_state = store
+            .count_by(&alice, &certificates, CountBy::State)
+            .unwrap();
+        assert_eq!(by_state, vec![("Active".to_owned(), 2)]);
+        store.revoke(&alice, "leaf", "superseded", false).unwrap();
+        let mut by_state = store
+            .count_by(&alice, &certificates, CountBy::State)
+            .unwrap();
+        by_state.sort();
+        assert_eq!(
+            by_state,
+            vec![("Active".to_owned(), 1), ("Deactivated".to_owned(), 1)]
+        );
+        let bob = Actor::new("bob").unwrap();
+        assert!(
+            store
+                .count_by(&bob, &certificates, CountBy::State)
+                .unwrap()
+                .is_empty(),
+            "bob sees none of alice's"
+        );
+        assert_eq!(
+            store
+                .count_all(&certificates, CountBy::State)
+                .unwrap()
+                .len(),
+            2
+        );
+
+        // The leaf expires in 10 days (week 1 from 7 days ago), the CA in 30 (week 5).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let weeks = CountBy::ExpiryBucket {
+            from: now - 7 * 86_400,
+            width: 7 * 86_400,
+        };
+        let mut buckets = store.count_by(&alice, &certificates, weeks).unwrap();
+        buckets.sort();
+        assert_eq!(
+            buckets,
+            vec![("2".to_owned(), 1), ("5".to_owned(), 1)],
+            "{buckets:?}"
+        );
+        let soon = ObjectFilter {
+            expires_after: Some(now),
+            expires_before: Some(now + 20 * 86_400),
+            ..certificates.clone()
+        };
+        assert_eq!(store.list(&alice, &soon).unwrap().len(), 1);
+        let active = ObjectFilter {
+            state: Some(State::Active),
+            ..certificates.clone()
+        };
+        assert_eq!(
+            store.list(&alice, &active).unwrap()[0].unique_identifier,
+            "ca"
+        );
+        for written in ["abc", "0ABC", "0a:bc", "0x"] {
+            let by_serial = ObjectFilter {
+                serial: Some(written.to_owned()),
+                ..certificates.clone()
+            };
+            let found = store.list(&alice, &by_serial).unwrap();
+            if written == "0x" {
+                assert!(found.is_empty());
+            } else {
+                assert_eq!(found.len(), 1, "{written}");
+                assert_eq!(found[0].unique_identifier, "leaf");
+            }
+        }
+
+        // The audit log by operation and time.
+        for (i, operation) in ["revoke", "export", "revoke"].iter().enumerate() {
+            store
+                .audit(&[AuditEntry {
+                    at: 1_700_000_000 + i as i64 * 100,
+                    actor: "alice".into(),
+                    operation: (*operation).into(),
+                    object: Some("leaf".into()),
+                    outcome: "ok".into(),
+                    detail: None,
+                    via: None,
+                }])
+                .unwrap();
+        }
+        let revokes = store
+            .audit_log(&AuditFilter {
+                operation: Some("revoke".into()),
+                since: Some(1_700_000_050),
+                until: Some(1_700_000_300),
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(revokes.len(), 1);
+        assert_eq!(revokes[0].at, 1_700_000_200);
+    }
+}

@@ -131,6 +131,7 @@ fn audit(ctx: &Ctx, args: &AuditArgs) -> Result<()> {
         actor: args.actor.clone(),
         object: args.object.clone(),
         limit: args.limit,
+        ..AuditFilter::default()
     })?;
     // Everything in a line came from some client: escaped, so that no line can forge another
     // or send escape sequences to this terminal.

@@ -8,7 +8,8 @@ use zeroize::Zeroizing;
 use crate::codec;
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Actor, Attributes, LinkType, Material, ObjectFilter, ObjectRecord, ObjectType, Operation, State,
+    Actor, Attributes, CountBy, LinkType, Material, ObjectFilter, ObjectRecord, ObjectType,
+    Operation, State,
 };
 
 use super::{ExportFormat, IssuerMaterial, MAX_CHAIN, Store};
@@ -96,6 +97,22 @@ impl Store {
             .into_iter()
             .map(|r| r.uid)
             .collect())
+    }
+
+    /// How many objects `actor` sees through `filter`, grouped as `by` says (group, count).
+    pub fn count_by(
+        &self,
+        actor: &Actor,
+        filter: &ObjectFilter,
+        by: CountBy,
+    ) -> Result<Vec<(String, i64)>> {
+        self.backend.count_by(filter, Some(actor.as_str()), by)
+    }
+
+    /// How many objects there are through `filter`, whoever owns them: aggregate figures for
+    /// the server's metrics, never shown per object.
+    pub fn count_all(&self, filter: &ObjectFilter, by: CountBy) -> Result<Vec<(String, i64)>> {
+        self.backend.count_by(filter, None, by)
     }
 
     pub fn list(&self, actor: &Actor, filter: &ObjectFilter) -> Result<Vec<Attributes>> {
