@@ -11,6 +11,8 @@
 mod access_rights;
 mod attacks;
 mod batch;
+mod browser;
+mod console;
 mod crash;
 mod export;
 mod first_hour;

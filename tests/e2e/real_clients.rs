@@ -364,166 +364,16 @@ fn googles_python_client_runs_against_the_emulator() {
     assert_eq!(out["error"]["status"], 404, "{out}");
 }
 
-/// `chromedriver` (Debian's `chromium-driver`), required in CI, else the browser test is
-/// skipped.
-fn chromedriver() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("chromedriver"))
-            .find(|p| p.is_file())
-    });
-    match found {
-        Some(path) => Some(path),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("chromedriver is required in CI (Debian's chromium-driver)")
-        }
-        None => {
-            mailpki_test_support::skipped(
-                "the browser tests",
-                "install Debian's chromium and chromium-driver",
-            );
-            None
-        }
-    }
-}
-
-/// A web server for one page, on loopback, answering every request with `html`.
-fn page_server(html: &'static str) -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().map_while(Result::ok) {
-            // One thread a connection: browsers open sockets ahead of need (preconnect) that
-            // may never carry a request.
-            std::thread::spawn(move || {
-                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-                let mut request = [0u8; 4096];
-                if matches!(stream.read(&mut request), Ok(n) if n > 0) {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
-                        html.len()
-                    );
-                }
-            });
-        }
-    });
-    port
-}
-
-/// A headless Chromium driven over WebDriver; the session ends when this is dropped.
-struct Browser {
-    driver: std::process::Child,
-    url: String,
-    session: String,
-}
-
-impl Browser {
-    fn start(chromedriver: &std::path::Path) -> Self {
-        use std::io::BufRead;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut driver = std::process::Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        // Ready once it says so on stdout.
-        let stdout = driver.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        assert!(
-            lines
-                .by_ref()
-                .map_while(Result::ok)
-                .any(|l| l.contains("started successfully")),
-            "chromedriver did not start"
-        );
-        std::thread::spawn(move || lines.for_each(drop));
-        let url = format!("http://127.0.0.1:{port}");
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            ]},
-        }}});
-        let reply = webdriver(&url, "POST", "/session", &capabilities);
-        let session = reply["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {reply}"))
-            .to_owned();
-        // Nothing the page does may hang the suite.
-        webdriver(
-            &url,
-            "POST",
-            &format!("/session/{session}/timeouts"),
-            &json!({"pageLoad": 30_000, "script": 30_000}),
-        );
-        Self {
-            driver,
-            url,
-            session,
-        }
-    }
-
-    fn open(&self, page: &str) {
-        let path = format!("/session/{}/url", self.session);
-        webdriver(&self.url, "POST", &path, &json!({ "url": page }));
-    }
-
-    /// Runs `fetch(url, POST body)` in the page and returns `{ok, body}` or `{ok: false, error}`.
-    fn fetch(&self, url: &str, body: &str) -> Value {
-        let script = "const done = arguments[arguments.length - 1];\
-            fetch(arguments[0], {method: 'POST', headers: {'Content-Type': 'application/json'},\
-                                 body: arguments[1]})\
-              .then(r => r.json()).then(j => done({ok: true, body: j}),\
-                                        e => done({ok: false, error: String(e)}));";
-        let path = format!("/session/{}/execute/async", self.session);
-        webdriver(
-            &self.url,
-            "POST",
-            &path,
-            &json!({"script": script, "args": [url, body]}),
-        )["value"]
-            .clone()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let path = format!("/session/{}", self.session);
-        let _ = mailpki_test_support::http1(&self.url, "DELETE", &path, &[], None);
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-fn webdriver(url: &str, method: &str, path: &str, body: &Value) -> Value {
-    let body = body.to_string();
-    let reply = mailpki_test_support::http1(
-        url,
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        Some(body.as_bytes()),
-    );
-    serde_json::from_str(&reply.body).unwrap_or(Value::Null)
-}
-
 /// A real browser: a page on an allowed origin signs through the key service across origins;
 /// the same page from an origin that is not allowed is blocked by the browser itself.
 #[test]
 fn a_browser_page_on_an_allowed_origin_signs_through_the_key_service() {
     use base64::engine::general_purpose::STANDARD;
 
-    let Some(chromedriver) = chromedriver() else {
+    let Some(chromedriver) = crate::browser::chromedriver() else {
         return;
     };
-    let port = page_server("<!DOCTYPE html><title>Gmail stand-in</title><p>mail");
+    let port = crate::browser::page_server("<!DOCTYPE html><title>Gmail stand-in</title><p>mail");
     let allowed = format!("http://localhost:{port}");
     let svc = crate::kacls::service(&format!("allowed_origins = [\"{allowed}\"]"));
     let body = json!({
@@ -535,7 +385,7 @@ fn a_browser_page_on_an_allowed_origin_signs_through_the_key_service() {
     })
     .to_string();
     let endpoint = format!("{}/privatekeysign", svc.url());
-    let browser = Browser::start(&chromedriver);
+    let browser = crate::browser::Browser::start(&chromedriver);
     browser.open(&format!("{allowed}/"));
     let signed = browser.fetch(&endpoint, &body);
     assert_eq!(signed["ok"], true, "{signed}");

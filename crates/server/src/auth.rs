@@ -95,6 +95,25 @@ impl Oidc {
 
     pub(crate) async fn verify(&self, token: &str) -> Result<String, String> {
         let claims = self.issuer.verify(token).await?;
+        self.user(&claims)
+    }
+
+    /// The user an ID token from a console sign-in names, once it checks out like any other
+    /// and carries the `nonce` that sign-in was started with.
+    pub(crate) async fn verify_login(&self, token: &str, nonce: &str) -> Result<String, String> {
+        let claims = self.issuer.verify(token).await?;
+        match claims.get("nonce").and_then(serde_json::Value::as_str) {
+            Some(n)
+                if n.len() == nonce.len()
+                    && openssl::memcmp::eq(n.as_bytes(), nonce.as_bytes()) =>
+            {
+                self.user(&claims)
+            }
+            _ => Err("the ID token's nonce is not this sign-in's".to_owned()),
+        }
+    }
+
+    fn user(&self, claims: &crate::jwt::Claims) -> Result<String, String> {
         // Absent is fine (many IdPs only vouch for addresses they verified); present, it must
         // say true: `"false"`, `0` or `null` are not a verification.
         match claims.get("email_verified") {

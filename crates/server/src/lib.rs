@@ -8,10 +8,12 @@
 //! blocking and run on tokio's blocking pool.
 
 mod auth;
+mod console;
 mod error;
 mod jwt;
 mod kacls;
 mod limits;
+mod metrics;
 mod publish;
 mod routes;
 
@@ -26,6 +28,7 @@ use mailpki_store::{AuditEntry, MasterKeySource, PoolOptions, Store, excerpt};
 use serde::{Deserialize, Serialize};
 
 pub use auth::OidcConfig;
+pub use console::ConsoleConfig;
 pub use jwt::IssuerConfig;
 pub use kacls::{KaclsConfig, wire as kacls_wire};
 pub use publish::{OcspSigner, PublishConfig};
@@ -73,6 +76,16 @@ pub struct ServerConfig {
     pub database_timeout_seconds: u64,
     #[serde(default)]
     pub oidc: Option<OidcConfig>,
+    /// Serve `/metrics` (Prometheus text format) on this listener [default: false].
+    #[serde(default)]
+    pub metrics: bool,
+    /// A file holding the bearer token a scrape of `/metrics` must carry; without it
+    /// `/metrics` answers anyone who reaches the listener (aggregate figures only).
+    #[serde(default)]
+    pub metrics_token_file: Option<PathBuf>,
+    /// The web console under `/console` (off unless present).
+    #[serde(default)]
+    pub console: Option<ConsoleConfig>,
     /// The Google CSE key access control list service on this server.
     #[serde(default)]
     pub kacls: Option<KaclsConfig>,
@@ -134,6 +147,9 @@ impl Default for ServerConfig {
             database_connections: default_pool(),
             database_timeout_seconds: default_db_timeout(),
             oidc: None,
+            metrics: false,
+            metrics_token_file: None,
+            console: None,
             kacls: None,
             publish: None,
             header_read_timeout_seconds: default_header_timeout(),
@@ -208,6 +224,8 @@ pub(crate) struct AppState {
     store: Arc<Store>,
     audit_log: tokio::sync::mpsc::Sender<AuditRequest>,
     kacls: Option<Arc<kacls::Kacls>>,
+    console: Option<Arc<console::Console>>,
+    metrics: Option<Arc<metrics::Metrics>>,
     defaults: Arc<IssuanceDefaults>,
     auth: Arc<Authenticator>,
     allow_wildcard_grants: bool,
@@ -368,8 +386,30 @@ impl Server {
         };
         let (audit_log, lines) = tokio::sync::mpsc::channel(4096);
         let audit_task = tokio::spawn(audit_writer(Arc::clone(&store), lines));
+        let console = config
+            .console
+            .clone()
+            .map(|c| Arc::new(console::Console::new(c, &url, config.oidc.as_ref())));
+        let metrics = if config.metrics {
+            let token = match &config.metrics_token_file {
+                Some(path) => Some(secrecy::SecretString::from(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| ServerError::Startup {
+                            reason: format!("cannot read {}: {e}", path.display()),
+                        })?
+                        .trim()
+                        .to_owned(),
+                )),
+                None => None,
+            };
+            Some(Arc::new(metrics::Metrics::new(token)))
+        } else {
+            None
+        };
         let state = AppState {
             kacls,
+            console,
+            metrics,
             audit_log,
             store,
             defaults: Arc::new(defaults),

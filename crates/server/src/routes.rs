@@ -70,7 +70,7 @@ async fn accept<T>(
 
 /// One line in the audit log for what `caller` did, naming the token's creator when it was
 /// someone else.
-async fn audit(
+pub(crate) async fn audit(
     app: &AppState,
     caller: &Caller,
     operation: &str,
@@ -89,13 +89,13 @@ async fn audit(
 
 /// How a handler's outcome reaches the audit log.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Audit {
+pub(crate) enum Audit {
     Always,
     OnFailure,
 }
 
 /// Runs `f` as the caller on the blocking pool and audits the outcome.
-async fn run<T: Send + 'static>(
+pub(crate) async fn run<T: Send + 'static>(
     app: &AppState,
     caller: &Caller,
     operation: &'static str,
@@ -658,6 +658,11 @@ async fn token_revoke(
 struct AuditQuery {
     actor: Option<String>,
     object: Option<String>,
+    operation: Option<String>,
+    /// Unix seconds: lines at or after.
+    since: Option<i64>,
+    /// Unix seconds: lines before.
+    until: Option<i64>,
     limit: Option<usize>,
 }
 
@@ -670,6 +675,9 @@ async fn audit_log(
     let filter = AuditFilter {
         actor: query.actor,
         object: query.object,
+        operation: query.operation,
+        since: query.since,
+        until: query.until,
         limit: query.limit.unwrap_or(100).min(10_000),
     };
     let entries = run(
@@ -723,13 +731,28 @@ pub(crate) fn router(state: AppState, max_body: usize) -> Router {
         .route(routes::JOURNAL, get(journal_get).post(journal_set))
         .route(routes::ADMIN_TOKENS, get(token_list).post(token_create))
         .route(routes::ADMIN_TOKEN, axum::routing::delete(token_revoke))
-        .route(routes::ADMIN_AUDIT, get(audit_log));
+        .route(routes::ADMIN_AUDIT, get(audit_log))
+        .route("/metrics", get(crate::metrics::serve));
     let router = match kacls {
         Some((prefix, service)) => router.nest(&prefix, service),
         None => router,
     };
+    let router = if state.console.is_some() {
+        router
+            .nest(crate::console::PREFIX, crate::console::router())
+            .route(
+                "/console/",
+                get(|| async { axum::response::Redirect::to(crate::console::PREFIX) }),
+            )
+    } else {
+        router
+    };
     router
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

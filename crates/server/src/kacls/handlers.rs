@@ -97,6 +97,9 @@ pub(super) async fn refuse(
 ) -> KaclsError {
     match refusal {
         Refusal::Anonymous(e) => {
+            if let Some(metrics) = &app.metrics {
+                metrics.decision(operation, false);
+            }
             app.failures.failed(addr);
             app.log_unauthenticated(operation, &e.message);
             e
@@ -139,6 +142,9 @@ pub(super) async fn record(
         Err(e) => {
             tracing::warn!(user = %who_shown, operation, object = ?object_shown, status = e.status.as_u16(), reason = %excerpt(&e.message, 240), "kacls refused");
         }
+    }
+    if let Some(metrics) = &app.metrics {
+        metrics.decision(operation, result.is_ok());
     }
     let outcome = result.map_err(|e| ApiError::key_service(e.status, e.message.clone()));
     app.audit(who, operation, object.as_deref(), outcome.as_ref().copied())
