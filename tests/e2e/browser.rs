@@ -235,6 +235,14 @@ impl Browser {
         self.execute_async(script, &[json!(url), json!(body)])
     }
 
+    /// The value of the cookie `name` the browser holds for the current page (`HttpOnly` ones
+    /// included: WebDriver sees them).
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
+        self.get(&format!("cookie/{name}"))["value"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
     /// Resizes the window (CSS pixels).
     pub(crate) fn resize(&self, width: u32, height: u32) {
         self.post("window/rect", &json!({"width": width, "height": height}));

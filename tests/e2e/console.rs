@@ -639,3 +639,119 @@ fn the_console_refuses_forged_forms_and_sends_its_security_headers() {
         "no subject or ID in the metrics"
     );
 }
+
+/// Done means: an admin onboards five users from the browser, watches the batch finish
+/// against the emulator, downloads the report, and finds the batch in the audit log.
+#[test]
+fn an_admin_onboards_five_users_from_an_uploaded_csv() {
+    let Some(driver) = chromedriver() else {
+        return;
+    };
+    let (env, pki) = env_with_pki();
+    let idp = IdpServer::start();
+    let users: Vec<String> = (1..=5).map(|i| format!("user{i}@example.com")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let emulator = env.start_emulator(&names, &pki.path("root.pem"));
+    let server = env.start_server(
+        &s(&env.path("server-data/kms.sqlite")),
+        &format!(
+            "{}[server.console]\nservice_account_key = \"{}\"\ngmail_api_url = \"{}\"\n\
+             kacls_url = \"https://kacls.example.com/google_cse\"\nbatch_dir = \"{}\"\n",
+            idp.config(),
+            emulator.key_file.display(),
+            emulator.url,
+            env.path("batches").display()
+        ),
+    );
+    env.use_server(&server, &["admin"]);
+    let issuer = env
+        .run_as("admin", "--json kms certificates import -f pkcs12")
+        .arg(pki.pkcs12("admin-ca.p12", "modern"))
+        .then("-p")
+        .arg(mailpki_test_support::TestPki::PASSWORD)
+        .arg("admin-ca")
+        .ok()
+        .json()["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.run_as("admin", "kms sym keys create cse_key").ok();
+    let csv = env.path("five users.csv");
+    std::fs::write(&csv, format!("email\n{}\n", users.join("\n"))).unwrap();
+
+    let shots = screenshots();
+    let axe = axe();
+    let browser = Browser::start(&driver);
+    idp.sign_in_as("admin");
+    browser.open(&format!("{}/console/batches", server.url));
+    browser.click("a[href='/console/login/oidc']");
+    browser.wait_until("the overview", |b| b.title() == "Overview · mailpki");
+    browser.follow("a[href='/console/batches']");
+    browser.type_into("#csv", &csv.display().to_string());
+    browser.type_into("#issuer", &issuer);
+    browser.type_into("#cse_key", "cse_key");
+    browser.screenshot(&shots.join("batches.png"));
+    if let Some(axe) = &axe {
+        let found = violations(&browser, axe);
+        assert!(found.is_empty(), "axe-core on batches: {found:#?}");
+    }
+    browser.follow(".stack button");
+    assert!(
+        browser.title().starts_with("Batch b-"),
+        "{}",
+        browser.text("main")
+    );
+    browser.wait_until("the batch to finish", |b| {
+        b.text("#state").starts_with("finished")
+    });
+    assert_eq!(
+        browser.text("#state"),
+        "finished: 5 done, 0 skipped, 0 to retry later, 0 failed"
+    );
+    browser.screenshot(&shots.join("batch.png"));
+    if let Some(axe) = &axe {
+        let found = violations(&browser, axe);
+        assert!(found.is_empty(), "axe-core on the batch: {found:#?}");
+    }
+    // The report, downloaded with the browser's session (a page may not fetch: the CSP).
+    let session = browser.cookie("mailpki_session").expect("a session cookie");
+    let link = browser.execute(
+        "return document.querySelector('a[download]').getAttribute('href')",
+        &[],
+    );
+    let download = http1(
+        &server.url,
+        "GET",
+        link.as_str().unwrap(),
+        &[("Cookie", &format!("mailpki_session={session}"))],
+        None,
+    );
+    assert_eq!(download.status, 200);
+    assert!(
+        download
+            .header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let report = download.body;
+    for user in &users {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.contains(user.as_str()) && l.contains(",done,")),
+            "{user} in {report}"
+        );
+    }
+    for user in &users {
+        assert_eq!(emulator.in_gmail()[user.as_str()], (1, 1), "{user}");
+    }
+    browser.open(&format!(
+        "{}/console/audit?operation=console.batch",
+        server.url
+    ));
+    assert!(
+        browser.text("tbody").contains("console.batch"),
+        "{}",
+        browser.text("main")
+    );
+}

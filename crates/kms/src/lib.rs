@@ -22,7 +22,7 @@ pub use mint::{IssuanceDefaults, IssuerRef, KeyChoice, MintProfile, Minted, Mint
 
 /// The store in this process, acting as one user.
 struct Embedded {
-    store: Store,
+    store: std::sync::Arc<Store>,
     actor: Actor,
     defaults: IssuanceDefaults,
 }
@@ -40,6 +40,13 @@ impl Kms {
     /// The store in this process, acting as `actor`, minting with `defaults`.
     #[must_use]
     pub fn embedded(store: Store, actor: Actor, defaults: IssuanceDefaults) -> Self {
+        Self::shared(std::sync::Arc::new(store), actor, defaults)
+    }
+
+    /// A store this process shares with others (a server running a workflow for one of its
+    /// users), acting as `actor`.
+    #[must_use]
+    pub fn shared(store: std::sync::Arc<Store>, actor: Actor, defaults: IssuanceDefaults) -> Self {
         Self(Mode::Embedded(Box::new(Embedded {
             store,
             actor,

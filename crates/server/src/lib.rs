@@ -386,26 +386,7 @@ impl Server {
         };
         let (audit_log, lines) = tokio::sync::mpsc::channel(4096);
         let audit_task = tokio::spawn(audit_writer(Arc::clone(&store), lines));
-        let console = config
-            .console
-            .clone()
-            .map(|c| Arc::new(console::Console::new(c, &url, config.oidc.as_ref())));
-        let metrics = if config.metrics {
-            let token = match &config.metrics_token_file {
-                Some(path) => Some(secrecy::SecretString::from(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| ServerError::Startup {
-                            reason: format!("cannot read {}: {e}", path.display()),
-                        })?
-                        .trim()
-                        .to_owned(),
-                )),
-                None => None,
-            };
-            Some(Arc::new(metrics::Metrics::new(token)))
-        } else {
-            None
-        };
+        let (console, metrics) = console_and_metrics(config, &url, kacls.as_deref())?;
         let state = AppState {
             kacls,
             console,
@@ -492,6 +473,47 @@ impl Server {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.audit_task).await;
         served.map_err(|source| ServerError::Bind { addr, source })
     }
+}
+
+/// The web console and `/metrics`, each when configured.
+type Extras = (Option<Arc<console::Console>>, Option<Arc<metrics::Metrics>>);
+
+/// The web console and `/metrics`, when configured.
+fn console_and_metrics(
+    config: &ServerConfig,
+    url: &str,
+    kacls: Option<&kacls::Kacls>,
+) -> Result<Extras, ServerError> {
+    let console = match config.console.clone() {
+        Some(c) => {
+            let kacls_url = kacls.map(|k| k.url.clone());
+            Some(Arc::new(
+                console::Console::new(c, url, config.oidc.as_ref(), kacls_url).map_err(
+                    |reason| ServerError::Startup {
+                        reason: format!("[server.console]: {reason}"),
+                    },
+                )?,
+            ))
+        }
+        None => None,
+    };
+    let metrics = if config.metrics {
+        let token = match &config.metrics_token_file {
+            Some(path) => Some(secrecy::SecretString::from(
+                std::fs::read_to_string(path)
+                    .map_err(|e| ServerError::Startup {
+                        reason: format!("cannot read {}: {e}", path.display()),
+                    })?
+                    .trim()
+                    .to_owned(),
+            )),
+            None => None,
+        };
+        Some(Arc::new(metrics::Metrics::new(token)))
+    } else {
+        None
+    };
+    Ok((console, metrics))
 }
 
 async fn resolve(addr: &str) -> Result<SocketAddr, ServerError> {

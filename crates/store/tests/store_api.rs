@@ -765,8 +765,14 @@ fn counts_by_state_and_expiry_and_filters_by_serial() {
                 assert_eq!(found[0].unique_identifier, "leaf");
             }
         }
+    }
+}
 
-        // The audit log by operation and time.
+/// The console's audit page filters by operation and by time.
+#[test]
+fn the_audit_log_filters_by_operation_and_time() {
+    for fixture in fixtures() {
+        let store = fixture.open();
         for (i, operation) in ["revoke", "export", "revoke"].iter().enumerate() {
             store
                 .audit(&[AuditEntry {

@@ -24,8 +24,9 @@ pub enum Tick {
     RetryLater,
 }
 
-/// Who watches a batch: progress as users finish, and warnings.
-pub trait Observer {
+/// Who watches a batch: progress as users finish, and warnings. `Send`: a server runs batches
+/// on its runtime.
+pub trait Observer: Send {
     fn finished(&mut self, tick: Tick);
     fn warn(&self, message: &str);
 }

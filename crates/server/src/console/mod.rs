@@ -10,13 +10,14 @@
 //! nothing but this server's own stylesheet. What a page shows and does is decided by the
 //! store, as for `/v1`: the console acts as the signed-in user.
 
+mod batches;
 mod chart;
 mod login;
 mod pages;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -56,6 +57,20 @@ pub struct ConsoleConfig {
     pub authorization_endpoint: Option<String>,
     #[serde(default)]
     pub token_endpoint: Option<String>,
+    /// The service account's JSON key file: with it, server admins run onboarding batches
+    /// from the console against Gmail.
+    #[serde(default)]
+    pub service_account_key: Option<PathBuf>,
+    /// The Gmail API base URL [default: https://gmail.googleapis.com].
+    #[serde(default)]
+    pub gmail_api_url: Option<String>,
+    /// The key service URL written into key pairs [default: this server's `[server.kacls]`].
+    #[serde(default)]
+    pub kacls_url: Option<String>,
+    /// Where batches' uploaded CSVs and reports are kept [default:
+    /// `$HOME/.local/state/mailpki/console-batches`].
+    #[serde(default)]
+    pub batch_dir: Option<PathBuf>,
     /// How long a session lasts without being used [default: 60].
     #[serde(default = "default_idle")]
     pub idle_minutes: u64,
@@ -112,6 +127,7 @@ pub(crate) struct Console {
     pub(crate) origin: String,
     pub(crate) secure_cookies: bool,
     pub(crate) login: login::Login,
+    pub(crate) batches: batches::Batches,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
 }
 
@@ -131,7 +147,32 @@ impl Console {
         config: ConsoleConfig,
         server_url: &str,
         oidc: Option<&crate::OidcConfig>,
-    ) -> Self {
+        kacls_url: Option<String>,
+    ) -> Result<Self, String> {
+        let google = match &config.service_account_key {
+            Some(path) => {
+                let key =
+                    mailpki_gmail::ServiceAccountKey::from_file(path).map_err(|e| e.to_string())?;
+                let http = mailpki_gmail::GmailClient::http_client().map_err(|e| e.to_string())?;
+                let tokens = Arc::new(
+                    mailpki_gmail::TokenSource::new(key, http.clone())
+                        .map_err(|e| e.to_string())?,
+                );
+                let api = config
+                    .gmail_api_url
+                    .clone()
+                    .unwrap_or_else(|| mailpki_gmail::DEFAULT_API_URL.to_owned());
+                Some(batches::Google {
+                    gmail: mailpki_gmail::GmailClient::new(&api, tokens, http),
+                    kacls_url: config.kacls_url.clone().or(kacls_url),
+                })
+            }
+            None => None,
+        };
+        let batch_dir = config.batch_dir.clone().unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".local/state/mailpki/console-batches")
+        });
         let url = config
             .url
             .clone()
@@ -141,13 +182,14 @@ impl Console {
         let origin = reqwest::Url::parse(&url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
-        Self {
+        Ok(Self {
             origin,
             secure_cookies: true,
             login: login::Login::new(&config, oidc, &url),
+            batches: batches::Batches::new(google, batch_dir),
             config,
             sessions: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
@@ -345,5 +387,6 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .merge(login::routes())
         .merge(pages::routes())
+        .merge(pages::batch_routes())
         .layer(axum::middleware::from_fn(security_headers))
 }

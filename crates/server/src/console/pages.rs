@@ -638,3 +638,236 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/static/console.css", get(stylesheet))
         .route("/index.html", get(root))
 }
+
+/// Only server admins run batches: they act with the server's service account in Gmail.
+fn admin_only(signed: &Signed) -> Result<(), PageError> {
+    if signed.0.admin {
+        Ok(())
+    } else {
+        Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "batches are for server admins ([server] admins): they act in Gmail for the whole organization",
+        ))
+    }
+}
+
+fn console_of(app: &AppState) -> Result<&super::Console, PageError> {
+    app.console
+        .as_deref()
+        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "no console here"))
+}
+
+struct BatchRow {
+    id: String,
+    kind: &'static str,
+    started_by: String,
+    started: String,
+    file_name: String,
+    total: u64,
+    progress: super::batches::Progress,
+}
+
+impl From<&super::batches::Run> for BatchRow {
+    fn from(run: &super::batches::Run) -> Self {
+        Self {
+            id: run.id.clone(),
+            kind: run.kind,
+            started_by: run.started_by.clone(),
+            started: unix_time(run.started),
+            file_name: run.file_name.clone(),
+            total: run.total,
+            progress: run.progress(),
+        }
+    }
+}
+
+impl BatchRow {
+    fn finished(&self) -> u64 {
+        self.progress.done + self.progress.failed + self.progress.retry_later
+    }
+
+    fn state(&self) -> String {
+        match &self.progress.finished {
+            None => "running".to_owned(),
+            Some(Ok(summary)) => format!("finished: {summary}"),
+            Some(Err(reason)) => format!("stopped: {reason}"),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/batches.html")]
+struct BatchesPage {
+    nav: Nav,
+    runs: Vec<BatchRow>,
+    gmail: bool,
+    kacls_url: String,
+}
+
+async fn batches(State(app): State<AppState>, signed: Signed) -> Result<Response, PageError> {
+    admin_only(&signed)?;
+    let console = console_of(&app)?;
+    let google = console.batches.google.as_ref();
+    html(&BatchesPage {
+        nav: Nav::new(&signed, "batches"),
+        runs: console
+            .batches
+            .list()
+            .iter()
+            .map(|r| BatchRow::from(r.as_ref()))
+            .collect(),
+        gmail: google.is_some(),
+        kacls_url: google.and_then(|g| g.kacls_url.clone()).unwrap_or_default(),
+    })
+}
+
+/// The form's fields, read from a `multipart/form-data` body.
+#[derive(Default)]
+struct BatchForm {
+    csrf: String,
+    issuer: String,
+    cse_key: String,
+    kacls_url: String,
+    concurrency: String,
+    file_name: String,
+    csv: Vec<u8>,
+}
+
+async fn read_batch_form(mut multipart: axum::extract::Multipart) -> Result<BatchForm, PageError> {
+    let bad = |e: axum::extract::multipart::MultipartError| PageError::bad(e.body_text());
+    let mut form = BatchForm::default();
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "csv" {
+            form.file_name = field.file_name().unwrap_or("upload.csv").to_owned();
+            form.csv = field.bytes().await.map_err(bad)?.to_vec();
+            continue;
+        }
+        let text = field.text().await.map_err(bad)?;
+        match name.as_str() {
+            "csrf" => form.csrf = text,
+            "issuer" => form.issuer = text.trim().to_owned(),
+            "cse_key" => form.cse_key = text.trim().to_owned(),
+            "kacls_url" => form.kacls_url = text.trim().to_owned(),
+            "concurrency" => form.concurrency = text.trim().to_owned(),
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+async fn start_batch(
+    State(app): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    multipart: axum::extract::Multipart,
+) -> Result<Response, PageError> {
+    let console = console_of(&app)?;
+    super::login::same_origin(console, &headers)?;
+    let form = read_batch_form(multipart).await?;
+    signed.check_csrf(&form.csrf)?;
+    admin_only(&signed)?;
+    if form.csv.is_empty() {
+        return Err(PageError::bad(
+            "choose a CSV file of users (one address per line)",
+        ));
+    }
+    if form.issuer.is_empty() || form.cse_key.is_empty() {
+        return Err(PageError::bad(
+            "the issuer key ID and the CSE key ID are both needed",
+        ));
+    }
+    let concurrency = match form.concurrency.as_str() {
+        "" => 8,
+        n => n
+            .parse()
+            .map_err(|_| PageError::bad("concurrency is a number of users at once"))?,
+    };
+    let request = super::batches::Request {
+        admin: signed.0.actor.clone(),
+        file_name: form.file_name,
+        csv: form.csv,
+        issuer: form.issuer,
+        cse_key: form.cse_key,
+        kacls_url: Some(form.kacls_url),
+        concurrency,
+    };
+    let caller = signed.0.caller();
+    let started = console.batches.start_onboarding(
+        std::sync::Arc::clone(&app.store),
+        (*app.defaults).clone(),
+        request,
+    );
+    let outcome = started
+        .as_ref()
+        .map(|_| ())
+        .map_err(|reason| crate::error::ApiError::bad_request(reason.clone()));
+    let object = started.as_ref().ok().map(|r| r.id.clone());
+    crate::routes::audit(
+        &app,
+        &caller,
+        "console.batch",
+        object.as_deref(),
+        outcome.as_ref().copied(),
+    )
+    .await;
+    let run = started.map_err(PageError::bad)?;
+    Ok(Redirect::to(&format!("{PREFIX}/batches/{}", run.id)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "console/batch.html")]
+struct BatchPage {
+    nav: Nav,
+    run: BatchRow,
+}
+
+fn run_of(app: &AppState, id: &str) -> Result<std::sync::Arc<super::batches::Run>, PageError> {
+    console_of(app)?
+        .batches
+        .get(id)
+        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "no such batch on this server"))
+}
+
+async fn batch(
+    State(app): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    admin_only(&signed)?;
+    let run = run_of(&app, &id)?;
+    html(&BatchPage {
+        nav: Nav::new(&signed, "batches"),
+        run: BatchRow::from(run.as_ref()),
+    })
+}
+
+async fn batch_report(
+    State(app): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    admin_only(&signed)?;
+    let run = run_of(&app, &id)?;
+    let report = tokio::fs::read(&run.report)
+        .await
+        .map_err(|_| PageError::new(StatusCode::NOT_FOUND, "no report yet"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}-report.csv\"", run.id),
+            ),
+        ],
+        report,
+    )
+        .into_response())
+}
+
+pub(super) fn batch_routes() -> Router<AppState> {
+    Router::new()
+        .route("/batches", get(batches).post(start_batch))
+        .route("/batches/{id}", get(batch))
+        .route("/batches/{id}/report.csv", get(batch_report))
+}

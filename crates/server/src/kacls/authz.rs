@@ -23,7 +23,7 @@ pub(crate) struct Kacls {
     pub(super) cache: TimedCache<Arc<OpenedKey>>,
     pub(super) sessions: TimedCache<String>,
     /// This service's URL, as authorization tokens must name it.
-    pub(super) url: String,
+    pub(crate) url: String,
     /// `allowed_origins`, checked, as CORS answers them.
     pub(super) origins: Vec<axum::http::HeaderValue>,
 }
