@@ -536,6 +536,9 @@ pub enum CountBy {
     /// Certificates by expiry: the bucket number `(not_after - from) / width`, for objects
     /// that expire at or after `from` (seconds).
     ExpiryBucket { from: i64, width: i64 },
+    /// Both at once, in one pass: `"{state} {bucket}"`, the bucket as above and `-1` for what
+    /// expired before `from`.
+    StateAndExpiry { from: i64, width: i64 },
 }
 
 /// One line of the audit log: who did what to which object, when, with what outcome.

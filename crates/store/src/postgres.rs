@@ -212,9 +212,7 @@ impl PostgresBackend {
         limit: &str,
         args: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<Vec<ObjectRecord>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM objects o WHERE {where_clause} ORDER BY o.created, o.uid{limit}"
-        );
+        let sql = crate::backend::listing_query(COLUMNS, where_clause, limit);
         let rows = client.query(&sql, args)?;
         rows.iter().map(read_row).collect()
     }

@@ -109,6 +109,12 @@ CREATE INDEX objects_created ON objects(created, uid);
 ALTER TABLE objects ADD COLUMN email TEXT;
 CREATE INDEX objects_email ON objects(email);
 ",
+    // The console's census: counts by state and expiry, and pages of certificates filtered
+    // by state and expiry, read from the index alone (a row holds its key material: reading
+    // 100,000 rows to count them is what made the overview slow).
+    r"
+CREATE INDEX objects_census ON objects(object_type, state, not_after, owner, created, uid);
+",
 ];
 
 /// A migration step in PostgreSQL's dialect.

@@ -31,7 +31,38 @@ const COLUMNS: &str = "o.uid, o.object_type, o.state, o.algorithm, o.length, o.o
 
 pub struct SqliteBackend {
     conn: Mutex<Connection>,
+    /// Idle read-only connections for listings and counts, opened as needed: WAL lets them
+    /// read while the writer writes, so a server's pages do not queue behind one another.
+    readers: Mutex<Vec<Connection>>,
     path: PathBuf,
+}
+
+/// Read-only connections kept idle at most.
+const IDLE_READERS: usize = 4;
+
+/// A read-only connection, handed back to the pool when dropped.
+struct Reader<'a> {
+    conn: Option<Connection>,
+    pool: &'a Mutex<Vec<Connection>>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        // Present until drop.
+        self.conn.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.pool.lock())
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(conn);
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -94,6 +125,7 @@ impl SqliteBackend {
         conn.pragma_update(None, "secure_delete", true)?;
         let mut backend = Self {
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             path: path.to_owned(),
         };
         if version < supported || app_id != APPLICATION_ID {
@@ -105,6 +137,29 @@ impl SqliteBackend {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// An idle read-only connection, or a new one.
+    fn reader(&self) -> Result<Reader<'_>> {
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let conn = if let Some(conn) = idle {
+            conn
+        } else {
+            let conn = Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(Duration::from_secs(30))?;
+            conn
+        };
+        Ok(Reader {
+            conn: Some(conn),
+            pool: &self.readers,
+        })
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -148,9 +203,7 @@ impl SqliteBackend {
         limit: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<ObjectRecord>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM objects o WHERE {where_clause} ORDER BY o.created, o.uid{limit}"
-        );
+        let sql = crate::backend::listing_query(COLUMNS, where_clause, limit);
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(args, read_row)?
@@ -311,7 +364,7 @@ impl Backend for SqliteBackend {
         let (clause, args) = filter_clause(filter, Some(user));
         let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
         Self::query_records_limited(
-            &self.conn(),
+            &*self.reader()?,
             &clause,
             &crate::backend::limit_clause(filter),
             &refs,
@@ -326,7 +379,7 @@ impl Backend for SqliteBackend {
     ) -> Result<Vec<(String, i64)>> {
         let (clause, args) = filter_clause(filter, user);
         let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&crate::backend::count_query(&clause, by))?;
         let rows = stmt
             .query_map(refs.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -590,7 +643,7 @@ impl Backend for SqliteBackend {
     }
 
     fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
             "SELECT at, actor, operation, object, outcome, detail, via FROM audit
              WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR object = ?2)

@@ -680,7 +680,7 @@ fn older_certificates_are_found_by_email_after_reopening() {
 /// as the actor sees them (or all, for metrics), and the filters by state, expiry and serial.
 #[test]
 fn counts_by_state_and_expiry_and_filters_by_serial() {
-    use mailpki_store::{CountBy, ObjectFilter, ObjectType, State};
+    use mailpki_store::{CountBy, ObjectFilter, ObjectType};
     for fixture in fixtures() {
         let store = fixture.open();
         let alice = Actor::new("alice").unwrap();
@@ -738,6 +738,61 @@ fn counts_by_state_and_expiry_and_filters_by_serial() {
             vec![("2".to_owned(), 1), ("5".to_owned(), 1)],
             "{buckets:?}"
         );
+        let mut census = store
+            .count_by(
+                &alice,
+                &certificates,
+                CountBy::StateAndExpiry {
+                    // A second on: the certificates were made this very second.
+                    from: now + 1,
+                    width: 86_400,
+                },
+            )
+            .unwrap();
+        census.sort();
+        assert_eq!(
+            census,
+            vec![("Active 29".to_owned(), 1), ("Deactivated 9".to_owned(), 1)],
+            "whole days left, by state, in one pass"
+        );
+        let later = store
+            .count_by(
+                &alice,
+                &certificates,
+                CountBy::StateAndExpiry {
+                    from: now + 20 * 86_400,
+                    width: 86_400,
+                },
+            )
+            .unwrap();
+        assert!(
+            later.contains(&("Deactivated -1".to_owned(), 1)),
+            "{later:?}"
+        );
+    }
+}
+
+/// The console's certificate filters: expiry range, state, serial however it is written.
+#[test]
+fn listings_filter_by_expiry_state_and_serial() {
+    use mailpki_store::{ObjectFilter, ObjectType, State};
+    for fixture in fixtures() {
+        let store = fixture.open();
+        let alice = Actor::new("alice").unwrap();
+        let (ca, key, leaf) = ca_and_leaf(0x0abc);
+        let mut pem = ca.to_pem().unwrap();
+        pem.extend(key.private_key_to_pem_pkcs8().unwrap());
+        import_pem(&store, &alice, &pem, "ca");
+        import_pem(&store, &alice, &leaf.to_pem().unwrap(), "leaf");
+        store.revoke(&alice, "leaf", "superseded", false).unwrap();
+        let certificates = ObjectFilter {
+            object_type: Some(ObjectType::Certificate),
+            ..ObjectFilter::default()
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
         let soon = ObjectFilter {
             expires_after: Some(now),
             expires_before: Some(now + 20 * 86_400),
