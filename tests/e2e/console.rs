@@ -271,7 +271,10 @@ fn console() -> Console {
     let idp = IdpServer::start();
     let server = env.start_server(
         &s(&env.path("server-data/kms.sqlite")),
-        &format!("metrics = true\n{}[server.console]\n", idp.config()),
+        &format!(
+            "metrics = true\ncounts_refresh_seconds = 0\n{}[server.console]\n",
+            idp.config()
+        ),
     );
     env.use_server(&server, &["alice", "admin"]);
     let key = crate::issuer_key(&env, &pki);
@@ -438,6 +441,29 @@ fn an_admin_signs_in_finds_a_certificate_revokes_it_and_sees_it_in_the_audit_log
         browser.text("tbody")
     );
 
+    // The user page: jane's certificates by her address.
+    browser.open(&c.page("/users?email=jane%40example.com"));
+    check("user");
+    assert!(
+        browser.text("tbody").contains("Jane Doe"),
+        "{}",
+        browser.text("main")
+    );
+
+    // Alice grants bob a right on joe's certificate, confirmed; it shows in the table.
+    browser.open(&c.page("/certificates/joe-cert"));
+    browser.type_into("#grant-user", "bob@example.com");
+    browser.click("#grant-operation");
+    browser.click("#grant-operation option:nth-child(2)"); // get_attributes
+    browser.click("#grant input[name=confirm]");
+    browser.follow("#grant button");
+    assert_eq!(browser.text("p.notice"), "Access rights changed.");
+    let rights = browser.text("main table:not(.fields)");
+    assert!(
+        rights.contains("bob@example.com") && rights.contains("get_attributes"),
+        "{rights}"
+    );
+
     // A phone's width.
     browser.resize(390, 844);
     browser.open(&c.page("/certificates"));
@@ -454,17 +480,16 @@ fn an_admin_signs_in_finds_a_certificate_revokes_it_and_sees_it_in_the_audit_log
     browser.open(&c.page(""));
     assert!(browser.current_url().ends_with("/console/login"));
 
-    // Bob, signed in by the same IdP, sees nothing of alice's.
+    // Bob, signed in by the same IdP, sees only what alice granted him: joe's certificate.
     c.idp.sign_in_as("bob@example.com");
     browser.click("a[href='/console/login/oidc']");
     browser.wait_until("the overview", |b| b.title() == "Overview · mailpki");
     assert!(browser.text("header").contains("bob@example.com"));
     assert!(browser.text(".lead").starts_with("0 certificates"));
     browser.open(&c.page("/certificates"));
-    assert_eq!(
-        browser.text("main p:last-of-type"),
-        "No certificate matches."
-    );
+    let listed = browser.text("tbody");
+    assert!(listed.contains("Joe Bloggs"), "{listed}");
+    assert_eq!(browser.find_all("tbody tr").len(), 1, "{listed}");
     browser.open(&c.page(&format!("/certificates/{}", c.jane)));
     assert!(
         browser.title().starts_with("Error 40"),
@@ -690,6 +715,7 @@ fn an_admin_onboards_five_users_from_an_uploaded_csv() {
     browser.type_into("#csv", &csv.display().to_string());
     browser.type_into("#issuer", &issuer);
     browser.type_into("#cse_key", "cse_key");
+    browser.click("input[name=confirm]");
     browser.screenshot(&shots.join("batches.png"));
     if let Some(axe) = &axe {
         let found = violations(&browser, axe);
@@ -745,6 +771,38 @@ fn an_admin_onboards_five_users_from_an_uploaded_csv() {
     for user in &users {
         assert_eq!(emulator.in_gmail()[user.as_str()], (1, 1), "{user}");
     }
+    // The user page shows what Gmail now holds for one of them.
+    browser.open(&format!("{}/console/users?email={}", server.url, users[0]));
+    let gmail = browser.text("main");
+    assert!(gmail.contains("(identity)"), "{gmail}");
+    browser.screenshot(&shots.join("user-gmail.png"));
+    if let Some(axe) = &axe {
+        let found = violations(&browser, axe);
+        assert!(found.is_empty(), "axe-core on the user page: {found:#?}");
+    }
+    browser.open(&format!("{}/console/key-service", server.url));
+    assert!(browser.text("main").contains("runs no key service"));
+    // Two of them leave: an offboarding batch from the same page.
+    let leavers = env.path("leavers.csv");
+    std::fs::write(&leavers, format!("email\n{}\n{}\n", users[0], users[1])).unwrap();
+    browser.open(&format!("{}/console/batches", server.url));
+    browser.click("#kind option[value=offboard]");
+    browser.type_into("#csv", &leavers.display().to_string());
+    browser.click("input[name=confirm]");
+    browser.follow(".stack button");
+    browser.wait_until("the offboarding to finish", |b| {
+        b.text("#state").starts_with("finished")
+    });
+    assert_eq!(
+        browser.text("#state"),
+        "finished: 2 done, 0 skipped, 0 to retry later, 0 failed"
+    );
+    let in_gmail = emulator.in_gmail();
+    assert_eq!(in_gmail[users[0].as_str()].1, 0, "no identity left");
+    assert_eq!(in_gmail[users[2].as_str()], (1, 1), "the others stay");
+    browser.open(&format!("{}/console/batches", server.url));
+    assert_eq!(browser.find_all("tbody tr").len(), 2);
+
     browser.open(&format!(
         "{}/console/audit?operation=console.batch",
         server.url

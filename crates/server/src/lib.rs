@@ -8,6 +8,7 @@
 //! blocking and run on tokio's blocking pool.
 
 mod auth;
+mod census;
 mod console;
 mod error;
 mod jwt;
@@ -76,6 +77,10 @@ pub struct ServerConfig {
     pub database_timeout_seconds: u64,
     #[serde(default)]
     pub oidc: Option<OidcConfig>,
+    /// How long certificate counts (the console's overview, `/metrics`) are reused before the
+    /// store is counted again; 0 counts on every request [default: 15].
+    #[serde(default = "default_counts_refresh")]
+    pub counts_refresh_seconds: u64,
     /// Serve `/metrics` (Prometheus text format) on this listener [default: false].
     #[serde(default)]
     pub metrics: bool,
@@ -105,6 +110,10 @@ pub struct ServerConfig {
     /// [default: true]. Every such token, and every request made with it, names its creator.
     #[serde(default = "yes")]
     pub admin_tokens_for_others: bool,
+}
+
+fn default_counts_refresh() -> u64 {
+    15
 }
 
 fn default_header_timeout() -> u64 {
@@ -149,6 +158,7 @@ impl Default for ServerConfig {
             oidc: None,
             metrics: false,
             metrics_token_file: None,
+            counts_refresh_seconds: default_counts_refresh(),
             console: None,
             kacls: None,
             publish: None,
@@ -226,6 +236,7 @@ pub(crate) struct AppState {
     kacls: Option<Arc<kacls::Kacls>>,
     console: Option<Arc<console::Console>>,
     metrics: Option<Arc<metrics::Metrics>>,
+    census: Arc<census::Cache>,
     defaults: Arc<IssuanceDefaults>,
     auth: Arc<Authenticator>,
     allow_wildcard_grants: bool,
@@ -387,10 +398,17 @@ impl Server {
         let (audit_log, lines) = tokio::sync::mpsc::channel(4096);
         let audit_task = tokio::spawn(audit_writer(Arc::clone(&store), lines));
         let (console, metrics) = console_and_metrics(config, &url, kacls.as_deref())?;
+        let census = Arc::new(census::Cache::new(std::time::Duration::from_secs(
+            config.counts_refresh_seconds,
+        )));
+        if metrics.is_some() {
+            census::keep_fresh(Arc::clone(&census), Arc::clone(&store));
+        }
         let state = AppState {
             kacls,
             console,
             metrics,
+            census: Arc::clone(&census),
             audit_log,
             store,
             defaults: Arc::new(defaults),

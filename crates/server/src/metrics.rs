@@ -1,17 +1,16 @@
 //! `/metrics` in the Prometheus (OpenMetrics) text format: requests by route and status with
-//! their latency, the key service's decisions by operation, and, read from the store at scrape
-//! time, certificates by state and by expiry. Off unless `[server] metrics = true`; with
+//! their latency, the key service's decisions by operation, and certificates by state and by
+//! expiry, counted by [`crate::census`] at most 15 seconds before. Off unless `[server] metrics = true`; with
 //! `metrics_token_file` a scrape must carry that bearer token. Routes are the matched patterns
 //! (`/v1/objects/{id}`), never the requested paths, so a client cannot grow the label set.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use mailpki_store::{CountBy, ObjectFilter, ObjectType, State as ObjectState};
+use mailpki_store::State as ObjectState;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -170,65 +169,28 @@ pub(crate) async fn track(State(app): State<AppState>, request: Request, next: N
     response
 }
 
-/// Reads the store's figures into the gauges.
-fn refresh(metrics: &Metrics, store: &mailpki_store::Store) -> Result<(), mailpki_kms::KmsError> {
-    let certificates = ObjectFilter {
-        object_type: Some(ObjectType::Certificate),
-        ..ObjectFilter::default()
-    };
-    let by_state = store.count_all(&certificates, CountBy::State)?;
+/// Sets the gauges from the latest counts.
+fn refresh(metrics: &Metrics, census: &crate::census::Census) {
     for state in ObjectState::ALL {
-        let n = by_state
-            .iter()
-            .find(|(s, _)| s == state.as_str())
-            .map_or(0, |(_, n)| *n);
         metrics
             .certificates
             .get_or_create(&StateLabels {
                 state: state.as_str(),
             })
-            .set(n);
-    }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let active = ObjectFilter {
-        state: Some(ObjectState::Active),
-        ..certificates
-    };
-    // One day per bucket from a day ago: "expired" is what lies before now.
-    let days = store.count_all(
-        &active,
-        CountBy::ExpiryBucket {
-            from: now - 86_400 * 36_500,
-            width: 86_400,
-        },
-    )?;
-    let mut counts = [0i64; EXPIRY.len() + 1];
-    for (bucket, n) in &days {
-        let Ok(day) = bucket.parse::<i64>() else {
-            continue;
-        };
-        let left = day - 36_500;
-        let slot = if left < 0 {
-            0
-        } else {
-            1 + EXPIRY
-                .iter()
-                .position(|(_, max)| left < *max)
-                .unwrap_or(EXPIRY.len() - 1)
-        };
-        counts[slot] += n;
+            .set(census.by_state.get(state.as_str()).copied().unwrap_or(0));
     }
     metrics
         .expiring
         .get_or_create(&ExpiryLabels { within: "expired" })
-        .set(counts[0]);
-    for (i, (label, _)) in EXPIRY.iter().enumerate() {
+        .set(census.active_between(i64::MIN, 0));
+    let mut floor = 0;
+    for (label, days) in EXPIRY {
         metrics
             .expiring
             .get_or_create(&ExpiryLabels { within: label })
-            .set(counts[i + 1]);
+            .set(census.active_between(floor, days));
+        floor = days;
     }
-    Ok(())
 }
 
 pub(crate) async fn serve(State(app): State<AppState>, headers: HeaderMap) -> Response {
@@ -247,9 +209,10 @@ pub(crate) async fn serve(State(app): State<AppState>, headers: HeaderMap) -> Re
             return (StatusCode::UNAUTHORIZED, "a bearer token is needed\n").into_response();
         }
     }
-    let m = Arc::clone(&metrics);
-    if let Err(e) = app.blocking(move |store| refresh(&m, store)).await {
-        return e.into_response();
+    // Counts a background task keeps fresh: a scrape does not wait for the store.
+    match app.census.get(&app.store, None).await {
+        Ok(census) => refresh(&metrics, &census),
+        Err(e) => return e.into_response(),
     }
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &metrics.registry).is_err() {

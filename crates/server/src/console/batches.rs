@@ -1,6 +1,7 @@
-//! Batches the console runs: a CSV uploaded by a server admin, onboarded to CSE by
-//! [`mailpki_workflows::onboard`] (the code `mailpki google onboard` runs) against Gmail with
-//! the server's service account, acting in the store as that admin. Progress is counted as
+//! Batches the console runs: a CSV uploaded by a server admin, whose users are onboarded to
+//! CSE, offboarded, or have their hosted S/MIME certificates rotated by
+//! [`mailpki_workflows`] (the code `mailpki google onboard`, `offboard` and `smime rotate`
+//! run) against Gmail with the server's service account, acting in the store as that admin. Progress is counted as
 //! users finish and shown on a page that reloads itself (no script); the report is written
 //! as the CLI writes it and can be downloaded. The journal is the store's, so a batch started
 //! again with the same CSV resumes where the last one stopped, here or in the CLI.
@@ -90,14 +91,38 @@ pub(crate) struct Batches {
     runs: Mutex<Vec<Arc<Run>>>,
 }
 
+/// What a batch does for each user of its CSV.
+pub(crate) enum Job {
+    /// CSE: certificate, key pair, identity (`google onboard`).
+    Onboard {
+        issuer: String,
+        cse_key: String,
+        kacls_url: Option<String>,
+    },
+    /// Identity deleted, key pairs disabled, hosted S/MIME deleted, certificates revoked
+    /// (`google offboard`).
+    Offboard { reason: String },
+    /// Hosted S/MIME: every address keeps a valid default certificate, replacements minted by
+    /// the issuer (`google smime rotate -i`).
+    Rotate { issuer: String, threshold_days: u32 },
+}
+
+impl Job {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Onboard { .. } => "onboard",
+            Self::Offboard { .. } => "offboard",
+            Self::Rotate { .. } => "rotate",
+        }
+    }
+}
+
 /// What a server admin asks for.
 pub(crate) struct Request {
     pub(crate) admin: Actor,
     pub(crate) file_name: String,
     pub(crate) csv: Vec<u8>,
-    pub(crate) issuer: String,
-    pub(crate) cse_key: String,
-    pub(crate) kacls_url: Option<String>,
+    pub(crate) job: Job,
     pub(crate) concurrency: usize,
 }
 
@@ -124,9 +149,10 @@ impl Batches {
         self.runs().iter().find(|r| r.id == id).cloned()
     }
 
-    /// Starts an onboarding of the CSV's users; the run, to watch. Refuses before anything
-    /// runs what cannot work: no service account, no key service URL, an unreadable CSV.
-    pub(crate) fn start_onboarding(
+    /// Starts the batch; the run, to watch. Refuses before anything runs what cannot work:
+    /// no service account, no key service URL, an unreadable CSV. The workflow checks the
+    /// keys before the first user.
+    pub(crate) fn start(
         &self,
         store: Arc<mailpki_store::Store>,
         defaults: mailpki_kms::IssuanceDefaults,
@@ -136,12 +162,16 @@ impl Batches {
             .google
             .as_ref()
             .ok_or("batches need Gmail: set service_account_key in [server.console]")?;
-        let kacls_uri = request
-            .kacls_url
-            .clone()
-            .filter(|u| !u.trim().is_empty())
-            .or_else(|| google.kacls_url.clone())
-            .ok_or("no key service URL: give one, or set kacls_url in [server.console]")?;
+        let kacls_uri = match &request.job {
+            Job::Onboard { kacls_url, .. } => Some(
+                kacls_url
+                    .clone()
+                    .filter(|u| !u.trim().is_empty())
+                    .or_else(|| google.kacls_url.clone())
+                    .ok_or("no key service URL: give one, or set kacls_url in [server.console]")?,
+            ),
+            _ => None,
+        };
         let random = super::random_token().map_err(|e| e.message)?;
         let id = format!(
             "b-{}",
@@ -160,7 +190,7 @@ impl Batches {
         let rows = mailpki_workflows::rows::read_rows(&input).map_err(|e| e.to_string())?;
         let run = Arc::new(Run {
             id: id.clone(),
-            kind: "onboard",
+            kind: request.job.kind(),
             started_by: request.admin.to_string(),
             started: time::OffsetDateTime::now_utc().unix_timestamp(),
             file_name: mailpki_store::excerpt(&request.file_name, 120),
@@ -173,31 +203,25 @@ impl Batches {
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
             openssl::sha::sha256(&request.csv),
         );
-        let plan = mailpki_workflows::onboard::Plan {
-            issuer: request.issuer,
-            profile: mailpki_kms::MintProfile::default(),
-            cse_key_id: request.cse_key,
-            kacls_uri,
-            batch: format!("console:{name}"),
-            concurrency: request.concurrency.clamp(1, 64),
-            after_upload: None,
-            dry_run: false,
-        };
+        let batch = format!("console:{name}");
+        let concurrency = request.concurrency.clamp(1, 64);
         let kms = Kms::shared(store, request.admin, defaults);
         let gmail = google.gmail.clone();
         let watched = Arc::clone(&run);
+        let job = request.job;
         tokio::spawn(async move {
             let mut watch = Watch(Arc::clone(&watched));
-            let result = mailpki_workflows::onboard::run(
+            let work = Work {
                 kms,
                 gmail,
-                plan,
-                rows,
-                &mut watch,
-                Some(&watched.report),
-                std::future::pending::<()>(),
-            )
-            .await;
+                batch,
+                concurrency,
+                kacls_uri,
+                input,
+            };
+            let result = work
+                .run(job, rows, &mut watch, Some(watched.report.as_path()))
+                .await;
             let finished = match result {
                 Ok(t) => Ok(format!(
                     "{} done, {} skipped, {} to retry later, {} failed",
@@ -211,5 +235,86 @@ impl Batches {
         runs.insert(0, Arc::clone(&run));
         runs.truncate(KEPT);
         Ok(run)
+    }
+}
+
+/// What a running batch works with.
+struct Work {
+    kms: Kms,
+    gmail: mailpki_gmail::GmailClient,
+    batch: String,
+    concurrency: usize,
+    kacls_uri: Option<String>,
+    input: PathBuf,
+}
+
+impl Work {
+    /// Runs the job's workflow over `rows` to the end.
+    async fn run(
+        self,
+        job: Job,
+        rows: impl Iterator<
+            Item = Result<mailpki_workflows::rows::UserRow, mailpki_workflows::rows::ReportRow>,
+        > + Send,
+        watch: &mut Watch,
+        report: Option<&std::path::Path>,
+    ) -> mailpki_workflows::Result<mailpki_workflows::batch::Tally> {
+        let stop = std::future::pending::<()>();
+        let (batch, concurrency) = (self.batch, self.concurrency);
+        match job {
+            Job::Onboard {
+                issuer, cse_key, ..
+            } => {
+                let plan = mailpki_workflows::onboard::Plan {
+                    issuer,
+                    profile: mailpki_kms::MintProfile::default(),
+                    cse_key_id: cse_key,
+                    kacls_uri: self.kacls_uri.unwrap_or_default(),
+                    batch,
+                    concurrency,
+                    after_upload: None,
+                    dry_run: false,
+                };
+                mailpki_workflows::onboard::run(
+                    self.kms, self.gmail, plan, rows, watch, report, stop,
+                )
+                .await
+            }
+            Job::Offboard { reason } => {
+                let plan = mailpki_workflows::offboard::Plan {
+                    reason,
+                    obliterate: false,
+                    batch,
+                    concurrency,
+                    dry_run: false,
+                };
+                mailpki_workflows::offboard::run(
+                    self.kms, self.gmail, plan, rows, watch, report, stop,
+                )
+                .await
+            }
+            Job::Rotate {
+                issuer,
+                threshold_days,
+            } => {
+                let rotation = mailpki_workflows::smime::Rotation {
+                    issuing: Some(mailpki_workflows::smime::Issuing {
+                        kms: self.kms,
+                        issuer,
+                        profile: mailpki_kms::MintProfile::default(),
+                    }),
+                    threshold_days,
+                    dry_run: false,
+                };
+                let settings = mailpki_workflows::smime::Batch {
+                    csv: self.input,
+                    concurrency,
+                };
+                mailpki_workflows::smime::rotate(
+                    self.gmail, settings, rotation, rows, watch, report, stop,
+                )
+                .await
+            }
+        }
     }
 }

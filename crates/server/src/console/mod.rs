@@ -388,5 +388,6 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(login::routes())
         .merge(pages::routes())
         .merge(pages::batch_routes())
+        .merge(pages::more_routes())
         .layer(axum::middleware::from_fn(security_headers))
 }

@@ -12,8 +12,8 @@ use axum::routing::get;
 use mailpki_kms::api::RevokeBody;
 use mailpki_kms::ops;
 use mailpki_store::{
-    Attributes, AuditEntry, AuditFilter, CountBy, LinkType, ObjectFilter, ObjectType,
-    RevocationReason, State as ObjectState,
+    Attributes, AuditEntry, AuditFilter, LinkType, ObjectFilter, ObjectType, RevocationReason,
+    State as ObjectState,
 };
 use serde::Deserialize;
 
@@ -77,10 +77,6 @@ pub(crate) fn moving_on(to: &str) -> Result<String, PageError> {
     Ok(MovingOn { to }.render()?)
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 /// `YYYY-MM-DD HH:MM` UTC from an RFC 3339 time or Unix seconds.
 fn short_time(rfc3339: Option<&str>) -> String {
     rfc3339
@@ -103,6 +99,8 @@ fn unix_time(t: i64) -> String {
 #[template(path = "console/overview.html")]
 struct Overview {
     nav: Nav,
+    /// When the counts were taken.
+    counted: String,
     states: Vec<(String, i64)>,
     chart: Chart,
     next_month: i64,
@@ -110,53 +108,24 @@ struct Overview {
 }
 
 async fn overview(State(app): State<AppState>, signed: Signed) -> Result<Response, PageError> {
-    let caller = signed.0.caller();
-    let from = now();
-    let certificates = ObjectFilter {
-        object_type: Some(ObjectType::Certificate),
-        ..ObjectFilter::default()
-    };
-    let month_end = from + 30 * 86_400;
-    let (states, weeks, next_month) =
-        run(&app, &caller, "console.overview", None, Audit::OnFailure, {
-            move |store, actor| {
-                let states = store.count_by(actor, &certificates, CountBy::State)?;
-                let active = ObjectFilter {
-                    state: Some(ObjectState::Active),
-                    expires_before: Some(from + chart::WEEKS * chart::WEEK),
-                    ..certificates
-                };
-                let weeks = store.count_by(
-                    actor,
-                    &active,
-                    CountBy::ExpiryBucket {
-                        from,
-                        width: chart::WEEK,
-                    },
-                )?;
-                let month = ObjectFilter {
-                    expires_before: Some(month_end),
-                    expires_after: Some(from),
-                    ..active
-                };
-                let next_month = store
-                    .count_by(actor, &month, CountBy::State)?
-                    .iter()
-                    .map(|(_, n)| n)
-                    .sum::<i64>();
-                Ok((states, weeks, next_month))
-            }
-        })
-        .await?;
+    let census = app.census.get(&app.store, Some(&signed.0.actor)).await?;
+    let from = census.from;
+    // The chart's weeks, from the census's days.
+    let weeks: Vec<(String, i64)> = (0..chart::WEEKS)
+        .map(|w| (w.to_string(), census.active_between(w * 7, w * 7 + 7)))
+        .collect();
     let listing = format!("{PREFIX}/certificates");
-    let chart = chart::expiry(from, &weeks, &listing);
-    let mut states = states;
-    states.sort();
+    let month_end = from + 30 * crate::census::DAY;
     html(&Overview {
         nav: Nav::new(&signed, "overview"),
-        states,
-        chart,
-        next_month,
+        counted: unix_time(from),
+        next_month: census.active_between(0, 30),
+        states: census
+            .by_state
+            .iter()
+            .map(|(s, n)| (s.clone(), *n))
+            .collect(),
+        chart: chart::expiry(from, &weeks, &listing),
         next_month_href: format!(
             "{listing}?state=Active&expires_after={from}&expires_before={month_end}"
         ),
@@ -325,6 +294,21 @@ struct Certificate {
     issuer_id: Option<String>,
     revocable: bool,
     done: Option<String>,
+    /// The mailbox the subject names, and its user page.
+    email: Option<(String, String)>,
+    /// For the owner: who holds which rights, one `(user, operation)` a line.
+    access: Option<Vec<(String, String)>>,
+    operations: Vec<&'static str>,
+}
+
+/// The `emailAddress` a subject as printed names, if any.
+fn subject_email(subject: &str) -> Option<String> {
+    subject
+        .split(',')
+        .filter_map(|part| part.trim().split_once('='))
+        .find(|(key, _)| key.eq_ignore_ascii_case("emailAddress"))
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| v.contains('@'))
 }
 
 #[derive(Deserialize)]
@@ -378,15 +362,51 @@ async fn certificate(
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
     let attributes = read_attributes(&app, &signed, id).await?;
+    let access = if attributes.owner == signed.0.actor.as_str() {
+        let caller = signed.0.caller();
+        let uid = attributes.unique_identifier.clone();
+        let entries = run(
+            &app,
+            &caller,
+            "access_list",
+            Some(uid.clone()),
+            Audit::OnFailure,
+            move |store, actor| ops::access_list(store, actor, &uid),
+        )
+        .await?;
+        Some(
+            entries
+                .into_iter()
+                .flat_map(|e| {
+                    let user = e.user;
+                    e.operations
+                        .into_iter()
+                        .map(move |op| (user.clone(), op.as_str().to_owned()))
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let subject = attributes.certificate_subject.clone().unwrap_or_default();
     html(&Certificate {
         nav: Nav::new(&signed, "certificates"),
         id: attributes.unique_identifier.clone(),
-        subject: attributes.certificate_subject.clone().unwrap_or_default(),
+        email: subject_email(&subject).map(|e| {
+            let href = format!("{PREFIX}/users?email={}", urlencode(&e));
+            (e, href)
+        }),
+        subject,
         issuer_id: attributes.links.get(&LinkType::CertificateLink).cloned(),
         revocable: attributes.object_type == ObjectType::Certificate
             && attributes.state == ObjectState::Active,
         fields: fields(&attributes),
-        done: done.done.filter(|d| d == "revoked"),
+        done: done.done.filter(|d| d == "revoked" || d == "access"),
+        access,
+        operations: mailpki_store::Operation::ALL
+            .iter()
+            .map(|o| o.as_str())
+            .collect(),
     })
 }
 
@@ -699,6 +719,7 @@ impl BatchRow {
 #[template(path = "console/batches.html")]
 struct BatchesPage {
     nav: Nav,
+    reasons: Vec<&'static str>,
     runs: Vec<BatchRow>,
     gmail: bool,
     kacls_url: String,
@@ -717,6 +738,7 @@ async fn batches(State(app): State<AppState>, signed: Signed) -> Result<Response
             .map(|r| BatchRow::from(r.as_ref()))
             .collect(),
         gmail: google.is_some(),
+        reasons: RevocationReason::ALL.iter().map(|r| r.as_str()).collect(),
         kacls_url: google.and_then(|g| g.kacls_url.clone()).unwrap_or_default(),
     })
 }
@@ -725,6 +747,10 @@ async fn batches(State(app): State<AppState>, signed: Signed) -> Result<Response
 #[derive(Default)]
 struct BatchForm {
     csrf: String,
+    kind: String,
+    reason: String,
+    threshold_days: String,
+    confirm: String,
     issuer: String,
     cse_key: String,
     kacls_url: String,
@@ -746,6 +772,10 @@ async fn read_batch_form(mut multipart: axum::extract::Multipart) -> Result<Batc
         let text = field.text().await.map_err(bad)?;
         match name.as_str() {
             "csrf" => form.csrf = text,
+            "kind" => form.kind = text.trim().to_owned(),
+            "reason" => form.reason = text.trim().to_owned(),
+            "threshold_days" => form.threshold_days = text.trim().to_owned(),
+            "confirm" => form.confirm = text,
             "issuer" => form.issuer = text.trim().to_owned(),
             "cse_key" => form.cse_key = text.trim().to_owned(),
             "kacls_url" => form.kacls_url = text.trim().to_owned(),
@@ -754,6 +784,47 @@ async fn read_batch_form(mut multipart: axum::extract::Multipart) -> Result<Batc
         }
     }
     Ok(form)
+}
+
+/// The job the form asks for, each with what it needs.
+fn batch_job(form: &BatchForm) -> Result<super::batches::Job, PageError> {
+    use super::batches::Job;
+    let needs = |value: &str, what: &str| {
+        if value.is_empty() {
+            Err(PageError::bad(format!(
+                "{what} is needed for this kind of batch"
+            )))
+        } else {
+            Ok(value.to_owned())
+        }
+    };
+    match form.kind.as_str() {
+        "" | "onboard" => Ok(Job::Onboard {
+            issuer: needs(&form.issuer, "the issuer key ID")?,
+            cse_key: needs(&form.cse_key, "the CSE key ID")?,
+            kacls_url: Some(form.kacls_url.clone()),
+        }),
+        "offboard" => Ok(Job::Offboard {
+            reason: if form.reason.is_empty() {
+                "cessationOfOperation".to_owned()
+            } else {
+                form.reason.clone()
+            },
+        }),
+        "rotate" => Ok(Job::Rotate {
+            issuer: needs(&form.issuer, "the issuer key ID")?,
+            threshold_days: match form.threshold_days.as_str() {
+                "" => 30,
+                n => n.parse().map_err(|_| {
+                    PageError::bad("replace certificates expiring within a number of days")
+                })?,
+            },
+        }),
+        other => Err(PageError::bad(format!(
+            "unknown kind of batch `{}` (onboard, offboard, rotate)",
+            mailpki_store::excerpt(other, 40)
+        ))),
+    }
 }
 
 async fn start_batch(
@@ -772,11 +843,10 @@ async fn start_batch(
             "choose a CSV file of users (one address per line)",
         ));
     }
-    if form.issuer.is_empty() || form.cse_key.is_empty() {
-        return Err(PageError::bad(
-            "the issuer key ID and the CSE key ID are both needed",
-        ));
+    if form.confirm != "yes" {
+        return Err(PageError::bad("tick the box to confirm the batch"));
     }
+    let job = batch_job(&form)?;
     let concurrency = match form.concurrency.as_str() {
         "" => 8,
         n => n
@@ -787,13 +857,11 @@ async fn start_batch(
         admin: signed.0.actor.clone(),
         file_name: form.file_name,
         csv: form.csv,
-        issuer: form.issuer,
-        cse_key: form.cse_key,
-        kacls_url: Some(form.kacls_url),
+        job,
         concurrency,
     };
     let caller = signed.0.caller();
-    let started = console.batches.start_onboarding(
+    let started = console.batches.start(
         std::sync::Arc::clone(&app.store),
         (*app.defaults).clone(),
         request,
@@ -870,4 +938,261 @@ pub(super) fn batch_routes() -> Router<AppState> {
         .route("/batches", get(batches).post(start_batch))
         .route("/batches/{id}", get(batch))
         .route("/batches/{id}/report.csv", get(batch_report))
+}
+
+#[derive(Deserialize, Default)]
+struct UserQuery {
+    #[serde(default)]
+    email: String,
+}
+
+/// What Gmail holds for a user, or why it could not be read.
+#[derive(Default)]
+struct InGmail {
+    key_pairs: Vec<(String, String, String)>,
+    identity: String,
+    smime: Vec<(String, String, String, bool)>,
+    errors: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/user.html")]
+struct UserPage {
+    nav: Nav,
+    email: String,
+    rows: Vec<Row>,
+    gmail: Option<InGmail>,
+}
+
+/// Reads the user's CSE key pairs, identity and hosted S/MIME certificates from Gmail; each
+/// failure is kept as text, the rest still shown.
+async fn in_gmail(gmail: &mailpki_gmail::GmailClient, email: &str) -> InGmail {
+    let mut found = InGmail::default();
+    let failed = found_error;
+    let mut errors = Vec::new();
+    match gmail.list_key_pairs(email, None).await {
+        Ok(pairs) => {
+            found.key_pairs = pairs
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.key_pair_id.unwrap_or_default(),
+                        p.enablement_state
+                            .map(|s| format!("{s:?}"))
+                            .unwrap_or_default(),
+                        p.subject_email_addresses.join(", "),
+                    )
+                })
+                .collect();
+        }
+        Err(e) => errors.push(failed("key pairs", &e)),
+    }
+    match gmail.get_identity(email, email).await {
+        Ok(identity) => {
+            found.identity = identity
+                .primary_key_pair_id
+                .or_else(|| {
+                    identity
+                        .sign_and_encrypt_key_pairs
+                        .map(|p| p.signing_key_pair_id)
+                })
+                .unwrap_or_default();
+        }
+        Err(e) if e.status() == Some(404) => {}
+        Err(e) => errors.push(failed("identity", &e)),
+    }
+    match gmail.list_send_as(email).await {
+        Ok(send_as) => {
+            for address in send_as.send_as {
+                match gmail.list_smime(email, &address.send_as_email).await {
+                    Ok(list) => found.smime.extend(list.smime_info.into_iter().map(|s| {
+                        (
+                            address.send_as_email.clone(),
+                            s.issuer_cn.unwrap_or_default(),
+                            s.expiration
+                                .and_then(|ms| ms.parse::<i64>().ok())
+                                .map(|ms| unix_time(ms / 1000))
+                                .unwrap_or_default(),
+                            s.is_default.unwrap_or(false),
+                        )
+                    })),
+                    Err(e) => errors.push(failed("hosted S/MIME", &e)),
+                }
+            }
+        }
+        Err(e) => errors.push(failed("send-as addresses", &e)),
+    }
+    found.errors = errors;
+    found
+}
+
+fn found_error(what: &str, e: &mailpki_gmail::GmailError) -> String {
+    format!("{what}: {}", mailpki_store::excerpt(&e.to_string(), 300))
+}
+
+/// One user: the certificates the signed-in user may see for that address, and for server
+/// admins what Gmail holds (through the server's service account).
+async fn user(
+    State(app): State<AppState>,
+    signed: Signed,
+    Query(query): Query<UserQuery>,
+) -> Result<Response, PageError> {
+    let email = query.email.trim().to_owned();
+    let mut page = UserPage {
+        nav: Nav::new(&signed, "users"),
+        email: email.clone(),
+        rows: Vec::new(),
+        gmail: None,
+    };
+    if email.is_empty() {
+        return html(&page);
+    }
+    let caller = signed.0.caller();
+    let filter = ObjectFilter {
+        object_type: Some(ObjectType::Certificate),
+        email: Some(email.clone()),
+        limit: Some(200),
+        ..ObjectFilter::default()
+    };
+    let found = run(
+        &app,
+        &caller,
+        "console.user",
+        None,
+        Audit::OnFailure,
+        move |store, actor| Ok(store.list(actor, &filter)?),
+    )
+    .await?;
+    page.rows = found.iter().map(Row::from).collect();
+    let google = console_of(&app)?.batches.google.as_ref();
+    if let (true, Some(google)) = (signed.0.admin, google) {
+        page.gmail = Some(in_gmail(&google.gmail, &email).await);
+    }
+    html(&page)
+}
+
+#[derive(Template)]
+#[template(path = "console/key_service.html")]
+struct KeyServicePage {
+    nav: Nav,
+    url: Option<String>,
+    minutes: Vec<(String, u64, u64)>,
+    allowed: u64,
+    refused: u64,
+}
+
+/// The key service's calls and refusals per minute over the last hour (this instance).
+async fn key_service(State(app): State<AppState>, signed: Signed) -> Result<Response, PageError> {
+    if !signed.0.admin {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "the key service's activity is for server admins",
+        ));
+    }
+    let minutes = app
+        .kacls
+        .as_ref()
+        .map(|k| k.activity.last_hour())
+        .unwrap_or_default();
+    html(&KeyServicePage {
+        nav: Nav::new(&signed, "key-service"),
+        url: app.kacls.as_ref().map(|k| k.url.clone()),
+        allowed: minutes.iter().map(|m| m.allowed).sum(),
+        refused: minutes.iter().map(|m| m.refused).sum(),
+        minutes: minutes
+            .iter()
+            .map(|m| (unix_time(m.start), m.allowed, m.refused))
+            .collect(),
+    })
+}
+
+#[derive(Deserialize)]
+struct AccessForm {
+    csrf: String,
+    user: String,
+    operation: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Grants or takes back one right on an object, confirmed, as its owner.
+async fn change_access(
+    app: &AppState,
+    signed: &Signed,
+    id: String,
+    headers: &HeaderMap,
+    form: AccessForm,
+    grant: bool,
+) -> Result<Response, PageError> {
+    super::login::same_origin(console_of(app)?, headers)?;
+    signed.check_csrf(&form.csrf)?;
+    if form.confirm != "yes" {
+        return Err(PageError::bad(
+            "tick the box to confirm the change of access rights",
+        ));
+    }
+    let operation = form.operation.parse().map_err(|_| {
+        PageError::bad(format!(
+            "unknown operation `{}`",
+            mailpki_store::excerpt(&form.operation, 40)
+        ))
+    })?;
+    let body = mailpki_kms::api::AccessBody {
+        user: form.user.trim().to_owned(),
+        operations: vec![operation],
+    };
+    let caller = signed.0.caller();
+    let target = id.clone();
+    let name = if grant { "grant" } else { "revoke_access" };
+    run(
+        app,
+        &caller,
+        name,
+        Some(id.clone()),
+        Audit::Always,
+        move |store, actor| {
+            if grant {
+                ops::grant(store, actor, &target, &body)
+            } else {
+                ops::revoke_access(store, actor, &target, &body)
+            }
+        },
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "{PREFIX}/certificates/{}?done=access",
+        urlencode(&id)
+    ))
+    .into_response())
+}
+
+async fn grant(
+    State(app): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<AccessForm>,
+) -> Result<Response, PageError> {
+    change_access(&app, &signed, id, &headers, form, true).await
+}
+
+async fn revoke_access(
+    State(app): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<AccessForm>,
+) -> Result<Response, PageError> {
+    change_access(&app, &signed, id, &headers, form, false).await
+}
+
+pub(super) fn more_routes() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(user))
+        .route("/key-service", get(key_service))
+        .route("/certificates/{id}/grant", axum::routing::post(grant))
+        .route(
+            "/certificates/{id}/revoke-access",
+            axum::routing::post(revoke_access),
+        )
 }

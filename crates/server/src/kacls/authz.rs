@@ -26,6 +26,8 @@ pub(crate) struct Kacls {
     pub(crate) url: String,
     /// `allowed_origins`, checked, as CORS answers them.
     pub(super) origins: Vec<axum::http::HeaderValue>,
+    /// Calls allowed and refused per minute, for the console.
+    pub(crate) activity: super::activity::Activity,
 }
 
 /// Why a call was refused: before anyone was identified (logged, bounded, never audited), or
@@ -99,6 +101,7 @@ impl Kacls {
                 |u| u.trim_end_matches('/').to_owned(),
             ),
             origins,
+            activity: super::activity::Activity::default(),
             config,
         })
     }

@@ -100,6 +100,9 @@ pub(super) async fn refuse(
             if let Some(metrics) = &app.metrics {
                 metrics.decision(operation, false);
             }
+            if let Some(kacls) = &app.kacls {
+                kacls.activity.record(false);
+            }
             app.failures.failed(addr);
             app.log_unauthenticated(operation, &e.message);
             e
@@ -145,6 +148,9 @@ pub(super) async fn record(
     }
     if let Some(metrics) = &app.metrics {
         metrics.decision(operation, result.is_ok());
+    }
+    if let Some(kacls) = &app.kacls {
+        kacls.activity.record(result.is_ok());
     }
     let outcome = result.map_err(|e| ApiError::key_service(e.status, e.message.clone()));
     app.audit(who, operation, object.as_deref(), outcome.as_ref().copied())

@@ -12,6 +12,7 @@
 //! key's private numbers when the last reference is dropped. Errors follow Google's structured
 //! reply, `{"code", "message", "details"}`; decryption failures all read alike.
 
+pub(crate) mod activity;
 mod authz;
 mod cache;
 mod config;
