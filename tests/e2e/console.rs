@@ -680,7 +680,7 @@ fn an_admin_onboards_five_users_from_an_uploaded_csv() {
     let server = env.start_server(
         &s(&env.path("server-data/kms.sqlite")),
         &format!(
-            "{}[server.console]\nservice_account_key = \"{}\"\ngmail_api_url = \"{}\"\n\
+            "metrics = true\n{}[server.console]\nservice_account_key = \"{}\"\ngmail_api_url = \"{}\"\n\
              kacls_url = \"https://kacls.example.com/google_cse\"\nbatch_dir = \"{}\"\n",
             idp.config(),
             emulator.key_file.display(),
@@ -782,6 +782,13 @@ fn an_admin_onboards_five_users_from_an_uploaded_csv() {
     }
     browser.open(&format!("{}/console/key-service", server.url));
     assert!(browser.text("main").contains("runs no key service"));
+    // Batch progress in /metrics.
+    let metrics = http1(&server.url, "GET", "/metrics", &[], None).body;
+    assert!(
+        metrics.contains("kind=\"onboard\",users=\"done\"} 5"),
+        "{metrics}"
+    );
+
     // Two of them leave: an offboarding batch from the same page.
     let leavers = env.path("leavers.csv");
     std::fs::write(&leavers, format!("email\n{}\n{}\n", users[0], users[1])).unwrap();

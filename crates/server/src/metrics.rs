@@ -44,6 +44,14 @@ struct StateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BatchLabels {
+    batch: String,
+    kind: &'static str,
+    /// `total`, `done`, `failed`, `retry_later`.
+    users: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExpiryLabels {
     /// Active certificates whose not-after falls within this many days from now (and after
     /// the previous bucket), `expired`, or `later`.
@@ -73,6 +81,7 @@ pub(crate) struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
     certificates: Family<StateLabels, Gauge>,
     expiring: Family<ExpiryLabels, Gauge>,
+    batches: Family<BatchLabels, Gauge>,
     /// Whose bearer token a scrape must carry, if any.
     pub(crate) token: Option<secrecy::SecretString>,
 }
@@ -85,6 +94,7 @@ impl Metrics {
         let decisions = Family::<DecisionLabels, Counter>::default();
         let certificates = Family::<StateLabels, Gauge>::default();
         let expiring = Family::<ExpiryLabels, Gauge>::default();
+        let batches = Family::<BatchLabels, Gauge>::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by route pattern, method and status",
@@ -111,6 +121,11 @@ impl Metrics {
             "Active certificates by days left (expired, within 7, 30, 90, 365 days, later)",
             expiring.clone(),
         );
+        registry.register(
+            "console_batch_users",
+            "Users of the console's batches on this instance (the last 100): total, done, failed, retry_later",
+            batches.clone(),
+        );
         Self {
             registry,
             requests,
@@ -118,6 +133,7 @@ impl Metrics {
             decisions,
             certificates,
             expiring,
+            batches,
             token,
         }
     }
@@ -207,6 +223,27 @@ pub(crate) async fn serve(State(app): State<AppState>, headers: HeaderMap) -> Re
         let wanted = token.expose_secret();
         if sent.len() != wanted.len() || !openssl::memcmp::eq(sent.as_bytes(), wanted.as_bytes()) {
             return (StatusCode::UNAUTHORIZED, "a bearer token is needed\n").into_response();
+        }
+    }
+    if let Some(console) = &app.console {
+        for run in console.batches.list() {
+            let progress = run.progress();
+            let counts = [
+                ("total", run.total),
+                ("done", progress.done),
+                ("failed", progress.failed),
+                ("retry_later", progress.retry_later),
+            ];
+            for (users, n) in counts {
+                metrics
+                    .batches
+                    .get_or_create(&BatchLabels {
+                        batch: run.id.clone(),
+                        kind: run.kind,
+                        users,
+                    })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
         }
     }
     // Counts a background task keeps fresh: a scrape does not wait for the store.
