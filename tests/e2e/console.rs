@@ -432,13 +432,21 @@ fn an_admin_signs_in_finds_a_certificate_revokes_it_and_sees_it_in_the_audit_log
     );
     assert!(browser.source().contains("&lt;script&gt;"));
 
-    // Issuers.
+    // Issuers, and what one issued.
     browser.open(&c.page("/issuers"));
     check("issuers");
     assert!(
         browser.text("tbody").contains("store"),
         "{}",
         browser.text("tbody")
+    );
+    assert_eq!(browser.find_all("tbody a[href*='issuer=']").len(), 2);
+    browser.open(&c.page("/certificates?issuer=ca"));
+    assert_eq!(
+        browser.find_all("tbody tr").len(),
+        3,
+        "the issuing CA's three leaves: {}",
+        browser.text("main")
     );
 
     // The user page: jane's certificates by her address.

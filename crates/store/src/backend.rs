@@ -322,6 +322,12 @@ pub(crate) fn filter_clause(
         let at = bind(SqlArg::Text(normal), &mut args);
         clauses.push(format!("o.serial = {at}"));
     }
+    if let Some(ca) = &filter.issued_by {
+        let at = bind(SqlArg::Text(ca.clone()), &mut args);
+        clauses.push(format!(
+            "o.issuer_hash = (SELECT subject_hash FROM objects WHERE uid = {at}) AND o.uid <> {at}"
+        ));
+    }
     if let Some(after) = &filter.after {
         // Keyset paging in the listing's order: a page costs its own size, not its offset.
         let at = bind(SqlArg::Text(after.clone()), &mut args);

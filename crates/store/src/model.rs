@@ -526,6 +526,8 @@ pub struct ObjectFilter {
     /// The certificate with this serial number (hex, any case, leading zeros and colons
     /// ignored).
     pub serial: Option<String>,
+    /// Certificates issued by the CA whose certificate has this ID (by issuer name).
+    pub issued_by: Option<String>,
 }
 
 /// What [`crate::Store::count_by`] groups the objects it counts by.

@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use super::{ConsoleConfig, PREFIX, PageError, Signed, cookie, random_token};
+use super::{ConsoleConfig, PREFIX, PageError, Signed, console, cookie, random_token};
 use crate::AppState;
 use crate::auth::{Caller, ClientAddr, Method};
 
@@ -157,12 +157,6 @@ fn login_page(app: &AppState, status: StatusCode, message: Option<&str>) -> Resp
 
 async fn show(State(app): State<AppState>) -> Response {
     login_page(&app, StatusCode::OK, None)
-}
-
-fn console(app: &AppState) -> Result<&super::Console, PageError> {
-    app.console
-        .as_deref()
-        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "no console here"))
 }
 
 /// Sends the browser to the IdP with a fresh `state`, `nonce` and PKCE challenge.
@@ -440,8 +434,7 @@ async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let console = console(&app)?;
-    signed.check_csrf(&form.csrf)?;
-    same_origin(console, &headers)?;
+    signed.check_form(&app, &headers, &form.csrf)?;
     if let Some(c) = cookie(&headers, super::SESSION_COOKIE) {
         console.end(c);
     }

@@ -267,6 +267,13 @@ impl Console {
     }
 }
 
+/// The console of a server that has one.
+pub(crate) fn console(app: &AppState) -> Result<&Console, PageError> {
+    app.console
+        .as_deref()
+        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "no console here"))
+}
+
 /// The value of cookie `name` in the request.
 pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -341,8 +348,19 @@ impl FromRequestParts<AppState> for Signed {
 }
 
 impl Signed {
-    /// Refuses a form whose CSRF token is not the session's, or that another site sent.
-    pub(crate) fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
+    /// Refuses a state change another site sent (`Origin`) or whose CSRF token is not the
+    /// session's: every POST of a signed-in page goes through here.
+    pub(crate) fn check_form(
+        &self,
+        app: &AppState,
+        headers: &axum::http::HeaderMap,
+        csrf: &str,
+    ) -> Result<(), PageError> {
+        login::same_origin(console(app)?, headers)?;
+        self.check_csrf(csrf)
+    }
+
+    fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
         // `memcmp::eq` takes equal lengths only.
         if sent.len() == self.0.csrf.len()
             && openssl::memcmp::eq(sent.as_bytes(), self.0.csrf.as_bytes())

@@ -144,6 +144,9 @@ pub(crate) struct CertificateQuery {
     /// Only CA certificates.
     #[serde(default)]
     ca: String,
+    /// Only those issued by this CA certificate (ID).
+    #[serde(default)]
+    issuer: String,
     expires_after: Option<i64>,
     expires_before: Option<i64>,
     /// The next page: certificates listed after this ID.
@@ -191,6 +194,7 @@ impl CertificateQuery {
             expires_before: self.expires_before,
             ca_only: self.ca == "on",
             after: self.after.clone().filter(|a| !a.is_empty()),
+            issued_by: Some(self.issuer.clone()).filter(|i| !i.is_empty()),
             limit: Some(PAGE + 1),
             ..ObjectFilter::default()
         };
@@ -236,6 +240,7 @@ impl CertificateQuery {
             ("by", self.by.as_str()),
             ("state", self.state.as_str()),
             ("ca", self.ca.as_str()),
+            ("issuer", self.issuer.as_str()),
             ("expires_after", expires_after.as_str()),
             ("expires_before", expires_before.as_str()),
             ("after", after),
@@ -453,12 +458,7 @@ async fn revoke(
     headers: HeaderMap,
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, PageError> {
-    let console = app
-        .console
-        .as_deref()
-        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "no console here"))?;
-    super::login::same_origin(console, &headers)?;
-    signed.check_csrf(&form.csrf)?;
+    signed.check_form(&app, &headers, &form.csrf)?;
     if form.confirm != "yes" {
         return Err(PageError::bad("tick the box to confirm the revocation"));
     }
@@ -671,12 +671,6 @@ fn admin_only(signed: &Signed) -> Result<(), PageError> {
     }
 }
 
-fn console_of(app: &AppState) -> Result<&super::Console, PageError> {
-    app.console
-        .as_deref()
-        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "no console here"))
-}
-
 struct BatchRow {
     id: String,
     kind: &'static str,
@@ -727,7 +721,7 @@ struct BatchesPage {
 
 async fn batches(State(app): State<AppState>, signed: Signed) -> Result<Response, PageError> {
     admin_only(&signed)?;
-    let console = console_of(&app)?;
+    let console = super::console(&app)?;
     let google = console.batches.google.as_ref();
     html(&BatchesPage {
         nav: Nav::new(&signed, "batches"),
@@ -833,10 +827,9 @@ async fn start_batch(
     headers: HeaderMap,
     multipart: axum::extract::Multipart,
 ) -> Result<Response, PageError> {
-    let console = console_of(&app)?;
-    super::login::same_origin(console, &headers)?;
+    let console = super::console(&app)?;
     let form = read_batch_form(multipart).await?;
-    signed.check_csrf(&form.csrf)?;
+    signed.check_form(&app, &headers, &form.csrf)?;
     admin_only(&signed)?;
     if form.csv.is_empty() {
         return Err(PageError::bad(
@@ -891,7 +884,7 @@ struct BatchPage {
 }
 
 fn run_of(app: &AppState, id: &str) -> Result<std::sync::Arc<super::batches::Run>, PageError> {
-    console_of(app)?
+    super::console(app)?
         .batches
         .get(id)
         .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "no such batch on this server"))
@@ -1064,7 +1057,7 @@ async fn user(
     )
     .await?;
     page.rows = found.iter().map(Row::from).collect();
-    let google = console_of(&app)?.batches.google.as_ref();
+    let google = super::console(&app)?.batches.google.as_ref();
     if let (true, Some(google)) = (signed.0.admin, google) {
         page.gmail = Some(in_gmail(&google.gmail, &email).await);
     }
@@ -1124,8 +1117,7 @@ async fn change_access(
     form: AccessForm,
     grant: bool,
 ) -> Result<Response, PageError> {
-    super::login::same_origin(console_of(app)?, headers)?;
-    signed.check_csrf(&form.csrf)?;
+    signed.check_form(app, headers, &form.csrf)?;
     if form.confirm != "yes" {
         return Err(PageError::bad(
             "tick the box to confirm the change of access rights",
