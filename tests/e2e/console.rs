@@ -261,6 +261,8 @@ fn violations(browser: &Browser, axe: &str) -> Vec<Value> {
 struct Console {
     env: TestEnv,
     server: ServerProcess,
+    /// The publish listener's URL (CRLs, OCSP).
+    publish: String,
     idp: IdpServer,
     jane: String,
     markup: String,
@@ -269,13 +271,20 @@ struct Console {
 fn console() -> Console {
     let (env, pki) = env_with_pki();
     let idp = IdpServer::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let server = env.start_server(
         &s(&env.path("server-data/kms.sqlite")),
         &format!(
-            "metrics = true\ncounts_refresh_seconds = 0\n{}[server.console]\n",
+            "metrics = true\ncounts_refresh_seconds = 0\n{}[server.console]\n\
+             [server.publish]\nlisten = \"127.0.0.1:{port}\"\nactor = \"alice\"\n",
             idp.config()
         ),
     );
+    let publish = format!("http://127.0.0.1:{port}");
     env.use_server(&server, &["alice", "admin"]);
     let key = crate::issuer_key(&env, &pki);
     let mint = |id: &str, subject: &str, days: &str| {
@@ -309,6 +318,7 @@ fn console() -> Console {
     Console {
         env,
         server,
+        publish,
         idp,
         jane,
         markup,
@@ -626,6 +636,34 @@ fn the_console_refuses_forged_forms_and_sends_its_security_headers() {
     let anonymous = http1(url, "GET", "/console/certificates", &[], None);
     assert_eq!(anonymous.status, 303);
     assert_eq!(anonymous.header("location"), Some("/console/login"));
+
+    // The publish listener never serves the console; the issuers page shows the nextUpdate
+    // of the CRL it serves, once one was asked for.
+    assert_eq!(
+        http1(&c.publish, "GET", "/console/login", &[], None).status,
+        404
+    );
+    let issuers = || {
+        http1(
+            url,
+            "GET",
+            "/console/issuers",
+            &[("Cookie", &session)],
+            None,
+        )
+        .body
+    };
+    assert!(issuers().contains("not asked for yet"));
+    assert_eq!(
+        http1(&c.publish, "GET", "/crl/ca.crl", &[], None).status,
+        200
+    );
+    let in_a_week = time::OffsetDateTime::now_utc() + time::Duration::days(7);
+    assert!(
+        issuers().contains(&in_a_week.date().to_string()),
+        "{}",
+        issuers()
+    );
 
     // A server without [server.console] has none.
     let other = crate::env();

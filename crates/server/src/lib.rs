@@ -235,6 +235,8 @@ pub(crate) struct AppState {
     audit_log: tokio::sync::mpsc::Sender<AuditRequest>,
     kacls: Option<Arc<kacls::Kacls>>,
     console: Option<Arc<console::Console>>,
+    /// The publish listener's state, when it runs: CRL dates for the console.
+    published: Option<Arc<publish::Publish>>,
     metrics: Option<Arc<metrics::Metrics>>,
     census: Arc<census::Cache>,
     defaults: Arc<IssuanceDefaults>,
@@ -391,9 +393,12 @@ impl Server {
             kacls.spawn_sweeper();
         }
         let store = Arc::new(store);
-        let publish = match &config.publish {
-            Some(publish) => Some(publication(&store, publish).await?),
-            None => None,
+        let (publish, published) = match &config.publish {
+            Some(publish) => {
+                let (listener, state) = publication(&store, publish).await?;
+                (Some(listener), Some(state))
+            }
+            None => (None, None),
         };
         let (audit_log, lines) = tokio::sync::mpsc::channel(4096);
         let audit_task = tokio::spawn(audit_writer(Arc::clone(&store), lines));
@@ -407,6 +412,7 @@ impl Server {
         let state = AppState {
             kacls,
             console,
+            published,
             metrics,
             census: Arc::clone(&census),
             audit_log,
@@ -555,19 +561,25 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
     Ok(listener)
 }
 
-/// The publication listener, its router and its URL.
+/// The publication listener, its router and its URL, and its state.
 async fn publication(
     store: &Arc<Store>,
     config: &PublishConfig,
-) -> Result<(std::net::TcpListener, axum::Router, String), ServerError> {
+) -> Result<
+    (
+        (std::net::TcpListener, axum::Router, String),
+        Arc<publish::Publish>,
+    ),
+    ServerError,
+> {
     let listener = bind(resolve(&config.listen).await?)?;
     let local = listener.local_addr().map_err(|source| ServerError::Bind {
         addr: config.listen.clone(),
         source,
     })?;
-    let router = publish::router(Arc::clone(store), config)
+    let (router, state) = publish::router(Arc::clone(store), config)
         .map_err(|reason| ServerError::Startup { reason })?;
-    Ok((listener, router, format!("http://{local}")))
+    Ok(((listener, router, format!("http://{local}")), state))
 }
 
 /// The server with HTTP/1 header reads bounded by `timeout` (hyper needs a timer for it).

@@ -77,6 +77,8 @@ struct Cached {
     der: Vec<u8>,
     refresh_at: i64,
     marker: i64,
+    /// The CRL's `nextUpdate` (Unix seconds).
+    next_update: i64,
 }
 
 pub(crate) struct Publish {
@@ -87,7 +89,11 @@ pub(crate) struct Publish {
     responder: Responder,
 }
 
-pub(crate) fn router(store: Arc<Store>, config: &PublishConfig) -> Result<Router, String> {
+/// The listener's routes, and its state (which the console reads CRL dates from).
+pub(crate) fn router(
+    store: Arc<Store>,
+    config: &PublishConfig,
+) -> Result<(Router, Arc<Publish>), String> {
     let actor = Actor::new(config.actor.clone()).map_err(|e| e.to_string())?;
     let state = Arc::new(Publish {
         store,
@@ -103,14 +109,16 @@ pub(crate) fn router(store: Arc<Store>, config: &PublishConfig) -> Result<Router
         crls: Mutex::new(HashMap::new()),
     });
     tokio::spawn(watch(Arc::downgrade(&state)));
-    Ok(Router::new()
+    let kept = Arc::clone(&state);
+    let router = Router::new()
         .route("/ca/{file}", get(ca_certificate))
         .route("/crl/{file}", get(crl))
         .route("/ocsp", axum::routing::post(ocsp_post))
         .route("/ocsp/{*request}", get(ocsp_get))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST))
-        .with_state(state))
+        .with_state(state);
+    Ok((router, kept))
 }
 
 fn now() -> i64 {
@@ -209,6 +217,12 @@ impl Publish {
         }
     }
 
+    /// The `nextUpdate` of the issuer's CRL this listener serves, once one was asked for.
+    pub(crate) fn next_update(&self, issuer_id: &str) -> Option<i64> {
+        let crls = self.crls.lock().ok()?;
+        crls.get(issuer_id).map(|c| c.next_update)
+    }
+
     /// The issuer's CRL: the kept one while fresh, else a new one.
     fn current_crl(&self, issuer_id: &str) -> Option<Vec<u8>> {
         let marker = self.store.revocation_marker().ok()?;
@@ -247,6 +261,7 @@ impl Publish {
                     // Signed anew at half its validity, long before any client sees it stale.
                     refresh_at: now + i64::from(self.crl_days) * 86_400 / 2,
                     marker,
+                    next_update: now + i64::from(self.crl_days) * 86_400,
                 },
             );
         }

@@ -506,6 +506,8 @@ struct Issuers {
 struct IssuerRow {
     row: Row,
     key_location: String,
+    /// When the CRL the publish listener serves for it must be replaced.
+    crl_next_update: String,
 }
 
 async fn issuers(State(app): State<AppState>, signed: Signed) -> Result<Response, PageError> {
@@ -537,12 +539,22 @@ async fn issuers(State(app): State<AppState>, signed: Signed) -> Result<Response
                 rows.push(IssuerRow {
                     row: Row::from(ca),
                     key_location,
+                    crl_next_update: String::new(),
                 });
             }
             Ok(rows)
         },
     )
     .await?;
+    let mut rows = rows;
+    for r in &mut rows {
+        r.crl_next_update = match &app.published {
+            None => "no publish listener here".to_owned(),
+            Some(published) => published
+                .next_update(&r.row.id)
+                .map_or_else(|| "not asked for yet".to_owned(), unix_time),
+        };
+    }
     html(&Issuers {
         nav: Nav::new(&signed, "issuers"),
         rows,
