@@ -665,3 +665,62 @@ fn two_instances_on_one_postgres_keep_every_invariant() {
     .ok();
     via(&one, "carol", "kms attributes get -i k0").fails(1);
 }
+
+/// `certify` with `once` through two instances at the same time: each instance serializes its
+/// own requests, and the database's key makes one certificate of all of them, whichever
+/// instance stored it; the others answer with it.
+#[test]
+fn once_makes_one_certificate_across_instances() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let (env, pki) = env_with_pki();
+    let one = env.start_server(&database.url, "");
+    let two = env.start_server(&database.url, "");
+    env.use_server(&one, &["alice"]);
+    let key = issuer_key(&env, &pki);
+    let token = env.token_of("alice");
+    let body = serde_json::json!({
+        "issuer": {"private_key_id": key},
+        "subject": "CN=once@example.com, emailAddress=once@example.com",
+        "key": "generate",
+        "tags": ["mailpki:batch=race", "mailpki:email=once@example.com"],
+        "once": true,
+    })
+    .to_string();
+    let replies: Vec<(u16, serde_json::Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (server, body, token) = (if i % 2 == 0 { &one } else { &two }, &body, &token);
+                scope.spawn(move || {
+                    server.http(
+                        "POST",
+                        "/v1/certify",
+                        Some(token),
+                        "application/json",
+                        body.as_bytes(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ids: std::collections::BTreeSet<&str> = replies
+        .iter()
+        .map(|(status, reply)| {
+            assert!(matches!(status, 200 | 201), "{status} {}", reply["error"]);
+            reply["unique_identifier"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one certificate for all, not {ids:?}");
+    let minted = replies
+        .iter()
+        .filter(|(_, r)| r["already_minted"] != true)
+        .count();
+    assert_eq!(minted, 1, "minted once, found seven times");
+    let tagged = env
+        .run("--json kms certificates list -t mailpki:batch=race")
+        .ok()
+        .json();
+    assert_eq!(tagged.as_array().map(Vec::len), Some(1), "{tagged}");
+}

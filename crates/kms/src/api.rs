@@ -409,8 +409,10 @@ pub struct CertifyBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkcs12: Option<Pkcs12Wanted>,
     /// Mint only if no certificate of the caller carries all of `tags` yet; else answer with
-    /// that one. Requests with the same tags are serialized, so a request still running for
-    /// a client that died and the resumed client's request make one certificate, not two.
+    /// that one. Requests with the same tags are serialized in each process, and the new
+    /// certificate's ID follows from the caller and the tags, so that instances answering the
+    /// same request at once store one certificate: a request still running for a client that
+    /// died and the resumed client's request, on any instance, make one certificate, not two.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub once: bool,
 }

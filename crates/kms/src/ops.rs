@@ -294,8 +294,28 @@ pub fn certify(
     {
         return already_minted(store, actor, body, &existing);
     }
+    // Under `once` the certificate's ID follows from the caller and the tags, so that server
+    // instances answering the same request at once (the lock above is per process) store it
+    // under one key: the database keeps one, and the others answer with it.
+    let once_id = match (&body.id, body.once && !body.tags.is_empty()) {
+        (None, true) => Some(once_uid(store, actor, &body.tags)?),
+        _ => None,
+    };
     let (minter, minted) = mint(store, actor, defaults, body)?;
-    let report = store_minted(store, actor, &minted, body.id.clone(), &body.tags)?;
+    let id = body.id.clone().or_else(|| once_id.clone());
+    let report = match store_minted(store, actor, &minted, id, &body.tags) {
+        Err(KmsError::Store(mailpki_store::StoreError::AlreadyExists { .. }))
+            if once_id.is_some() =>
+        {
+            if let Some(existing) = tagged_certificate(store, actor, &body.tags)? {
+                return already_minted(store, actor, body, &existing);
+            }
+            return Err(KmsError::invalid(
+                "another request with the same tags stored a certificate meanwhile; try again",
+            ));
+        }
+        stored => stored?,
+    };
     let info = mailpki_store::certificate_info(&minted.certificate)?;
     let pkcs12 = match (&body.pkcs12, &minted.key) {
         (None, _) => None,
@@ -372,6 +392,32 @@ impl Drop for TagLock {
             .remove(&self.0);
         freed.notify_all();
     }
+}
+
+/// The ID a `once` certificate of `actor` with `tags` is stored under: a hash of both and of
+/// how many such certificates exist already (destroyed ones included), so a certificate made
+/// after the last one was destroyed gets a new ID.
+fn once_uid(store: &Store, actor: &Actor, tags: &[String]) -> Result<String> {
+    let earlier = store
+        .list(
+            actor,
+            &ObjectFilter {
+                object_type: Some(mailpki_store::ObjectType::Certificate),
+                tags: tags.to_vec(),
+                include_destroyed: true,
+                ..ObjectFilter::default()
+            },
+        )?
+        .len();
+    let mut sorted = tags.to_vec();
+    sorted.sort();
+    let digest =
+        openssl::sha::sha256(format!("{actor}\n{}\n{earlier}", sorted.join("\n")).as_bytes());
+    let hex: String = digest[..12].iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    });
+    Ok(format!("once-{hex}"))
 }
 
 /// A live certificate of `actor` carrying every one of `tags`.
