@@ -512,13 +512,14 @@ struct IssuerRow {
 
 async fn issuers(State(app): State<AppState>, signed: Signed) -> Result<Response, PageError> {
     let caller = signed.0.caller();
+    let published = app.published.clone();
     let rows = run(
         &app,
         &caller,
         "console.issuers",
         None,
         Audit::OnFailure,
-        |store, actor| {
+        move |store, actor| {
             let cas = store.list(
                 actor,
                 &ObjectFilter {
@@ -536,25 +537,22 @@ async fn issuers(State(app): State<AppState>, signed: Signed) -> Result<Response
                     .and_then(|k| store.attributes(actor, k).ok())
                     .and_then(|k| k.key_location)
                     .unwrap_or_else(|| "none here".to_owned());
+                let crl_next_update = match &published {
+                    None => "no publish listener here".to_owned(),
+                    Some(published) => published
+                        .next_update(&ca.unique_identifier)
+                        .map_or_else(|| "not asked for yet".to_owned(), unix_time),
+                };
                 rows.push(IssuerRow {
                     row: Row::from(ca),
                     key_location,
-                    crl_next_update: String::new(),
+                    crl_next_update,
                 });
             }
             Ok(rows)
         },
     )
     .await?;
-    let mut rows = rows;
-    for r in &mut rows {
-        r.crl_next_update = match &app.published {
-            None => "no publish listener here".to_owned(),
-            Some(published) => published
-                .next_update(&r.row.id)
-                .map_or_else(|| "not asked for yet".to_owned(), unix_time),
-        };
-    }
     html(&Issuers {
         nav: Nav::new(&signed, "issuers"),
         rows,

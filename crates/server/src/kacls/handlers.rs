@@ -97,12 +97,7 @@ pub(super) async fn refuse(
 ) -> KaclsError {
     match refusal {
         Refusal::Anonymous(e) => {
-            if let Some(metrics) = &app.metrics {
-                metrics.decision(operation, false);
-            }
-            if let Some(kacls) = &app.kacls {
-                kacls.activity.record(false);
-            }
+            count(app, operation, false);
             app.failures.failed(addr);
             app.log_unauthenticated(operation, &e.message);
             e
@@ -126,6 +121,16 @@ pub(super) fn not_blocked(
     }
 }
 
+/// Counts a decision for `/metrics` and the console's per-minute activity.
+fn count(app: &AppState, operation: &'static str, allowed: bool) {
+    if let Some(metrics) = &app.metrics {
+        metrics.decision(operation, allowed);
+    }
+    if let Some(kacls) = &app.kacls {
+        kacls.activity.record(allowed);
+    }
+}
+
 /// Logs the decision and records it in the audit log.
 pub(super) async fn record(
     app: &AppState,
@@ -146,12 +151,7 @@ pub(super) async fn record(
             tracing::warn!(user = %who_shown, operation, object = ?object_shown, status = e.status.as_u16(), reason = %excerpt(&e.message, 240), "kacls refused");
         }
     }
-    if let Some(metrics) = &app.metrics {
-        metrics.decision(operation, result.is_ok());
-    }
-    if let Some(kacls) = &app.kacls {
-        kacls.activity.record(result.is_ok());
-    }
+    count(app, operation, result.is_ok());
     let outcome = result.map_err(|e| ApiError::key_service(e.status, e.message.clone()));
     app.audit(who, operation, object.as_deref(), outcome.as_ref().copied())
         .await;
