@@ -4,8 +4,11 @@
 //! authorization issuer (keys and JWKS files in DIR, issuers `https://idp.bench` and
 //! `google.bench`). `kacls_load run DIR KACLS_URL CLIENTS SECONDS` has the service wrap a fresh
 //! RSA-2048 key (`wrapprivatekey`, as `admin@bench`), then runs CLIENTS concurrent clients of
-//! `privatekeysign` and of `privatekeydecrypt`, SECONDS each, with fresh tokens checked on every
-//! request, and prints one JSON line per operation: requests/s, p50 and p99 latency.
+//! `privatekeysign` and of `privatekeydecrypt`, SECONDS each, and prints one JSON line per
+//! operation: requests/s, p50 and p99 latency. Each client sends the same tokens; the service
+//! checks the authorization token's signature on every call (Gmail's name a message, so it
+//! keeps none) and remembers the identity token, as it does for a user's session. With RATE,
+//! the clients send RATE requests/s together instead of as fast as answers come.
 
 #![allow(
     clippy::print_stdout,
@@ -54,7 +57,7 @@ fn token(dir: &Path, name: &str, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&der)).unwrap()
 }
 
-async fn run(dir: &Path, kacls: &str, clients: usize, seconds: u64) {
+async fn run(dir: &Path, kacls: &str, clients: usize, seconds: u64, rate: Option<f64>) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -118,13 +121,17 @@ async fn run(dir: &Path, kacls: &str, clients: usize, seconds: u64) {
     });
     for (operation, body) in [("privatekeysign", sign), ("privatekeydecrypt", decrypt)] {
         let (url, body) = (format!("{kacls}/{operation}"), body.to_string());
-        let mut summary = load::run(clients, seconds, move |http, _| {
+        let request = move |http: &reqwest::Client, _| {
             http.post(&url)
                 .header("content-type", "application/json")
                 .body(body.clone())
-        })
-        .await;
+        };
+        let mut summary = match rate {
+            Some(rate) => load::run_paced(clients, seconds, rate, request).await,
+            None => load::run(clients, seconds, request).await,
+        };
         summary["operation"] = json!(operation);
+        summary["offered_per_second"] = json!(rate);
         println!("{summary}");
     }
 }
@@ -134,15 +141,18 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("prepare") if args.len() == 3 => prepare(Path::new(&args[2])),
-        Some("run") if args.len() == 6 => {
+        Some("run") if (6..=7).contains(&args.len()) => {
             run(
                 Path::new(&args[2]),
                 args[3].trim_end_matches('/'),
                 args[4].parse().expect("CLIENTS is a number"),
                 args[5].parse().expect("SECONDS is a number"),
+                args.get(6).map(|r| r.parse().expect("RATE is a number")),
             )
             .await;
         }
-        _ => panic!("usage: kacls_load prepare DIR | kacls_load run DIR KACLS_URL CLIENTS SECONDS"),
+        _ => panic!(
+            "usage: kacls_load prepare DIR | kacls_load run DIR KACLS_URL CLIENTS SECONDS [RATE]"
+        ),
     }
 }
