@@ -243,6 +243,33 @@ async fn audit_writer(store: Arc<Store>, mut lines: tokio::sync::mpsc::Receiver<
     }
 }
 
+/// Copies SQLite's write-ahead log into the database every 200 ms on the blocking pool. Left
+/// to SQLite alone, the commit that reaches its threshold copies and syncs the whole log; that
+/// commit is an audit line requests wait for, so every request in flight stalled with it,
+/// several times a second on a busy key service (p99 12.5 ms instead of 7 at two-thirds of
+/// the core's capacity). SQLite still checkpoints at the threshold, which keeps the log
+/// short, but finds little left to do. Stops at once on PostgreSQL.
+fn spawn_checkpoints(store: &Arc<Store>) {
+    let store = Arc::downgrade(store);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(store) = store.upgrade() else {
+                return;
+            };
+            match tokio::task::spawn_blocking(move || store.checkpoint()).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) | Err(_) => return,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "checkpoint of the write-ahead log failed");
+                }
+            }
+        }
+    });
+}
+
 #[derive(Clone)]
 pub(crate) struct AppState {
     store: Arc<Store>,
@@ -416,6 +443,7 @@ impl Server {
         };
         let (audit_log, lines) = tokio::sync::mpsc::channel(4096);
         let audit_task = tokio::spawn(audit_writer(Arc::clone(&store), lines));
+        spawn_checkpoints(&store);
         let (console, metrics) = console_and_metrics(config, &url, kacls.as_deref())?;
         let census = Arc::new(census::Cache::new(std::time::Duration::from_secs(
             config.counts_refresh_seconds,

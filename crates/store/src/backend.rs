@@ -139,6 +139,12 @@ pub trait Backend: Send + Sync {
     fn token_revoke(&self, id: &str, now: i64) -> Result<bool>;
 
     fn token_list(&self) -> Result<Vec<ApiToken>>;
+
+    /// Copies what the write-ahead log holds into the database, without holding up writers;
+    /// false where there is no such log (the database server looks after its own).
+    fn checkpoint(&self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// A counter's value as `meta` holds it (text).
