@@ -12,7 +12,7 @@ use crate::jwt::{Claims, JwtIssuer, verify_with};
 
 use super::cache::TimedCache;
 use super::config::{KaclsConfig, MAX_WRAPPED_KEY, check_origin};
-use super::crypto::{OpenedKey, spki_hash};
+use super::crypto::OpenedKey;
 use super::error::{KaclsError, check_len};
 
 pub(crate) struct Kacls {
@@ -246,10 +246,7 @@ impl Kacls {
                 if key.id() != Id::RSA {
                     return Err(KaclsError::bad("the wrapped key is not an RSA key"));
                 }
-                let key = Arc::new(OpenedKey {
-                    spki_hash: spki_hash(&key)?,
-                    key,
-                });
+                let key = Arc::new(OpenedKey::new(key)?);
                 self.cache.insert(id, Arc::clone(&key), self.cache.ttl);
                 return Ok(key);
             }

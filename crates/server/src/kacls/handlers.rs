@@ -198,7 +198,7 @@ pub(super) async fn private_key_sign(
         req.wrapped_private_key,
         move |key| {
             check_spki(key, spki.as_deref())?;
-            sign(&key.key, &algorithm, &digest, salt)
+            sign(key, &algorithm, &digest, salt)
         },
     )
     .await;
@@ -251,7 +251,7 @@ pub(super) async fn decrypt_common(
         req.wrapped_private_key,
         move |key| {
             check_spki(key, spki.as_deref())?;
-            decrypt(&key.key, &algorithm, &ciphertext, label.as_deref())
+            decrypt(key, &algorithm, &ciphertext, label.as_deref())
         },
     )
     .await;
@@ -436,7 +436,7 @@ pub(super) async fn check(
         let mut message = CHECK_PREFIX.to_vec();
         message.extend_from_slice(&nonce);
         let digest = openssl::sha::sha256(&message);
-        sign(&key.key, "SHA256withRSA", &digest, None)
+        sign(&key, "SHA256withRSA", &digest, None)
     })
     .await;
     record(
