@@ -58,25 +58,7 @@ pub(crate) async fn run<F>(clients: usize, seconds: u64, make: F) -> Value
 where
     F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Clone + Send + 'static,
 {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut tasks = tokio::task::JoinSet::new();
-    for client_no in 0..clients {
-        let make = make.clone();
-        tasks.spawn(async move {
-            let http = client();
-            let (mut latencies, mut errors) = (Vec::new(), 0u64);
-            while Instant::now() < deadline {
-                let t0 = Instant::now();
-                if answered(make(&http, client_no)).await {
-                    latencies.push(t0.elapsed().as_micros() as u64);
-                } else {
-                    errors += 1;
-                }
-            }
-            (latencies, errors)
-        });
-    }
-    summary(tasks, clients, seconds).await
+    drive(clients, seconds, None, make).await
 }
 
 /// The clients send `rate` requests per second together, each on its own schedule, spread
@@ -89,30 +71,47 @@ pub(crate) async fn run_paced<F>(clients: usize, seconds: u64, rate: f64, make: 
 where
     F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Clone + Send + 'static,
 {
+    drive(clients, seconds, Some(rate), make).await
+}
+
+async fn drive<F>(clients: usize, seconds: u64, rate: Option<f64>, make: F) -> Value
+where
+    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Clone + Send + 'static,
+{
     let start = tokio::time::Instant::now();
     let deadline = start + Duration::from_secs(seconds);
-    let every = Duration::from_secs_f64(clients as f64 / rate);
+    let every = rate.map(|rate| Duration::from_secs_f64(clients as f64 / rate));
     let mut tasks = tokio::task::JoinSet::new();
     for client_no in 0..clients {
         let make = make.clone();
         tasks.spawn(async move {
             let http = client();
             let (mut latencies, mut errors) = (Vec::new(), 0u64);
-            let mut due = start + every.mul_f64(client_no as f64 / clients as f64);
-            while due < deadline {
-                let held_back = tokio::time::Instant::now() > due;
-                tokio::time::sleep_until(due).await;
-                let t0 = if held_back {
-                    due.into_std()
-                } else {
-                    Instant::now()
+            let mut due =
+                every.map(|every| start + every.mul_f64(client_no as f64 / clients as f64));
+            loop {
+                let t0 = match due {
+                    None if tokio::time::Instant::now() >= deadline => break,
+                    None => Instant::now(),
+                    Some(due) if due >= deadline => break,
+                    Some(due) => {
+                        let held_back = tokio::time::Instant::now() > due;
+                        tokio::time::sleep_until(due).await;
+                        if held_back {
+                            due.into_std()
+                        } else {
+                            Instant::now()
+                        }
+                    }
                 };
                 if answered(make(&http, client_no)).await {
                     latencies.push(t0.elapsed().as_micros() as u64);
                 } else {
                     errors += 1;
                 }
-                due += every;
+                if let (Some(due), Some(every)) = (due.as_mut(), every) {
+                    *due += every;
+                }
             }
             (latencies, errors)
         });
