@@ -209,12 +209,19 @@ pub(crate) fn limit_clause(filter: &ObjectFilter) -> String {
 /// The `SELECT` listing the objects `where_clause` admits in creation order. A page (`limit`)
 /// picks its IDs first, from the indexes alone, then reads those rows: filtering and sorting
 /// whole rows (each holding key material) would read every match to keep fifty.
-pub(crate) fn listing_query(columns: &str, where_clause: &str, limit: &str) -> String {
+/// `page_from` is the inner `FROM` a page reads its IDs through (`objects o`, or with an index
+/// named for a planner without statistics).
+pub(crate) fn listing_query(
+    columns: &str,
+    where_clause: &str,
+    limit: &str,
+    page_from: &str,
+) -> String {
     if limit.is_empty() {
         format!("SELECT {columns} FROM objects o WHERE {where_clause} ORDER BY o.created, o.uid")
     } else {
         format!(
-            "SELECT {columns} FROM objects o WHERE o.uid IN (SELECT o.uid FROM objects o \
+            "SELECT {columns} FROM objects o WHERE o.uid IN (SELECT o.uid FROM {page_from} \
              WHERE {where_clause} ORDER BY o.created, o.uid{limit}) ORDER BY o.created, o.uid"
         )
     }

@@ -212,7 +212,7 @@ impl PostgresBackend {
         limit: &str,
         args: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<Vec<ObjectRecord>> {
-        let sql = crate::backend::listing_query(COLUMNS, where_clause, limit);
+        let sql = crate::backend::listing_query(COLUMNS, where_clause, limit, "objects o");
         let rows = client.query(&sql, args)?;
         rows.iter().map(read_row).collect()
     }

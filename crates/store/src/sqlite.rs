@@ -197,16 +197,17 @@ impl SqliteBackend {
         where_clause: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<ObjectRecord>> {
-        Self::query_records_limited(conn, where_clause, "", args)
+        Self::query_records_limited(conn, where_clause, "", "objects o", args)
     }
 
     fn query_records_limited(
         conn: &Connection,
         where_clause: &str,
         limit: &str,
+        page_from: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<ObjectRecord>> {
-        let sql = crate::backend::listing_query(COLUMNS, where_clause, limit);
+        let sql = crate::backend::listing_query(COLUMNS, where_clause, limit, page_from);
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(args, read_row)?
@@ -250,6 +251,26 @@ fn attach(conn: &Connection, raw: RawRow) -> Result<ObjectRecord> {
 fn scrub_wal(conn: &Connection) {
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
         tracing::debug!(error = %e, "checkpoint after destroy deferred");
+    }
+}
+
+/// Where a page of a listing reads its IDs from. Without statistics SQLite takes the census
+/// index for any filter on the object type, reads every object of that type and sorts them to
+/// keep fifty; when nothing narrower than type and owner filters the listing, walking the
+/// creation-order index and stopping at the page's end reads about fifty (a page deep in
+/// 100,000 certificates went from 1.7 to 21 ms when the census index came).
+fn page_from(filter: &ObjectFilter) -> &'static str {
+    let narrowed = filter.state.is_some()
+        || filter.expires_before.is_some()
+        || filter.expires_after.is_some()
+        || filter.email.is_some()
+        || filter.serial.is_some()
+        || !filter.tags.is_empty()
+        || filter.issued_by.is_some();
+    if filter.limit.is_some() && !narrowed {
+        "objects o INDEXED BY objects_created"
+    } else {
+        "objects o"
     }
 }
 
@@ -370,6 +391,7 @@ impl Backend for SqliteBackend {
             &*self.reader()?,
             &clause,
             &crate::backend::limit_clause(filter),
+            page_from(filter),
             &refs,
         )
     }
@@ -849,6 +871,55 @@ mod tests {
             .collect::<rusqlite::Result<_>>()?;
         assert!(plan.iter().any(|p| p.contains("tags_tag")), "{plan:?}");
         assert!(!plan.iter().any(|p| p == "SCAN o"), "{plan:?}");
+        Ok(())
+    }
+
+    /// Regression: a page of certificates filtered by type alone read every certificate
+    /// through the census index and sorted them (21 ms deep in 100,000); it walks the
+    /// creation-order index and stops at the page's end. A state filter keeps the census index.
+    #[test]
+    fn a_page_by_type_alone_walks_the_creation_order() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(StoreError::io("tempdir"))?;
+        let (backend, _) = SqliteBackend::open(&dir.path().join("kms.sqlite"))?;
+        let conn = backend.conn();
+        let plan = |filter: &ObjectFilter| -> Result<Vec<String>> {
+            let (clause, args) = filter_clause(filter, Some("alice"));
+            let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(AsRef::as_ref).collect();
+            let sql = crate::backend::listing_query(
+                COLUMNS,
+                &clause,
+                &crate::backend::limit_clause(filter),
+                page_from(filter),
+            );
+            Ok(conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?
+                .query_map(refs.as_slice(), |r| r.get::<_, String>(3))?
+                .collect::<rusqlite::Result<_>>()?)
+        };
+        let page = ObjectFilter {
+            object_type: Some(crate::model::ObjectType::Certificate),
+            after: Some("some-id".into()),
+            limit: Some(50),
+            ..ObjectFilter::default()
+        };
+        let steps = plan(&page)?;
+        assert!(
+            steps.iter().any(|p| p.contains("objects_created")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|p| p.contains("objects_census")),
+            "{steps:?}"
+        );
+        let active = ObjectFilter {
+            state: Some(State::Active),
+            ..page
+        };
+        let steps = plan(&active)?;
+        assert!(
+            steps.iter().any(|p| p.contains("objects_census")),
+            "{steps:?}"
+        );
         Ok(())
     }
 
