@@ -201,7 +201,10 @@ fn anonymous_key_service_calls_cannot_fill_the_audit_table_or_the_log() {
         "{unauthenticated} / {throttled}"
     );
     assert_eq!(audit_rows(&svc.server, &svc.env), rows, "nothing audited");
-    assert_eq!(store_size(), size, "the store did not grow");
+    // The server copies the write-ahead log into the file every 200 ms, which can lengthen
+    // the file by pages already written (the log keeps its length); the junk would be 24 MB.
+    let grown = store_size().saturating_sub(size);
+    assert!(grown < 1024 * 1024, "the store grew by {grown} bytes");
     let (status, _) = svc
         .server
         .http("GET", "/v1/health", None, "application/json", b"");
