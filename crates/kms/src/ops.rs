@@ -413,11 +413,7 @@ fn once_uid(store: &Store, actor: &Actor, tags: &[String]) -> Result<String> {
     sorted.sort();
     let digest =
         openssl::sha::sha256(format!("{actor}\n{}\n{earlier}", sorted.join("\n")).as_bytes());
-    let hex: String = digest[..12].iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    });
-    Ok(format!("once-{hex}"))
+    Ok(format!("once-{}", mailpki_store::hex(&digest[..12])))
 }
 
 /// A live certificate of `actor` carrying every one of `tags`.

@@ -279,7 +279,9 @@ fn parse_der(data: &[u8], password: Option<&SecretString>) -> Result<Bundle> {
     Ok(bundle)
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()

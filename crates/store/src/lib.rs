@@ -21,7 +21,7 @@ mod text;
 
 pub use backend::{Backend, Issued, IssuedRow, Reseal, WriteBatch};
 pub use codec::{
-    Bundle, ImportFormat, Pkcs12Profile, build_pkcs12, certificate_info, format_name,
+    Bundle, ImportFormat, Pkcs12Profile, build_pkcs12, certificate_info, format_name, hex,
     is_self_signed, issued_by, key_algorithm, parse as parse_bundle, pkcs7_pem, spki_sha256,
 };
 pub use crypto::{

@@ -17,7 +17,6 @@
 //! a request of a run that died, still served when the next run starts, makes no second one.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
 use std::io::{Read, Write};
@@ -476,10 +475,7 @@ fn default_batch_id(out_dir: &Path) -> Result<String> {
         MessageDigest::sha256(),
         canonical.as_os_str().as_encoded_bytes(),
     )?;
-    Ok(digest.iter().take(8).fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    }))
+    Ok(mailpki_store::hex(&digest[..8]))
 }
 
 /// Reads the manifest's completed users, dropping a torn last line left by a crash.
